@@ -1,0 +1,41 @@
+"""jaxgd: gradient descent in JAX, compiled once, every step visible.
+
+Write a pure `loss(params, *data)`, call `jaxgd.fit`, get the trained params
+and the whole history; `jaxgd.sweep` and `jaxgd.multistart` run many learning
+rates or starting points in one compiled call.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import linear as linear
+from ._fit import fit as fit
+from ._result import DivergenceError as DivergenceError
+from ._result import FitResult as FitResult
+from ._step import GradientDescentState as GradientDescentState
+from ._step import Step as Step
+from ._step import StepInfo as StepInfo
+from ._step import StepState as StepState
+from ._step import make_step as make_step
+from ._sweep import best as best
+from ._sweep import multistart as multistart
+from ._sweep import sweep as sweep
+
+try:
+    __version__ = version("jaxgd")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "DivergenceError",
+    "FitResult",
+    "GradientDescentState",
+    "Step",
+    "StepInfo",
+    "StepState",
+    "best",
+    "fit",
+    "linear",
+    "make_step",
+    "multistart",
+    "sweep",
+]

@@ -1,0 +1,144 @@
+"""The result of a run: `FitResult`, and `DivergenceError` for runs that blew up."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from ._step import GradientDescentState
+
+
+class DivergenceError(RuntimeError):
+    """Raised by `FitResult.raise_if_diverged` when a run met a non-finite value."""
+
+
+class FitResult(NamedTuple):
+    """Everything a run of `jaxgd.fit` produced.
+
+    A `FitResult` is a pytree, so it passes through `jax.jit` and `jax.vmap`;
+    `jaxgd.sweep` and `jaxgd.multistart` return one whose every leaf has a
+    leading lane axis.
+
+    Attributes:
+        params: final parameters, same structure and dtypes as the input. When
+            the run diverged these are the last finite parameters.
+        losses: `(num_steps,)` loss at the params before update `t` (the batch
+            loss for mini-batches); NaN after the run stopped.
+        grad_norms: `(num_steps,)` global L2 norm of the gradient at step `t`;
+            NaN after the run stopped.
+        final_loss: loss at the returned params on the full data.
+        steps_taken: number of updates applied (int32).
+        converged: `tol` was reached.
+        diverged: a non-finite loss, gradient or update was met.
+        trajectory: params with a leading axis of `num_steps + 1` (the initial
+            params first) when `record_params=True`, else None.
+        opt_state: final optimizer state; pass it back as `fit(...,
+            opt_state=...)` to resume.
+    """
+
+    params: Any
+    losses: jax.Array
+    grad_norms: jax.Array
+    final_loss: jax.Array
+    steps_taken: jax.Array
+    converged: jax.Array
+    diverged: jax.Array
+    trajectory: Any
+    opt_state: Any
+
+    def raise_if_diverged(self) -> FitResult:
+        """Raises `DivergenceError` if the run (or any lane of a batch) diverged.
+
+        The message names the step, the loss there and what to try next.
+
+        Returns:
+            This result unchanged, so that calls can be chained:
+            `params = fit(...).raise_if_diverged().params`.
+
+        Raises:
+            DivergenceError: if `diverged` is true for the run or for any lane.
+            TypeError: if called on traced values (inside `jit` or `vmap`).
+        """
+        if isinstance(self.diverged, jax.core.Tracer):
+            raise TypeError(
+                "raise_if_diverged needs concrete values; call it on the result "
+                "outside jax.jit / jax.vmap."
+            )
+        diverged = np.asarray(self.diverged)
+        if diverged.ndim == 0:
+            if diverged:
+                raise DivergenceError(_explain(self))
+            return self
+        lanes = np.flatnonzero(diverged.reshape(-1))
+        if lanes.size:
+            shown = ", ".join(str(int(i)) for i in lanes[:10])
+            more = f" and {lanes.size - 10} more" if lanes.size > 10 else ""
+            first = int(lanes[0])
+            lane = jax.tree.map(
+                lambda x: np.asarray(x).reshape((-1, *np.shape(x)[diverged.ndim :]))[
+                    first
+                ],
+                self,
+            )
+            raise DivergenceError(
+                f"{lanes.size} of {diverged.size} lanes diverged (lanes "
+                f"{shown}{more}). Lane {first}: {_explain(lane)}"
+            )
+        return self
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _explain(result: FitResult) -> str:
+    """Says where one run diverged and what to try next."""
+    step = int(result.steps_taken)
+    losses = np.asarray(result.losses, dtype=np.float64)
+    grad_norms = np.asarray(result.grad_norms, dtype=np.float64)
+    loss = losses[step] if step < losses.size else math.nan
+    grad_norm = grad_norms[step] if step < grad_norms.size else math.nan
+    plain_gd = isinstance(result.opt_state, GradientDescentState)
+
+    if not math.isfinite(loss):
+        what = f"the loss is {_fmt(loss)}"
+    elif not math.isfinite(grad_norm):
+        what = f"the loss is {_fmt(loss)} but the gradient norm is {_fmt(grad_norm)}"
+    else:
+        what = (
+            f"the update from loss {_fmt(loss)} (gradient norm {_fmt(grad_norm)}) "
+            "gave non-finite params"
+        )
+
+    if step == 0 and not (math.isfinite(loss) and math.isfinite(grad_norm)):
+        return (
+            f"fit diverged at step 0: {what} at the initial params, before any "
+            "update, so the learning rate is not the cause. Check the data and "
+            "the initial params for NaN or inf (e.g. jnp.isfinite(X).all()), and "
+            "the loss for log(0), 0/0 or overflow."
+        )
+    history = (
+        f" (it was {_fmt(losses[0])} at step 0 and {_fmt(losses[step - 1])} at "
+        f"step {step - 1})"
+        if step > 0
+        else ""
+    )
+    if plain_gd:
+        advice = (
+            "The step is too large: use a smaller learning_rate — halve it, or cut "
+            "it to 10%. For jaxgd.linear losses, linear.max_learning_rate(X) gives "
+            "the largest constant rate that converges."
+        )
+    else:
+        advice = (
+            "The steps are too large: lower the optimizer's learning rate (halve "
+            "it, or cut it to 10%), or clip the gradients with "
+            "optax.clip_by_global_norm."
+        )
+    return (
+        f"fit diverged at step {step}: {what}{history}; params are the last "
+        f"finite ones, from before step {step}. {advice}"
+    )

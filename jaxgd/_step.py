@@ -1,0 +1,244 @@
+"""One update of gradient descent: the building block that `fit` scans."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from . import _validate
+
+
+class GradientDescentState(NamedTuple):
+    """Optimizer state of plain gradient descent (`learning_rate=`).
+
+    Attributes:
+        count: number of updates applied so far (0-d int32); a learning-rate
+            schedule is evaluated at it.
+    """
+
+    count: jax.Array
+
+
+class StepState(NamedTuple):
+    """What one update carries to the next.
+
+    Attributes:
+        params: current parameters.
+        opt_state: current optimizer state.
+        steps_taken: updates applied so far (0-d int32).
+        converged: the gradient norm reached `tol` (0-d bool).
+        diverged: a non-finite loss, gradient or update was met (0-d bool).
+    """
+
+    params: Any
+    opt_state: Any
+    steps_taken: jax.Array
+    converged: jax.Array
+    diverged: jax.Array
+
+
+class StepInfo(NamedTuple):
+    """What one update observed, NaN once the run has stopped.
+
+    Attributes:
+        loss: loss at the params before the update.
+        grad_norm: global L2 norm of the gradient at those params.
+    """
+
+    loss: jax.Array
+    grad_norm: jax.Array
+
+
+class Step(NamedTuple):
+    """A pair of pure functions, in the spirit of an optax transformation.
+
+    Attributes:
+        init: `init(params, opt_state=None) -> StepState`.
+        update: `update(state, *data) -> (StepState, StepInfo)`.
+    """
+
+    init: Callable[..., StepState]
+    update: Callable[..., tuple[StepState, StepInfo]]
+
+
+def gradient_descent(learning_rate: Any) -> optax.GradientTransformation:
+    r"""Plain gradient descent as an optax transformation.
+
+    .. math:: \theta_{t+1} = \theta_t - \eta_t \nabla L(\theta_t)
+
+    `learning_rate` is a scalar or a schedule `count -> rate`. The rate is cast
+    to the widest floating dtype of the gradients (at least float32), so a
+    Python float keeps full precision for float64 params.
+    """
+
+    def init(params: Any) -> GradientDescentState:
+        del params
+        return GradientDescentState(count=jnp.zeros((), jnp.int32))
+
+    def update(
+        grads: Any, state: GradientDescentState, params: Any = None
+    ) -> tuple[Any, GradientDescentState]:
+        del params
+        dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(grads))
+        rate = learning_rate(state.count) if callable(learning_rate) else learning_rate
+        rate = jnp.asarray(rate, dtype)
+        updates = jax.tree.map(lambda g: -rate * g, grads)
+        return updates, GradientDescentState(optax.safe_int32_increment(state.count))
+
+    return optax.GradientTransformation(init, update)
+
+
+def global_norm(tree: Any) -> jax.Array:
+    """L2 norm of all leaves together, in at least float32.
+
+    The square root is guarded so that its derivative at a zero gradient is 0,
+    not NaN: `jax.grad` through a converged run stays finite.
+    """
+    leaves = jax.tree.leaves(tree)
+    dtype = jnp.result_type(jnp.float32, *leaves)
+    squares = sum(jnp.sum(jnp.square(x.astype(dtype))) for x in leaves)
+    positive = squares > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squares, 1)), 0)
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    leaves = jax.tree.leaves(tree)
+    return functools.reduce(
+        jnp.logical_and, (jnp.all(jnp.isfinite(x)) for x in leaves), jnp.bool_(True)
+    )
+
+
+def make_step(
+    loss: Callable[..., jax.Array],
+    *,
+    learning_rate: Any = None,
+    optimizer: optax.GradientTransformation | None = None,
+    tol: Any = None,
+) -> Step:
+    r"""Builds one pure update of gradient descent, the step that `fit` scans.
+
+    With `learning_rate`, one update is plain gradient descent
+
+    .. math:: \theta \leftarrow \theta - \eta \nabla_\theta L(\theta),
+
+    with `optimizer`, it is that optax transformation. Either way the update is
+    guarded: a non-finite loss, gradient or updated params sets `diverged` and
+    keeps the params; a gradient norm <= `tol` sets `converged`; once either is
+    set every later update is a no-op that reports NaN. One `update` equals one
+    step of `jaxgd.fit` with the same arguments.
+
+    Args:
+        loss: `loss(params, *data) -> scalar`.
+        learning_rate: step size of plain gradient descent: a float, a 0-d
+            array or an optax schedule `count -> rate`.
+        optimizer: any `optax.GradientTransformation` instead.
+        tol: stop once the global L2 norm of the gradient is <= tol.
+
+    Returns:
+        A `Step(init, update)`: `init(params, opt_state=None) -> StepState` and
+        `update(state, *data) -> (StepState, StepInfo)`, both pure.
+
+    Raises:
+        ValueError: if not exactly one of `learning_rate`, `optimizer` is given,
+            or a concrete `learning_rate` is not positive and finite.
+        TypeError: if `optimizer` is not an optax transformation.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, jaxgd
+        >>> step = jaxgd.make_step(lambda x: jnp.sum(x**2), learning_rate=0.25)
+        >>> state, info = jax.jit(step.update)(step.init(jnp.array([2.0])))
+        >>> state.params, info.loss
+        (Array([1.], dtype=float32), Array(4., dtype=float32))
+    """
+    _validate.check_one_of(learning_rate, optimizer)
+    _validate.check_tol(tol)
+    if optimizer is None:
+        _validate.check_learning_rate(learning_rate)
+        transformation = gradient_descent(learning_rate)
+    else:
+        _validate.check_optimizer(optimizer)
+        transformation = optimizer
+    wants_value = isinstance(transformation, optax.GradientTransformationExtraArgs)
+
+    def init(params: Any, opt_state: Any = None) -> StepState:
+        params = _validate.check_params(params)
+        expected = jax.eval_shape(transformation.init, params)
+        if opt_state is None:
+            opt_state = transformation.init(params)
+        else:
+            _check_opt_state(opt_state, expected)
+        return StepState(
+            params=params,
+            opt_state=opt_state,
+            steps_taken=jnp.zeros((), jnp.int32),
+            converged=jnp.zeros((), bool),
+            diverged=jnp.zeros((), bool),
+        )
+
+    def update(state: StepState, *data: Any) -> tuple[StepState, StepInfo]:
+        _validate.check_loss_output(loss, state.params, data)
+        value, grads = jax.value_and_grad(loss)(state.params, *data)
+        grad_norm = global_norm(grads)
+        if wants_value:
+            updates, opt_state = transformation.update(
+                grads,
+                state.opt_state,
+                state.params,
+                value=value,
+                grad=grads,
+                value_fn=lambda p: loss(p, *data),
+            )
+        else:
+            updates, opt_state = transformation.update(
+                grads, state.opt_state, state.params
+            )
+        params = optax.apply_updates(state.params, updates)
+
+        stopped = state.converged | state.diverged
+        finite = jnp.isfinite(value) & jnp.isfinite(grad_norm)
+        diverging = ~finite | ~_all_finite(params)
+        converging = (
+            finite & (grad_norm <= tol) if tol is not None else jnp.zeros((), bool)
+        )
+        apply = ~stopped & ~diverging & ~converging
+
+        def keep(new: Any, old: Any) -> Any:
+            return jax.tree.map(lambda n, o: jnp.where(apply, n, o), new, old)
+
+        new_state = StepState(
+            params=keep(params, state.params),
+            opt_state=keep(opt_state, state.opt_state),
+            steps_taken=state.steps_taken + apply.astype(jnp.int32),
+            converged=state.converged | (~stopped & converging),
+            diverged=state.diverged | (~stopped & diverging),
+        )
+        record = jnp.result_type(jnp.float32, value)
+        info = StepInfo(
+            loss=jnp.where(stopped, jnp.nan, value).astype(record),
+            grad_norm=jnp.where(stopped, jnp.nan, grad_norm),
+        )
+        return new_state, info
+
+    return Step(init, update)
+
+
+def _check_opt_state(opt_state: Any, expected: Any) -> None:
+    got_leaves, got_tree = jax.tree.flatten(opt_state)
+    want_leaves, want_tree = jax.tree.flatten(expected)
+    if got_tree != want_tree:
+        raise ValueError(
+            "opt_state does not match the optimizer's state for these params: "
+            f"expected structure {want_tree}, got {got_tree}. Pass the opt_state "
+            "of a previous fit with the same optimizer and params."
+        )
+    for got, want in zip(got_leaves, want_leaves, strict=True):
+        if jnp.shape(got) != want.shape:
+            raise ValueError(
+                "opt_state does not match the optimizer's state for these params: "
+                f"a leaf has shape {jnp.shape(got)}, expected {want.shape}."
+            )

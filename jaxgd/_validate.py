@@ -1,0 +1,213 @@
+"""Checks on user input, run at call time and at trace time.
+
+Everything here raises `ValueError` or `TypeError` with a message that names
+the argument and shows what was received. Checks on *values* (a learning rate
+must be positive, say) run only on concrete numbers: under `jit` or `vmap` the
+values are tracers and the checks are skipped rather than failing with a
+`TracerBoolConversionError`.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+def is_concrete(x: Any) -> bool:
+    """True for Python numbers and arrays whose value is known now."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def describe(x: Any) -> str:
+    """A short description of a value for error messages."""
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+    text = repr(x)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{type(x).__name__} {text}"
+
+
+def check_int(value: Any, name: str, *, minimum: int) -> int:
+    """Returns `value` as an int, or raises if it is not an integer >= minimum."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"{name} must be an int; got {describe(value)}.")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int; got {describe(value)}.") from None
+    if number < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {number}.")
+    return number
+
+
+def check_params(params: Any) -> Any:
+    """Converts the leaves of `params` to arrays and checks they are floating."""
+    leaves_with_path, treedef = jax.tree.flatten_with_path(params)
+    if not leaves_with_path:
+        raise ValueError(
+            f"params has no array leaves; got {describe(params)}. Pass a pytree "
+            "of floating-point arrays, e.g. {'W': jnp.zeros((3, 1))}."
+        )
+    leaves = []
+    for path, leaf in leaves_with_path:
+        where = "params" + jax.tree_util.keystr(path)
+        try:
+            array = jnp.asarray(leaf)
+        except TypeError:
+            raise TypeError(
+                f"{where} must be a floating-point array; got {describe(leaf)}."
+            ) from None
+        if not jnp.issubdtype(array.dtype, jnp.floating):
+            raise TypeError(
+                f"{where} has dtype {array.dtype}; gradient descent needs "
+                "floating-point params (e.g. jnp.asarray(x, jnp.float32))."
+            )
+        leaves.append(array)
+    return jax.tree.unflatten(treedef, leaves)
+
+
+def check_loss_output(loss: Callable, params: Any, data: Sequence[Any]) -> None:
+    """Traces `loss` abstractly and checks it returns a real floating scalar."""
+    name = getattr(loss, "__name__", repr(loss))
+    try:
+        out = jax.eval_shape(loss, params, *data)
+    except TypeError as error:
+        raise TypeError(
+            f"calling loss {name}(params, *data) with {len(data)} data "
+            f"argument(s) failed: {error}"
+        ) from error
+    if not (hasattr(out, "shape") and hasattr(out, "dtype")):
+        raise TypeError(
+            f"loss must return a scalar array; {name}(params, *data) returned "
+            f"{describe(out)}."
+        )
+    if out.shape != ():
+        raise ValueError(
+            f"loss must return a scalar; {name}(params, *data) returned shape "
+            f"{tuple(out.shape)}. Reduce it, e.g. with jnp.mean or jnp.sum."
+        )
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        raise TypeError(
+            f"loss must return a real floating-point scalar; {name}(params, *data) "
+            f"returned dtype {out.dtype}."
+        )
+
+
+def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None:
+    """Checks one learning rate: a positive finite scalar, or a schedule."""
+    if callable(learning_rate):
+        return
+    if isinstance(learning_rate, (bool, str)) or not (
+        isinstance(learning_rate, (int, float)) or hasattr(learning_rate, "dtype")
+    ):
+        raise TypeError(
+            f"{name} must be a float, a 0-d array or an optax schedule; got "
+            f"{describe(learning_rate)}."
+        )
+    shape = np.shape(learning_rate)
+    if shape != ():
+        raise ValueError(
+            f"{name} must be a scalar; got shape {shape}. To run several learning "
+            "rates at once use jaxgd.sweep(..., learning_rates=...)."
+        )
+    if hasattr(learning_rate, "dtype") and not jnp.issubdtype(
+        learning_rate.dtype, jnp.number
+    ):
+        raise TypeError(f"{name} must be a number; got {describe(learning_rate)}.")
+    if is_concrete(learning_rate):
+        value = float(learning_rate)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be positive and finite; got {value}.")
+
+
+def check_optimizer(optimizer: Any) -> None:
+    """Checks `optimizer` is an `optax.GradientTransformation`."""
+    if not isinstance(optimizer, optax.GradientTransformation):
+        hint = (
+            " Did you pass the factory instead of calling it, e.g. optax.adam "
+            "instead of optax.adam(1e-3)?"
+            if callable(optimizer)
+            else ""
+        )
+        raise TypeError(
+            "optimizer must be an optax.GradientTransformation; got "
+            f"{describe(optimizer)}.{hint}"
+        )
+
+
+def check_one_of(learning_rate: Any, optimizer: Any) -> None:
+    """Exactly one of `learning_rate` and `optimizer` must be given."""
+    if (learning_rate is None) == (optimizer is None):
+        given = "both were given" if learning_rate is not None else "neither was given"
+        raise ValueError(
+            "pass exactly one of learning_rate (plain gradient descent) and "
+            f"optimizer (an optax.GradientTransformation); {given}."
+        )
+
+
+def check_tol(tol: Any) -> None:
+    """`tol` must be a non-negative scalar."""
+    if tol is None:
+        return
+    if isinstance(tol, bool) or np.shape(tol) != ():
+        raise TypeError(f"tol must be a non-negative scalar; got {describe(tol)}.")
+    if is_concrete(tol):
+        value = float(tol)
+        if not value >= 0:
+            raise ValueError(f"tol must be >= 0; got {value}.")
+
+
+def num_samples(data: Sequence[Any], what: str = "data arrays") -> int:
+    """The common length of axis 0 of every data leaf, or a ValueError."""
+    leaves_with_path = jax.tree.flatten_with_path(tuple(data))[0]
+    if not leaves_with_path:
+        raise ValueError(f"batch_size needs {what} to batch; got none.")
+    sizes = {}
+    for path, leaf in leaves_with_path:
+        shape = np.shape(leaf)
+        where = "data" + jax.tree_util.keystr(path)
+        if len(shape) == 0:
+            raise ValueError(
+                f"batching splits axis 0 of every data array, but {where} is a "
+                "scalar."
+            )
+        sizes[where] = shape
+    lengths = {shape[0] for shape in sizes.values()}
+    if len(lengths) > 1:
+        listed = ", ".join(f"{where}.shape={shape}" for where, shape in sizes.items())
+        raise ValueError(
+            f"data arrays disagree on the number of samples (axis 0): {listed}."
+        )
+    return lengths.pop()
+
+
+def check_batching(batch_size: Any, key: Any, data: Sequence[Any]) -> int | None:
+    """Validates `batch_size` and `key` together; returns the batch size or None."""
+    if batch_size is None:
+        if key is not None:
+            raise ValueError(
+                "key is only used to draw mini-batches; pass batch_size too, or "
+                "drop key for full-batch gradient descent."
+            )
+        return None
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if key is None:
+        raise ValueError(
+            "batch_size needs a key to draw the mini-batches, e.g. "
+            "key=jax.random.key(0)."
+        )
+    n = num_samples(data)
+    if batch_size > n:
+        raise ValueError(
+            f"batch_size must be at most the number of samples; got batch_size="
+            f"{batch_size} for {n} samples."
+        )
+    return batch_size
