@@ -84,4 +84,3 @@ def reporter_or_none(progress: bool, num_steps: int) -> Callable | None:
     if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress must be a bool; got {progress!r}.")
     return make_reporter(num_steps) if progress and num_steps > 0 else None
-

@@ -1,5 +1,8 @@
-"""Many runs in one compilation: `sweep` over learning rates, `multistart` over
-initial params, and `best` to pick the winning lane."""
+"""Many runs in one compilation: `sweep`, `multistart`, and `best` to pick a lane.
+
+`sweep` vmaps the loop of `fit` over learning rates, `multistart` over initial
+params; each is one compiled call whose lanes never affect one another.
+"""
 
 from __future__ import annotations
 
@@ -213,8 +216,7 @@ def _lane_count(
         where = name + jax.tree_util.keystr(path)
         if not shape:
             raise ValueError(
-                f"every leaf of {name} needs a leading lane axis; {where} is a "
-                "scalar."
+                f"every leaf of {name} needs a leading lane axis; {where} is a scalar."
             )
         sizes[where] = shape[0]
     if not sizes:

@@ -176,8 +176,7 @@ def num_samples(data: Sequence[Any], what: str = "data arrays") -> int:
         where = "data" + jax.tree_util.keystr(path)
         if len(shape) == 0:
             raise ValueError(
-                f"batching splits axis 0 of every data array, but {where} is a "
-                "scalar."
+                f"batching splits axis 0 of every data array, but {where} is a scalar."
             )
         sizes[where] = shape
     lengths = {shape[0] for shape in sizes.values()}

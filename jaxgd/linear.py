@@ -14,7 +14,8 @@ Examples:
     >>> rate = 0.9 * linear.max_learning_rate(X)
     >>> result = jaxgd.fit(linear.mse, params, X, y, learning_rate=rate,
     ...                    num_steps=2000)
-    >>> jnp.round(result.params["W"], 3).tolist(), jnp.round(result.params["b"], 3).tolist()
+    >>> W, b = result.params["W"], result.params["b"]
+    >>> jnp.round(W, 3).tolist(), jnp.round(b, 3).tolist()
     ([[2.0]], [1.0])
 """
 
@@ -154,9 +155,9 @@ def bce(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
 
 
 def solve(X: ArrayLike, y: ArrayLike) -> Params:
-    """Closed-form least squares: the params minimising `sse` and `mse`.
+    r"""Closed-form least squares: the params minimising `sse` and `mse`.
 
-    Solves :math:`[X, 1] \\theta = y` in the least-squares sense (the
+    Solves :math:`[X, 1] \theta = y` in the least-squares sense (the
     minimum-norm solution when `X` is rank-deficient).
 
     Args:
@@ -228,9 +229,7 @@ def max_learning_rate(X: ArrayLike, loss: str = "mse", out_features: int = 1) ->
     """
     X = _check_X(X)
     if loss not in _CURVATURE:
-        raise ValueError(
-            f"loss must be one of {sorted(_CURVATURE)}; got {loss!r}."
-        )
+        raise ValueError(f"loss must be one of {sorted(_CURVATURE)}; got {loss!r}.")
     m = _validate.check_int(out_features, "out_features", minimum=1)
     A = _design(X.astype(jnp.result_type(jnp.float32, X)))
     top = float(jnp.linalg.eigvalsh(A.T @ A)[-1])
