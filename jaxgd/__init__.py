@@ -7,6 +7,7 @@ rates or starting points in one compiled call.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import datasets as datasets
 from . import linear as linear
 from ._fit import fit as fit
 from ._result import DivergenceError as DivergenceError
@@ -33,6 +34,7 @@ __all__ = [
     "StepInfo",
     "StepState",
     "best",
+    "datasets",
     "fit",
     "linear",
     "make_step",
