@@ -80,7 +80,6 @@ def prepare(
         learning_rate = jnp.asarray(learning_rate, float_dtype)
     _validate.check_tol(tol)
     batch_size = _validate.check_batching(batch_size, key, data)
-    _validate.check_loss_output(loss, params, data)
     config = Config(
         loss=loss,
         optimizer=optimizer,

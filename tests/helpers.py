@@ -1,0 +1,42 @@
+"""Shared problems for the tests: small, fixed keys."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+
+def regression(n_samples=64, n_features=3, n_outputs=1, dtype=jnp.float32, seed=0):
+    """A noisy linear regression problem (X, y) with standardised features."""
+    key_x, key_w, key_e = jax.random.split(jax.random.key(seed), 3)
+    X = jax.random.normal(key_x, (n_samples, n_features), dtype)
+    W = jax.random.normal(key_w, (n_features, n_outputs), dtype)
+    noise = 0.1 * jax.random.normal(key_e, (n_samples, n_outputs), dtype)
+    return X, X @ W + 0.5 + noise
+
+
+def optax_loop(loss, params, data, optimizer, num_steps):
+    """The reference: a plain Python loop of optax updates, one jitted step each."""
+
+    @jax.jit
+    def step(params, state):
+        value, grads = jax.value_and_grad(loss)(params, *data)
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, value
+
+    state = optimizer.init(params)
+    losses = []
+    for _ in range(num_steps):
+        params, state, value = step(params, state)
+        losses.append(value)
+    return params, np.asarray(losses), state
+
+
+def assert_tree_allclose(a, b, rtol, atol=0.0):
+    jax.tree.map(
+        lambda x, y: np.testing.assert_allclose(
+            np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=rtol, atol=atol
+        ),
+        a,
+        b,
+    )
