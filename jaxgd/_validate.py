@@ -28,7 +28,7 @@ def is_concrete(x: Any) -> bool:
 def describe(x: Any) -> str:
     """A short description of a value for error messages."""
     if hasattr(x, "shape") and hasattr(x, "dtype"):
-        return f"{type(x).__name__} of shape {tuple(x.shape)} and dtype {x.dtype}"
+        return f"array of shape {tuple(x.shape)} and dtype {x.dtype}"
     text = repr(x)
     if len(text) > 80:
         text = text[:77] + "..."

@@ -1,0 +1,124 @@
+"""`jaxgd.linear`: the chapter's model, its closed form and its stability bound."""
+
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import assert_tree_allclose, regression
+
+import jaxgd
+from jaxgd import linear
+
+
+def test_init_is_uniform_in_plus_minus_one_over_sqrt_n():
+    params = linear.init(jax.random.key(0), 16, 200)
+    assert params["W"].shape == (16, 200) and params["b"].shape == (200,)
+    assert params["W"].dtype == jnp.float32
+    for leaf in (params["W"], params["b"]):
+        assert float(jnp.abs(leaf).max()) <= 0.25
+        # A uniform law on [-1/4, 1/4] has variance 1/48.
+        np.testing.assert_allclose(jnp.var(leaf), 1 / 48, rtol=0.2)
+    assert linear.init(jax.random.key(0), 2, 3, jnp.bfloat16)["b"].dtype == (
+        jnp.bfloat16
+    )
+
+
+def test_predict_sse_mse_against_numpy():
+    X, y = regression(n_samples=20, n_features=4, n_outputs=3)
+    params = linear.init(jax.random.key(2), 4, 3)
+    Xn, yn = np.asarray(X, np.float64), np.asarray(y, np.float64)
+    Wn, bn = np.asarray(params["W"], np.float64), np.asarray(params["b"], np.float64)
+    predictions = Xn @ Wn + bn
+    np.testing.assert_allclose(linear.predict(params, X), predictions, rtol=1e-5)
+    np.testing.assert_allclose(
+        linear.sse(params, X, y), np.sum((yn - predictions) ** 2), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        linear.mse(params, X, y), np.mean((yn - predictions) ** 2), rtol=1e-5
+    )
+
+
+def test_bce_is_the_cross_entropy_of_the_sigmoid_and_stable(x64):
+    X = jnp.array([[0.5], [-1.0], [2.0], [40.0], [-40.0]], jnp.float64)
+    y = jnp.array([[1.0], [0.0], [0.0], [1.0], [1.0]], jnp.float64)
+    params = {"W": jnp.array([[1.5]], jnp.float64), "b": jnp.array([0.25])}
+    z = np.asarray(X[:, 0]) * 1.5 + 0.25
+    p = 1 / (1 + np.exp(-z))
+    labels = np.asarray(y[:, 0])
+    expected = np.array([-np.log(q) if t else -np.log1p(-q) for q, t in zip(p, labels)])
+    np.testing.assert_allclose(linear.bce(params, X, y), expected.mean(), rtol=1e-12)
+    # Saturated logits: sigmoid rounds to 0 or 1, the logit form stays exact.
+    huge = {"W": jnp.array([[1e4]]), "b": jnp.array([0.0])}
+    z = 1e4 * np.asarray(X[:, 0])
+    exact = np.where(labels == 1, np.logaddexp(0, -z), np.logaddexp(0, z))
+    np.testing.assert_allclose(linear.bce(huge, X, y), exact.mean(), rtol=1e-12)
+
+
+def test_solve_is_least_squares(x64):
+    X, y = regression(n_samples=30, n_features=4, n_outputs=2, dtype=jnp.float64)
+    params = linear.solve(X, y)
+    A = np.hstack([np.asarray(X), np.ones((30, 1))])
+    theta = np.linalg.lstsq(A, np.asarray(y), rcond=None)[0]
+    np.testing.assert_allclose(params["W"], theta[:-1], rtol=1e-10)
+    np.testing.assert_allclose(params["b"], theta[-1], rtol=1e-10)
+    # The normal equations: the gradient vanishes at the solution.
+    grads = jax.grad(linear.sse)(params, X, y)
+    assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)) < 1e-10
+
+
+@pytest.mark.parametrize(("loss", "m"), [("mse", 1), ("mse", 3), ("sse", 2)])
+def test_max_learning_rate_is_exact(x64, loss, m):
+    """At 0.99x of the bound gradient descent converges, at 1.01x it diverges."""
+    X, y = regression(n_samples=40, n_features=3, n_outputs=m, dtype=jnp.float64)
+    X = X * jnp.array([[1.0, 3.0, 0.3]])  # unequal curvatures
+    loss_fn = {"mse": linear.mse, "sse": linear.sse}[loss]
+    bound = linear.max_learning_rate(X, loss=loss, out_features=m)
+    params = linear.init(jax.random.key(1), 3, m, jnp.float64)
+    optimum = loss_fn(linear.solve(X, y), X, y)
+
+    below = jaxgd.fit(loss_fn, params, X, y, learning_rate=0.99 * bound,
+                      num_steps=4000)  # fmt: skip
+    above = jaxgd.fit(loss_fn, params, X, y, learning_rate=1.01 * bound,
+                      num_steps=4000)  # fmt: skip
+    np.testing.assert_allclose(below.final_loss, optimum, rtol=1e-6)
+    assert not bool(below.diverged)
+    excess = np.asarray(above.losses) - float(optimum)
+    assert excess[-1] > 1e3 * excess[0]  # the top mode grows as 1.02^t
+    # 2 / lambda_max of the Hessian, computed independently.
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    hessian = jax.hessian(lambda v: loss_fn(unravel(v), X, y))(flat)
+    np.testing.assert_allclose(
+        bound, 2 / np.linalg.eigvalsh(np.asarray(hessian))[-1], rtol=1e-10
+    )
+
+
+def test_max_learning_rate_for_bce_is_a_safe_bound(x64):
+    X, _ = regression(n_samples=50, n_features=3, dtype=jnp.float64)
+    bound = linear.max_learning_rate(X, loss="bce")
+    params = linear.init(jax.random.key(1), 3, 1, jnp.float64)
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    y = (X[:, :1] > 0).astype(jnp.float64)
+    tightest = np.inf
+    for scale in (0.0, 0.3, 3.0):
+        hessian = jax.hessian(lambda v: linear.bce(unravel(v), X, y))(flat * scale)
+        tightest = min(tightest, 2 / np.linalg.eigvalsh(np.asarray(hessian))[-1])
+    assert bound <= tightest * (1 + 1e-12)
+    np.testing.assert_allclose(bound, tightest, rtol=1e-10)  # sharp at z = 0
+    result = jaxgd.fit(linear.bce, params, X, y, learning_rate=0.99 * bound,
+                       num_steps=300)  # fmt: skip
+    assert np.all(np.diff(np.asarray(result.losses)) <= 0)
+
+
+def test_gradient_descent_on_sse_follows_the_chapter_update():
+    """W <- W - eta dL/dW, b <- b - eta dL/db with dL/dW = -2 X^T (y - f)."""
+    X, y = regression(n_samples=10, n_features=2, n_outputs=2)
+    params = linear.init(jax.random.key(3), 2, 2)
+    rate = 0.01
+    result = jaxgd.fit(linear.sse, params, X, y, learning_rate=rate, num_steps=1)
+    residual = y - linear.predict(params, X)
+    expected = {
+        "W": params["W"] + rate * 2 * X.T @ residual,
+        "b": params["b"] + rate * 2 * residual.sum(axis=0),
+    }
+    assert_tree_allclose(result.params, expected, rtol=1e-5)
