@@ -23,15 +23,18 @@ def test_loss_returning_a_vector():
     with pytest.raises(
         ValueError, match=r"loss must return a scalar; .* returned shape \(16, 1\)"
     ):
-        jaxgd.fit(lambda p, X, y: linear.predict(p, X) - y, PARAMS, X, Y,
-                  learning_rate=0.1)  # fmt: skip
+        jaxgd.fit(
+            lambda p, X, y: linear.predict(p, X) - y, PARAMS, X, Y, learning_rate=0.1
+        )
 
 
 @pytest.mark.parametrize(
     ("loss", "dtype"),
-    [(lambda x: jnp.sum(x).astype(jnp.int32), "int32"),
-     (lambda x: jnp.sum(x) * (1 + 1j), "complex64")],
-)  # fmt: skip
+    [
+        (lambda x: jnp.sum(x).astype(jnp.int32), "int32"),
+        (lambda x: jnp.sum(x) * (1 + 1j), "complex64"),
+    ],
+)
 def test_loss_returning_integer_or_complex(loss, dtype):
     with pytest.raises(
         TypeError, match=f"loss must return a real floating-point scalar; .*{dtype}"
@@ -40,7 +43,7 @@ def test_loss_returning_integer_or_complex(loss, dtype):
 
 
 def test_loss_returning_not_an_array():
-    with pytest.raises(TypeError, match="loss must return a scalar array; .*tuple"):
+    with pytest.raises(TypeError, match=r"loss must return a scalar array; .*tuple"):
         jaxgd.fit(lambda x: (x, x), jnp.ones(()), learning_rate=0.1)
 
 
@@ -80,28 +83,35 @@ def test_bad_num_steps(num_steps, error, message):
 
 
 def test_both_or_neither_of_learning_rate_and_optimizer():
-    with pytest.raises(ValueError, match="pass exactly one of .* both were given"):
+    with pytest.raises(ValueError, match=r"pass exactly one of .* both were given"):
         _fit(optimizer=optax.sgd(0.1))
-    with pytest.raises(ValueError, match="pass exactly one of .* neither was given"):
+    with pytest.raises(ValueError, match=r"pass exactly one of .* neither was given"):
         jaxgd.fit(linear.mse, PARAMS, X, Y)
 
 
-@pytest.mark.parametrize("rate", [0.0, -0.1, float("nan"), float("inf"), np.float32(-1)])
+@pytest.mark.parametrize(
+    "rate", [0.0, -0.1, float("nan"), float("inf"), np.float32(-1)]
+)
 def test_bad_concrete_learning_rate(rate):
     with pytest.raises(ValueError, match="learning_rate must be positive and finite"):
         _fit(learning_rate=rate)
 
 
 def test_learning_rate_of_the_wrong_kind():
-    with pytest.raises(ValueError, match=r"learning_rate must be a scalar; got shape"
-                       r" \(2,\). To run several learning rates at once use jaxgd.sweep"):
-        _fit(learning_rate=jnp.array([0.1, 0.2]))  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"learning_rate must be a scalar; got shape"
+        r" \(2,\). To run several learning rates at once use jaxgd.sweep",
+    ):
+        _fit(learning_rate=jnp.array([0.1, 0.2]))
     with pytest.raises(TypeError, match="learning_rate must be a float, a 0-d array"):
         _fit(learning_rate="0.1")
 
 
 def test_optimizer_that_is_not_optax():
-    with pytest.raises(TypeError, match="optimizer must be an optax.Gradient.*factory"):
+    with pytest.raises(
+        TypeError, match=r"optimizer must be an optax.Gradient.*factory"
+    ):
         jaxgd.fit(linear.mse, PARAMS, X, Y, optimizer=optax.adam)
 
 
@@ -116,27 +126,37 @@ def test_batching_errors():
     with pytest.raises(ValueError, match="batch_size must be >= 1; got -2"):
         _fit(batch_size=-2, key=key)
     with pytest.raises(
-        ValueError, match="batch_size must be at most the number of samples; got "
-        "batch_size=17 for 16 samples"
-    ):  # fmt: skip
+        ValueError,
+        match="batch_size must be at most the number of samples; got "
+        "batch_size=17 for 16 samples",
+    ):
         _fit(batch_size=17, key=key)
     with pytest.raises(
-        ValueError, match=r"data arrays disagree on the number of samples \(axis 0\): "
-        r"data\[0\].shape=\(16, 3\), data\[1\].shape=\(15, 1\)"
-    ):  # fmt: skip
-        jaxgd.fit(linear.mse, PARAMS, X, Y[:15], learning_rate=0.1, batch_size=4,
-                  key=key)  # fmt: skip
+        ValueError,
+        match=r"data arrays disagree on the number of samples \(axis 0\): "
+        r"data\[0\].shape=\(16, 3\), data\[1\].shape=\(15, 1\)",
+    ):
+        jaxgd.fit(
+            linear.mse, PARAMS, X, Y[:15], learning_rate=0.1, batch_size=4, key=key
+        )
     with pytest.raises(ValueError, match="batch_size needs data arrays"):
-        jaxgd.fit(lambda p: jnp.sum(p**2), jnp.ones(2), learning_rate=0.1,
-                  batch_size=1, key=key)  # fmt: skip
+        jaxgd.fit(
+            lambda p: jnp.sum(p**2),
+            jnp.ones(2),
+            learning_rate=0.1,
+            batch_size=1,
+            key=key,
+        )
 
 
 @pytest.mark.parametrize(
     ("tol", "error", "message"),
-    [(-1e-3, ValueError, r"tol must be >= 0; got -0.001"),
-     (float("nan"), ValueError, r"tol must be >= 0; got nan"),
-     (jnp.ones(2), TypeError, r"tol must be a non-negative scalar")],
-)  # fmt: skip
+    [
+        (-1e-3, ValueError, r"tol must be >= 0; got -0.001"),
+        (float("nan"), ValueError, r"tol must be >= 0; got nan"),
+        (jnp.ones(2), TypeError, r"tol must be a non-negative scalar"),
+    ],
+)
 def test_bad_tol(tol, error, message):
     with pytest.raises(error, match=message):
         _fit(tol=tol)
@@ -181,40 +201,62 @@ def test_shape_errors_are_raised_under_jit_and_vmap():
 
 
 def test_sweep_errors():
-    with pytest.raises(ValueError, match=r"learning_rates must be a non-empty 1-D "
-                       r"array; got array of shape \(0,\)"):
-        jaxgd.sweep(linear.mse, PARAMS, X, Y, learning_rates=np.array([]))  # fmt: skip
-    with pytest.raises(ValueError, match=r"non-empty 1-D array; got array of shape "
-                       r"\(2, 2\)"):
-        jaxgd.sweep(linear.mse, PARAMS, X, Y, learning_rates=jnp.ones((2, 2)))  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"learning_rates must be a non-empty 1-D "
+        r"array; got array of shape \(0,\)",
+    ):
+        jaxgd.sweep(linear.mse, PARAMS, X, Y, learning_rates=np.array([]))
+    with pytest.raises(
+        ValueError,
+        match=r"non-empty 1-D array; got array of shape "
+        r"\(2, 2\)",
+    ):
+        jaxgd.sweep(linear.mse, PARAMS, X, Y, learning_rates=jnp.ones((2, 2)))
     with pytest.raises(ValueError, match=r"non-empty 1-D array; got float 0.1"):
         jaxgd.sweep(linear.mse, PARAMS, X, Y, learning_rates=0.1)
-    with pytest.raises(ValueError, match=r"learning_rates must all be positive and "
-                       r"finite; got \[-1.0, nan\]"):
-        jaxgd.sweep(linear.mse, PARAMS, X, Y, learning_rates=[0.1, -1.0, np.nan])  # fmt: skip
-    with pytest.raises(TypeError, match="sweep takes learning_rates .* not "
-                       "learning_rate"):
-        jaxgd.sweep(linear.mse, PARAMS, X, Y, learning_rates=[0.1], learning_rate=0.1)  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"learning_rates must all be positive and "
+        r"finite; got \[-1.0, nan\]",
+    ):
+        jaxgd.sweep(linear.mse, PARAMS, X, Y, learning_rates=[0.1, -1.0, np.nan])
+    with pytest.raises(
+        TypeError, match=r"sweep takes learning_rates .* not learning_rate"
+    ):
+        jaxgd.sweep(linear.mse, PARAMS, X, Y, learning_rates=[0.1], learning_rate=0.1)
     with pytest.raises(TypeError, match="sweep's optimizer must be a factory"):
-        jaxgd.sweep(linear.mse, PARAMS, X, Y, learning_rates=[0.1],
-                    optimizer=optax.adam(0.1))  # fmt: skip
+        jaxgd.sweep(
+            linear.mse, PARAMS, X, Y, learning_rates=[0.1], optimizer=optax.adam(0.1)
+        )
 
 
 def test_multistart_and_best_errors():
     batch = {"W": jnp.zeros((4, 3, 1)), "b": jnp.zeros((5, 1))}
-    with pytest.raises(ValueError, match=r"the leaves of params_batch disagree on "
-                       r"the leading \(lane\) axis: params_batch\['W'\]: 4, "
-                       r"params_batch\['b'\]: 5"):
-        jaxgd.multistart(linear.mse, batch, X, Y, learning_rate=0.1)  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"the leaves of params_batch disagree on "
+        r"the leading \(lane\) axis: params_batch\['W'\]: 4, "
+        r"params_batch\['b'\]: 5",
+    ):
+        jaxgd.multistart(linear.mse, batch, X, Y, learning_rate=0.1)
     with pytest.raises(ValueError, match=r"params_batch\['b'\] is a scalar"):
-        jaxgd.multistart(lambda p: p["b"] ** 2, {"b": jnp.array(1.0)},
-                         learning_rate=0.1)  # fmt: skip
+        jaxgd.multistart(
+            lambda p: p["b"] ** 2, {"b": jnp.array(1.0)}, learning_rate=0.1
+        )
     single = _fit()
-    with pytest.raises(ValueError, match=r"best needs a batched FitResult .* got "
-                       r"shape \(\)"):
-        jaxgd.best(single)  # fmt: skip
-    lanes = jaxgd.sweep(lambda x: x**2, jnp.array(1.0),
-                        learning_rates=jnp.array([1.5, 2.5]), num_steps=200)  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"best needs a batched FitResult .* got "
+        r"shape \(\)",
+    ):
+        jaxgd.best(single)
+    lanes = jaxgd.sweep(
+        lambda x: x**2,
+        jnp.array(1.0),
+        learning_rates=jnp.array([1.5, 2.5]),
+        num_steps=200,
+    )
     with pytest.raises(ValueError, match="every one of the 2 lanes diverged"):
         jaxgd.best(lanes)
 
@@ -225,28 +267,43 @@ def test_raise_if_diverged_under_jit_is_a_clear_error():
 
 
 def test_linear_shape_errors():
-    with pytest.raises(ValueError, match=r"X must be 2-D \(n_samples, n_features\); "
-                       r"got X.shape=\(16,\)"):
-        linear.mse(PARAMS, X[:, 0], Y)  # fmt: skip
-    with pytest.raises(ValueError, match=r"y must have the predictions' shape "
-                       r"\(n_samples, n_outputs\) = \(16, 1\); got y.shape=\(16,\) "
-                       r"for X.shape=\(16, 3\). Reshape it with y\[:, None\]"):
-        linear.sse(PARAMS, X, Y[:, 0])  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"X must be 2-D \(n_samples, n_features\); "
+        r"got X.shape=\(16,\)",
+    ):
+        linear.mse(PARAMS, X[:, 0], Y)
+    with pytest.raises(
+        ValueError,
+        match=r"y must have the predictions' shape "
+        r"\(n_samples, n_outputs\) = \(16, 1\); got y.shape=\(16,\) "
+        r"for X.shape=\(16, 3\). Reshape it with y\[:, None\]",
+    ):
+        linear.sse(PARAMS, X, Y[:, 0])
     with pytest.raises(ValueError, match=r"got y.shape=\(16, 2\)"):
         linear.bce(PARAMS, X, jnp.ones((16, 2)))
     with pytest.raises(ValueError, match=r"X has 2 features but W expects 3"):
         linear.predict(PARAMS, X[:, :2])
-    with pytest.raises(ValueError, match=r'params must be a dict with keys "W" and '
-                       r'"b"; got \[\'w\'\]'):
-        linear.predict({"w": 1}, X)  # fmt: skip
-    with pytest.raises(ValueError, match=r"y must be 2-D .* X.shape=\(16, 3\), "
-                       r"y.shape=\(16,\). Reshape it"):
-        linear.solve(X, Y[:, 0])  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r'params must be a dict with keys "W" and '
+        r'"b"; got \[\'w\'\]',
+    ):
+        linear.predict({"w": 1}, X)
+    with pytest.raises(
+        ValueError,
+        match=r"y must be 2-D .* X.shape=\(16, 3\), "
+        r"y.shape=\(16,\). Reshape it",
+    ):
+        linear.solve(X, Y[:, 0])
     with pytest.raises(ValueError, match=r"X must be 2-D"):
         linear.max_learning_rate(X[0])
-    with pytest.raises(ValueError, match=r"loss must be one of \['bce', 'mse', "
-                       r"'sse'\]; got 'mae'"):
-        linear.max_learning_rate(X, loss="mae")  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"loss must be one of \['bce', 'mse', "
+        r"'sse'\]; got 'mae'",
+    ):
+        linear.max_learning_rate(X, loss="mae")
     with pytest.raises(ValueError, match="in_features must be >= 1; got 0"):
         linear.init(jax.random.key(0), 0, 1)
     with pytest.raises(TypeError, match="dtype must be a floating dtype"):

@@ -107,12 +107,8 @@ def test_one_step_is_theta_minus_eta_grad():
     expected = jax.tree.map(lambda p, g: p - 0.003 * g, params, grads)
     assert_tree_allclose(result.params, expected, rtol=1e-6)
     np.testing.assert_allclose(result.losses[0], linear.sse(params, X, y), rtol=1e-6)
-    np.testing.assert_allclose(
-        result.grad_norms[0], optax.tree.norm(grads), rtol=1e-6
-    )
-    np.testing.assert_allclose(
-        result.final_loss, linear.sse(expected, X, y), rtol=1e-5
-    )
+    np.testing.assert_allclose(result.grad_norms[0], optax.tree.norm(grads), rtol=1e-6)
+    np.testing.assert_allclose(result.final_loss, linear.sse(expected, X, y), rtol=1e-5)
 
 
 def test_lbfgs_receives_value_and_value_fn():
@@ -214,9 +210,13 @@ def test_two_dimensional_gradient_is_the_analytic_one():
 
 def test_tol_stops_the_run_and_later_steps_are_no_ops():
     result = jaxgd.fit(
-        lambda x: jnp.sum(x**2), jnp.array([1.0, -2.0]), learning_rate=0.25,
-        num_steps=100, tol=1e-3, record_params=True,
-    )  # fmt: skip
+        lambda x: jnp.sum(x**2),
+        jnp.array([1.0, -2.0]),
+        learning_rate=0.25,
+        num_steps=100,
+        tol=1e-3,
+        record_params=True,
+    )
     # Each step halves x, so the gradient norm 2|x| drops below 1e-3 at step 12.
     steps = int(result.steps_taken)
     norms = 2 * np.sqrt(5.0) * 0.5 ** np.arange(steps + 1)
@@ -235,9 +235,14 @@ def test_divergence_freezes_the_last_finite_params():
     params = _params()
     rate = 3.0 * linear.max_learning_rate(X)
     result = jaxgd.fit(
-        linear.mse, params, X, y, learning_rate=rate, num_steps=500,
+        linear.mse,
+        params,
+        X,
+        y,
+        learning_rate=rate,
+        num_steps=500,
         record_params=True,
-    )  # fmt: skip
+    )
     step = int(result.steps_taken)
     assert bool(result.diverged) and not bool(result.converged)
     assert 0 < step < 500
@@ -273,9 +278,11 @@ def test_nan_in_the_data_diverges_at_step_zero():
 
 def test_optimizer_divergence_message_suggests_its_learning_rate():
     result = jaxgd.fit(
-        lambda x: jnp.exp(x), jnp.array(0.0), optimizer=optax.sgd(-1000.0),
+        lambda x: jnp.exp(x),
+        jnp.array(0.0),
+        optimizer=optax.sgd(-1000.0),
         num_steps=10,
-    )  # fmt: skip
+    )
     with pytest.raises(jaxgd.DivergenceError, match="lower the optimizer's"):
         result.raise_if_diverged()
 
@@ -321,9 +328,14 @@ def test_resume_with_opt_state_equals_one_long_run(make_optimizer):
     whole = jaxgd.fit(linear.mse, params, X, y, num_steps=30, **kwargs)
     first = jaxgd.fit(linear.mse, params, X, y, num_steps=12, **kwargs)
     second = jaxgd.fit(
-        linear.mse, first.params, X, y, num_steps=18, opt_state=first.opt_state,
+        linear.mse,
+        first.params,
+        X,
+        y,
+        num_steps=18,
+        opt_state=first.opt_state,
         **kwargs,
-    )  # fmt: skip
+    )
     assert_tree_allclose(second.params, whole.params, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(
         np.concatenate([first.losses, second.losses]), whole.losses, rtol=1e-6
@@ -352,9 +364,15 @@ def test_batch_size_equal_to_n_is_full_batch_gradient_descent():
     params = _params()
     full = jaxgd.fit(linear.mse, params, X, y, learning_rate=0.1, num_steps=30)
     batched = jaxgd.fit(
-        linear.mse, params, X, y, learning_rate=0.1, num_steps=30, batch_size=40,
+        linear.mse,
+        params,
+        X,
+        y,
+        learning_rate=0.1,
+        num_steps=30,
+        batch_size=40,
         key=jax.random.key(3),
-    )  # fmt: skip
+    )
     assert_tree_allclose(batched.params, full.params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(batched.losses, full.losses, rtol=1e-5)
 
@@ -369,9 +387,15 @@ def test_each_epoch_is_a_fresh_permutation_and_the_remainder_waits():
         return jnp.sum(rows @ p)
 
     result = jaxgd.fit(
-        count_rows, jnp.zeros(n), rows, learning_rate=1.0, num_steps=7,
-        batch_size=batch_size, key=jax.random.key(0), record_params=True,
-    )  # fmt: skip
+        count_rows,
+        jnp.zeros(n),
+        rows,
+        learning_rate=1.0,
+        num_steps=7,
+        batch_size=batch_size,
+        key=jax.random.key(0),
+        record_params=True,
+    )
     used = -np.diff(np.asarray(result.trajectory), axis=0)  # (7, n) indicators
     assert set(np.unique(used)) <= {0.0, 1.0}
     np.testing.assert_array_equal(used.sum(axis=1), batch_size)
@@ -387,9 +411,15 @@ def test_minibatch_sgd_converges_to_least_squares(x64):
     params = _params(dtype=jnp.float64)
     schedule = optax.exponential_decay(0.1, 200, 0.5)
     result = jaxgd.fit(
-        linear.mse, params, X, y, learning_rate=schedule, num_steps=3000,
-        batch_size=16, key=jax.random.key(0),
-    )  # fmt: skip
+        linear.mse,
+        params,
+        X,
+        y,
+        learning_rate=schedule,
+        num_steps=3000,
+        batch_size=16,
+        key=jax.random.key(0),
+    )
     assert_tree_allclose(result.params, linear.solve(X, y), rtol=1e-3, atol=1e-3)
 
 
@@ -410,8 +440,9 @@ def test_new_learning_rates_data_and_params_never_recompile():
     for rate in [0.01, 0.02, jnp.float32(0.05), jnp.array(0.3), 1e-3] + [0.2] * 5:
         jaxgd.fit(loss, params, X, y, learning_rate=rate, num_steps=20)
     jaxgd.fit(loss, params, X + 1.0, y * 2.0, learning_rate=0.1, num_steps=20)
-    jaxgd.fit(loss, _params(3, 1) | {"b": jnp.ones(1)}, X, y, learning_rate=0.1,
-              num_steps=20)  # fmt: skip
+    jaxgd.fit(
+        loss, _params(3, 1) | {"b": jnp.ones(1)}, X, y, learning_rate=0.1, num_steps=20
+    )
     assert after_first > 0
     assert len(traces) == after_first
 
@@ -422,9 +453,15 @@ def test_jit_equals_eager_and_vmap_equals_a_loop():
 
     def run(rate, params, X, y, key):
         return jaxgd.fit(
-            linear.mse, params, X, y, learning_rate=rate, num_steps=20,
-            batch_size=16, key=key,
-        )  # fmt: skip
+            linear.mse,
+            params,
+            X,
+            y,
+            learning_rate=rate,
+            num_steps=20,
+            batch_size=16,
+            key=key,
+        )
 
     key = jax.random.key(5)
     eager = run(0.1, params, X, y, key)
@@ -437,13 +474,13 @@ def test_jit_equals_eager_and_vmap_equals_a_loop():
     keys = jax.random.split(jax.random.key(2), 3)
     batched = jax.vmap(run)(rates, starts, Xs, ys, keys)
     for k in range(3):
-        lane = run(
-            rates[k], jax.tree.map(lambda p: p[k], starts), Xs[k], ys[k], keys[k]
-        )
-        assert_tree_allclose(
-            jax.tree.map(lambda p: p[k], batched.params), lane.params, rtol=1e-5
-        )
+        lane = run(rates[k], _lane(starts, k), Xs[k], ys[k], keys[k])
+        assert_tree_allclose(_lane(batched.params, k), lane.params, rtol=1e-5)
         np.testing.assert_allclose(batched.losses[k], lane.losses, rtol=1e-5)
+
+
+def _lane(tree, k):
+    return jax.tree.map(lambda leaf: leaf[k], tree)
 
 
 def test_hypergradient_matches_finite_differences(x64):
@@ -466,9 +503,11 @@ def test_hypergradient_matches_finite_differences(x64):
 
 def test_hypergradient_is_finite_at_an_exact_minimum():
     result = jax.grad(
-        lambda rate: jaxgd.fit(
-            lambda x: jnp.sum(x**2), jnp.zeros(2), learning_rate=rate, num_steps=3
-        ).final_loss
+        lambda rate: (
+            jaxgd.fit(
+                lambda x: jnp.sum(x**2), jnp.zeros(2), learning_rate=rate, num_steps=3
+            ).final_loss
+        )
     )(0.1)
     assert float(result) == 0.0
 
@@ -481,9 +520,13 @@ def test_dtypes_are_preserved(dtype):
     X, y = regression()
     params = _params(dtype=dtype)
     result = jaxgd.fit(
-        linear.mse, params, X.astype(dtype), y.astype(dtype), learning_rate=0.1,
+        linear.mse,
+        params,
+        X.astype(dtype),
+        y.astype(dtype),
+        learning_rate=0.1,
         num_steps=30,
-    )  # fmt: skip
+    )
     assert result.params["W"].dtype == dtype and result.params["b"].dtype == dtype
     assert result.losses.dtype == jnp.float32
     assert float(result.final_loss) < float(result.losses[0])
@@ -510,9 +553,13 @@ def test_any_pytree_structure_is_preserved():
         return jnp.sum((p.scale * x + p.shift["inner"][0] + p.shift["inner"][1]) ** 2)
 
     result = jaxgd.fit(
-        loss, params, jnp.array([1.0, 2.0]), learning_rate=0.01, num_steps=5,
+        loss,
+        params,
+        jnp.array([1.0, 2.0]),
+        learning_rate=0.01,
+        num_steps=5,
         record_params=True,
-    )  # fmt: skip
+    )
     assert isinstance(result.params, Affine)
     assert jax.tree.structure(result.params) == jax.tree.structure(params)
     assert jax.tree.structure(result.trajectory) == jax.tree.structure(params)

@@ -46,7 +46,9 @@ def test_bce_is_the_cross_entropy_of_the_sigmoid_and_stable(x64):
     z = np.asarray(X[:, 0]) * 1.5 + 0.25
     p = 1 / (1 + np.exp(-z))
     labels = np.asarray(y[:, 0])
-    expected = np.array([-np.log(q) if t else -np.log1p(-q) for q, t in zip(p, labels)])
+    expected = np.array(
+        [-np.log(q) if t else -np.log1p(-q) for q, t in zip(p, labels, strict=True)]
+    )
     np.testing.assert_allclose(linear.bce(params, X, y), expected.mean(), rtol=1e-12)
     # Saturated logits: sigmoid rounds to 0 or 1, the logit form stays exact.
     huge = {"W": jnp.array([[1e4]]), "b": jnp.array([0.0])}
@@ -77,10 +79,8 @@ def test_max_learning_rate_is_exact(x64, loss, m):
     params = linear.init(jax.random.key(1), 3, m, jnp.float64)
     optimum = loss_fn(linear.solve(X, y), X, y)
 
-    below = jaxgd.fit(loss_fn, params, X, y, learning_rate=0.99 * bound,
-                      num_steps=4000)  # fmt: skip
-    above = jaxgd.fit(loss_fn, params, X, y, learning_rate=1.01 * bound,
-                      num_steps=4000)  # fmt: skip
+    below = jaxgd.fit(loss_fn, params, X, y, learning_rate=0.99 * bound, num_steps=4000)
+    above = jaxgd.fit(loss_fn, params, X, y, learning_rate=1.01 * bound, num_steps=4000)
     np.testing.assert_allclose(below.final_loss, optimum, rtol=1e-6)
     assert not bool(below.diverged)
     excess = np.asarray(above.losses) - float(optimum)
@@ -105,8 +105,9 @@ def test_max_learning_rate_for_bce_is_a_safe_bound(x64):
         tightest = min(tightest, 2 / np.linalg.eigvalsh(np.asarray(hessian))[-1])
     assert bound <= tightest * (1 + 1e-12)
     np.testing.assert_allclose(bound, tightest, rtol=1e-10)  # sharp at z = 0
-    result = jaxgd.fit(linear.bce, params, X, y, learning_rate=0.99 * bound,
-                       num_steps=300)  # fmt: skip
+    result = jaxgd.fit(
+        linear.bce, params, X, y, learning_rate=0.99 * bound, num_steps=300
+    )
     assert np.all(np.diff(np.asarray(result.losses)) <= 0)
 
 

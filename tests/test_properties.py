@@ -16,7 +16,7 @@ _settings = settings(max_examples=25, deadline=None)
 
 
 def _quadratic(seed, condition):
-    """A random convex quadratic 0.5 x^T H x - g^T x with eigenvalues in [1, condition]."""
+    """A random convex quadratic 0.5 x^T H x - g^T x, eigenvalues in [1, condition]."""
     key_q, key_g, key_x = jax.random.split(jax.random.key(seed), 3)
     q, _ = jnp.linalg.qr(jax.random.normal(key_q, (DIM, DIM)))
     eigenvalues = jnp.linspace(1.0, condition, DIM)
@@ -69,9 +69,14 @@ def test_n_then_m_steps_equals_n_plus_m(seed, first, optimizer):
         _quadratic_loss, x0, hessian, g, optimizer=optimizer, num_steps=first
     )
     tail = jaxgd.fit(
-        _quadratic_loss, head.params, hessian, g, optimizer=optimizer,
-        num_steps=total - first, opt_state=head.opt_state,
-    )  # fmt: skip
+        _quadratic_loss,
+        head.params,
+        hessian,
+        g,
+        optimizer=optimizer,
+        num_steps=total - first,
+        opt_state=head.opt_state,
+    )
     assert_tree_allclose(tail.params, whole.params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
         np.concatenate([head.losses, tail.losses]), whole.losses, rtol=1e-5, atol=1e-6

@@ -23,7 +23,9 @@ def test_quickstart_fits_the_linear_layer(capsys):
     assert printed.count("\n") >= 2
     result = namespace["result"]
     losses = np.asarray(result.losses)
-    assert losses.shape == (200,) and np.all(np.diff(losses) <= 1e-12)  # down to rounding
+    assert losses.shape == (200,) and np.all(
+        np.diff(losses) <= 1e-12
+    )  # down to rounding
     assert losses[-1] < 1e-10 * losses[0]
     np.testing.assert_allclose(result.params["W"].ravel(), [1.0, -2.0, 0.5], atol=1e-3)
     np.testing.assert_allclose(result.params["b"], [0.3], atol=1e-3)
