@@ -1,0 +1,75 @@
+"""`jaxgd demo`: every figure written, the summary table true to the mathematics."""
+
+import sys
+
+import jax
+import pytest
+
+from jaxgd import datasets, linear
+from jaxgd._cli import main
+
+FIGURES = (
+    "01_ball_1d.png",
+    "02_local_global.png",
+    "03_path_2d.png",
+    "04_linear_auto_mpg.png",
+    "05_learning_rate_sweep.png",
+    "06_logistic_breast_cancer.png",
+    "07_minibatch_sgd.png",
+)
+STEPS = 5
+
+
+def test_demo_writes_every_figure_and_prints_the_table(tmp_path, capsys):
+    out_dir = tmp_path / "figures"
+    code = main(["demo", "--out", str(out_dir), "--steps", str(STEPS)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(path.name for path in out_dir.iterdir()) == list(FIGURES)
+    for name in FIGURES:
+        png = (out_dir / name).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 1000
+        assert f"  {out_dir / name}\n" in out
+    for part in range(1, 8):
+        assert f"\n{part}.  " in out
+
+    # Part 1: the ball on (x - 1)²/2 at rate 0.3 is x_t = 1 + (x_0 - 1) 0.7^t.
+    left, right = (1 + (x0 - 1) * 0.7**STEPS for x0 in (-2.0, 4.0))
+    assert f"x = -2 rolls right to {left:.4f}, x = 4 rolls left to {right:.4f}" in out
+    # Part 4: the closed form is least squares on the standardized features.
+    data = datasets.load("auto_mpg")
+    X = (data.X - data.X.mean(axis=0)) / data.X.std(axis=0)
+    with jax.enable_x64(True):
+        closed = float(linear.mse(linear.solve(X, data.y), X, data.y))
+    assert f"closed form (linear.solve) {closed:.6g}" in out
+
+
+def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code = main(["demo", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == (
+        'jaxgd: error: jaxgd demo draws with matplotlib: pip install "jaxgd[plot]"\n'
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_into_a_file_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder", encoding="utf-8")
+    code = main(["demo", "--out", str(blocker), "--steps", str(STEPS)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.startswith(f"jaxgd: error: cannot write the figures into {blocker}: ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("steps", ["0", "x"])
+def test_demo_rejects_bad_steps(tmp_path, capsys, steps):
+    code = main(["demo", "--out", str(tmp_path), "--steps", steps])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.startswith(
+        f"jaxgd: error: argument --steps: must be a whole number >= 1; got '{steps}'"
+    )
