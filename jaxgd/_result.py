@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from ._linesearch import BacktrackingState
 from ._step import GradientDescentState
 
 
@@ -37,6 +38,19 @@ class FitResult(NamedTuple):
             params first) when `record_params=True`, else None.
         opt_state: final optimizer state; pass it back as `fit(...,
             opt_state=...)` to resume.
+        step_sizes: `(num_steps,)` the step size of update `t`: the learning
+            rate (a schedule's value at `t`), or the step the line search
+            accepted with `learning_rate="auto"`; NaN where no update was
+            applied (after the run stopped, and at the step that stopped it)
+            and for every step of an `optimizer=` run.
+        loss_evals: evaluations of the loss by the run's updates (int32): one
+            per update attempted, plus every trial point of the line search;
+            steps after the run stopped and the evaluations an optax optimizer
+            makes on its own (`optax.lbfgs`'s line search) are not counted.
+        stalled: the line search found no decrease in `max_tries` trials, so
+            the run stopped there with the params kept: the loss cannot be
+            lowered along the gradient at its float precision (or is not
+            smooth there). Always False without a line search.
     """
 
     params: Any
@@ -48,6 +62,9 @@ class FitResult(NamedTuple):
     diverged: jax.Array
     trajectory: Any
     opt_state: Any
+    step_sizes: jax.Array
+    loss_evals: jax.Array
+    stalled: jax.Array
 
     def raise_if_diverged(self) -> FitResult:
         """Raises `DivergenceError` if the run (or any lane of a batch) diverged.
@@ -102,6 +119,7 @@ def _explain(result: FitResult) -> str:
     loss = losses[step] if step < losses.size else math.nan
     grad_norm = grad_norms[step] if step < grad_norms.size else math.nan
     plain_gd = isinstance(result.opt_state, GradientDescentState)
+    line_search = isinstance(result.opt_state, BacktrackingState)
 
     if not math.isfinite(loss):
         what = f"the loss is {_fmt(loss)}"
@@ -126,7 +144,13 @@ def _explain(result: FitResult) -> str:
         if step > 0
         else ""
     )
-    if plain_gd:
+    if line_search:
+        advice = (
+            "The line search only accepts steps to a finite loss, so the loss or "
+            "its gradient is non-finite at finite params: check the loss for "
+            "log(0), 0/0, sqrt(0) or overflow."
+        )
+    elif plain_gd:
         advice = (
             "The step is too large: use a smaller learning_rate — halve it, or cut "
             "it to 10%. For jaxgd.linear losses, linear.max_learning_rate(X) gives "

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _validate
+from . import _linesearch, _validate
 
 
 class GradientDescentState(NamedTuple):
@@ -33,6 +33,10 @@ class StepState(NamedTuple):
         steps_taken: updates applied so far (0-d int32).
         converged: the gradient norm reached `tol` (0-d bool).
         diverged: a non-finite loss, gradient or update was met (0-d bool).
+        stalled: the line search found no decrease (0-d bool); always False
+            without one.
+        loss_evals: evaluations of the loss so far (0-d int32): one per update
+            attempted, plus the trial points of the line search.
     """
 
     params: Any
@@ -40,6 +44,8 @@ class StepState(NamedTuple):
     steps_taken: jax.Array
     converged: jax.Array
     diverged: jax.Array
+    stalled: jax.Array
+    loss_evals: jax.Array
 
 
 class StepInfo(NamedTuple):
@@ -48,10 +54,14 @@ class StepInfo(NamedTuple):
     Attributes:
         loss: loss at the params before the update.
         grad_norm: global L2 norm of the gradient at those params.
+        step_size: the step size of this update: the learning rate (or the
+            schedule's value), or the step the line search accepted; NaN when
+            no update was applied, and always NaN with an `optimizer`.
     """
 
     loss: jax.Array
     grad_norm: jax.Array
+    step_size: jax.Array
 
 
 class Step(NamedTuple):
@@ -85,25 +95,31 @@ def gradient_descent(learning_rate: Any) -> optax.GradientTransformation:
     ) -> tuple[Any, GradientDescentState]:
         del params
         dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(grads))
-        rate = learning_rate(state.count) if callable(learning_rate) else learning_rate
-        rate = jnp.asarray(rate, dtype)
+        rate = rate_at(learning_rate, state.count, dtype)
         updates = jax.tree.map(lambda g: -rate * g, grads)
         return updates, GradientDescentState(optax.safe_int32_increment(state.count))
 
     return optax.GradientTransformation(init, update)
 
 
+def rate_at(learning_rate: Any, count: jax.Array, dtype: Any) -> jax.Array:
+    """The learning rate of update `count`: the scalar, or the schedule's value."""
+    rate = learning_rate(count) if callable(learning_rate) else learning_rate
+    return jnp.asarray(rate, dtype)
+
+
 def global_norm(tree: Any) -> jax.Array:
     """L2 norm of all leaves together, in at least float32.
 
     The square root is guarded so that its derivative at a zero gradient is 0,
-    not NaN: `jax.grad` through a converged run stays finite.
+    not NaN: `jax.grad` through a converged run stays finite. A NaN gradient
+    has a NaN norm.
     """
     leaves = jax.tree.leaves(tree)
     dtype = jnp.result_type(jnp.float32, *leaves)
     squares = sum(jnp.sum(jnp.square(x.astype(dtype))) for x in leaves)
     positive = squares > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squares, 1)), 0)
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squares, 1)), squares)
 
 
 def _all_finite(tree: Any) -> jax.Array:
@@ -126,16 +142,20 @@ def make_step(
 
     .. math:: \theta \leftarrow \theta - \eta \nabla_\theta L(\theta),
 
-    with `optimizer`, it is that optax transformation. Either way the update is
-    guarded: a non-finite loss, gradient or updated params sets `diverged` and
-    keeps the params; a gradient norm <= `tol` sets `converged`; once either is
-    set every later update is a no-op that reports NaN. One `update` equals one
-    step of `jaxgd.fit` with the same arguments.
+    with `optimizer`, it is that optax transformation. With
+    `learning_rate="auto"` (or `jaxgd.backtracking(...)`) the step size
+    :math:`\eta` of each update is chosen by a backtracking line search. Either
+    way the update is guarded: a non-finite loss, gradient or updated params
+    sets `diverged` and keeps the params; a gradient norm <= `tol` sets
+    `converged`; a line search that finds no decrease sets `stalled`; once any
+    is set every later update is a no-op that reports NaN. One `update` equals
+    one step of `jaxgd.fit` with the same arguments.
 
     Args:
         loss: `loss(params, *data) -> scalar`.
         learning_rate: step size of plain gradient descent: a float, a 0-d
-            array or an optax schedule `count -> rate`.
+            array, an optax schedule `count -> rate`, or `"auto"` /
+            `jaxgd.backtracking(...)` for a line search.
         optimizer: any `optax.GradientTransformation` instead.
         tol: stop once the global L2 norm of the gradient is <= tol.
 
@@ -157,19 +177,24 @@ def make_step(
     """
     _validate.check_one_of(learning_rate, optimizer)
     _validate.check_tol(tol)
-    if optimizer is None:
-        _validate.check_learning_rate(learning_rate)
-        transformation = gradient_descent(learning_rate)
+    line_search = _linesearch.line_search_or_none(learning_rate)
+    if line_search is not None:
+        init_opt_state = functools.partial(_linesearch.init, line_search)
     else:
-        _validate.check_optimizer(optimizer)
-        transformation = optimizer
-    wants_value = isinstance(transformation, optax.GradientTransformationExtraArgs)
+        if optimizer is None:
+            _validate.check_learning_rate(learning_rate)
+            transformation = gradient_descent(learning_rate)
+        else:
+            _validate.check_optimizer(optimizer)
+            transformation = optimizer
+        init_opt_state = transformation.init
+    wants_value = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
     def init(params: Any, opt_state: Any = None) -> StepState:
         params = _validate.check_params(params)
-        expected = jax.eval_shape(transformation.init, params)
+        expected = jax.eval_shape(init_opt_state, params)
         if opt_state is None:
-            opt_state = transformation.init(params)
+            opt_state = init_opt_state(params)
         else:
             _check_opt_state(opt_state, expected)
         return StepState(
@@ -178,34 +203,59 @@ def make_step(
             steps_taken=jnp.zeros((), jnp.int32),
             converged=jnp.zeros((), bool),
             diverged=jnp.zeros((), bool),
+            stalled=jnp.zeros((), bool),
+            loss_evals=jnp.zeros((), jnp.int32),
         )
 
     def update(state: StepState, *data: Any) -> tuple[StepState, StepInfo]:
         _validate.check_loss_output(loss, state.params, data)
         value, grads = jax.value_and_grad(loss)(state.params, *data)
         grad_norm = global_norm(grads)
-        if wants_value:
-            updates, opt_state = transformation.update(
-                grads,
-                state.opt_state,
-                state.params,
-                value=value,
-                grad=grads,
-                value_fn=lambda p: loss(p, *data),
-            )
-        else:
-            updates, opt_state = transformation.update(
-                grads, state.opt_state, state.params
-            )
-        params = optax.apply_updates(state.params, updates)
-
-        stopped = state.converged | state.diverged
+        stopped = state.converged | state.diverged | state.stalled
         finite = jnp.isfinite(value) & jnp.isfinite(grad_norm)
-        diverging = ~finite | ~_all_finite(params)
         converging = (
             finite & (grad_norm <= tol) if tol is not None else jnp.zeros((), bool)
         )
-        apply = ~stopped & ~diverging & ~converging
+        record = jnp.result_type(jnp.float32, value)
+        stalling = jnp.zeros((), bool)
+        tries = jnp.zeros((), jnp.int32)
+        if line_search is not None:
+            searching = ~stopped & finite & ~converging
+            step_size, found, tries, opt_state = _linesearch.search(
+                line_search,
+                lambda p: loss(p, *data),
+                state.params,
+                value,
+                grads,
+                grad_norm,
+                state.opt_state,
+                searching,
+            )
+            stalling = searching & ~found
+            params = _linesearch.take_step(state.params, grads, step_size)
+        else:
+            if wants_value:
+                updates, opt_state = transformation.update(
+                    grads,
+                    state.opt_state,
+                    state.params,
+                    value=value,
+                    grad=grads,
+                    value_fn=lambda p: loss(p, *data),
+                )
+            else:
+                updates, opt_state = transformation.update(
+                    grads, state.opt_state, state.params
+                )
+            params = optax.apply_updates(state.params, updates)
+            step_size = (
+                rate_at(learning_rate, state.opt_state.count, record)
+                if optimizer is None
+                else jnp.full((), jnp.nan, record)
+            )
+
+        diverging = ~finite | ~_all_finite(params)
+        apply = ~stopped & ~diverging & ~converging & ~stalling
 
         def keep(new: Any, old: Any) -> Any:
             return jax.tree.map(lambda n, o: jnp.where(apply, n, o), new, old)
@@ -216,11 +266,13 @@ def make_step(
             steps_taken=state.steps_taken + apply.astype(jnp.int32),
             converged=state.converged | (~stopped & converging),
             diverged=state.diverged | (~stopped & diverging),
+            stalled=state.stalled | stalling,
+            loss_evals=state.loss_evals + jnp.where(stopped, 0, 1 + tries),
         )
-        record = jnp.result_type(jnp.float32, value)
         info = StepInfo(
             loss=jnp.where(stopped, jnp.nan, value).astype(record),
             grad_norm=jnp.where(stopped, jnp.nan, grad_norm),
+            step_size=jnp.where(apply, step_size.astype(record), jnp.nan),
         )
         return new_state, info
 

@@ -109,8 +109,8 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None
         isinstance(learning_rate, (int, float)) or hasattr(learning_rate, "dtype")
     ):
         raise TypeError(
-            f"{name} must be a float, a 0-d array or an optax schedule; got "
-            f"{describe(learning_rate)}."
+            f"{name} must be a float, a 0-d array, an optax schedule or 'auto' "
+            f"(a line search); got {describe(learning_rate)}."
         )
     shape = np.shape(learning_rate)
     if shape != ():

@@ -1,0 +1,155 @@
+"""`find_learning_rate`: one short compiled sweep that picks a constant rate."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from . import _validate
+from ._result import FitResult
+from ._sweep import sweep
+
+
+class LearningRateFinding(NamedTuple):
+    """What `find_learning_rate` found, with the sweep behind it.
+
+    Attributes:
+        suggestion: `safety * largest_stable`, a constant learning rate to use.
+        largest_stable: the largest rate of the sweep that decreased the loss
+            reliably (see `find_learning_rate`).
+        learning_rates: `(num,)` the log-spaced rates of the sweep.
+        stable: `(num,)` bool, the rates that decreased the loss reliably
+            below the first rate whose loss rose.
+        result: the sweep's `FitResult`, one lane per rate; its `final_loss`
+            is the evidence, drawn by `plot.lr_sweep(finding.learning_rates,
+            finding.result)`.
+    """
+
+    suggestion: float
+    largest_stable: float
+    learning_rates: np.ndarray
+    stable: np.ndarray
+    result: FitResult
+
+
+def find_learning_rate(
+    loss: Callable[..., jax.Array],
+    params: Any,
+    *data: Any,
+    lower: float = 1e-6,
+    upper: float = 10.0,
+    num: int = 64,
+    num_steps: int = 50,
+    safety: float = 0.5,
+) -> LearningRateFinding:
+    r"""Finds the largest constant learning rate that still decreases the loss.
+
+    Runs `num_steps` of plain, full-batch gradient descent from `params` for
+    each of `num` log-spaced rates in `[lower, upper]`, all in one compiled
+    `jaxgd.sweep`. A rate decreases the loss *reliably* when its run did not
+    diverge, its loss never rose from one step to the next (by more than
+    :math:`\sqrt{\epsilon}` of the initial loss, for rounding) and its final
+    loss is below the initial one by more than that. Below :math:`2 / L` for an
+    :math:`L`-smooth loss every step decreases it, so the first rise marks the
+    edge of stability. The largest stable rate is the largest rate that
+    decreased the loss reliably with every smaller rate of the sweep free of
+    rises too; the suggestion is `safety` times it. For `jaxgd.linear.mse`,
+    with the default `num` and `safety` and `linear.max_learning_rate` inside
+    the range, it lies below that bound and within a factor 4 of it.
+
+    The analysis runs on the host: call it outside `jit`. If `largest_stable`
+    is `upper`, the edge lies beyond the range: pass a larger `upper`.
+
+    Args:
+        loss: `loss(params, *data) -> scalar`.
+        params: initial parameters, shared by every rate.
+        *data: data arrays passed to `loss`.
+        lower: the smallest rate tried, > 0.
+        upper: the largest rate tried, > `lower`.
+        num: how many rates, >= 2.
+        num_steps: updates per rate, >= 1.
+        safety: the fraction of the largest stable rate suggested, in (0, 1].
+
+    Returns:
+        A `LearningRateFinding`.
+
+    Raises:
+        ValueError: if an option is out of range, or no rate of the range
+            decreased the loss reliably (the message says which way to move
+            the range).
+        TypeError: if an option is not a number, or for any bad argument that
+            `jaxgd.sweep` rejects.
+
+    Examples:
+        >>> import jax.numpy as jnp, jaxgd
+        >>> from jaxgd import linear
+        >>> X = jnp.array([[1.0], [-1.0]])
+        >>> y = jnp.array([[2.0], [0.5]])
+        >>> params = {"W": jnp.zeros((1, 1)), "b": jnp.zeros(1)}
+        >>> finding = jaxgd.find_learning_rate(linear.mse, params, X, y)
+        >>> limit = linear.max_learning_rate(X)
+        >>> limit / 4 < finding.suggestion < limit
+        True
+    """
+    lower = _positive(lower, "lower")
+    upper = _positive(upper, "upper")
+    if not upper > lower:
+        raise ValueError(f"upper must be > lower; got lower={lower}, upper={upper}.")
+    num = _validate.check_int(num, "num", minimum=2)
+    num_steps = _validate.check_int(num_steps, "num_steps", minimum=1)
+    safety = _positive(safety, "safety")
+    if safety > 1:
+        raise ValueError(f"safety must be in (0, 1]; got {safety}.")
+
+    rates = np.geomspace(lower, upper, num)
+    result = sweep(loss, params, *data, learning_rates=rates, num_steps=num_steps)
+    history = np.concatenate(
+        [np.asarray(result.losses), np.asarray(result.final_loss)[:, None]], axis=1
+    ).astype(np.float64)
+    eps = np.finfo(np.asarray(result.final_loss).dtype).eps
+    slack = math.sqrt(eps) * np.abs(history[:, :1])
+    never_rose = (
+        ~np.asarray(result.diverged)
+        & np.isfinite(history).all(axis=1)
+        & (np.diff(history, axis=1) <= slack).all(axis=1)
+    )
+    decreased = history[:, -1] < history[:, 0] - slack[:, 0]
+    stable = np.logical_and.accumulate(never_rose) & decreased
+    if not stable.any():
+        raise ValueError(_explain_none(rates, never_rose, num_steps))
+    largest = float(rates[np.flatnonzero(stable)[-1]])
+    return LearningRateFinding(
+        suggestion=safety * largest,
+        largest_stable=largest,
+        learning_rates=rates,
+        stable=stable,
+        result=result,
+    )
+
+
+def _explain_none(rates: np.ndarray, never_rose: np.ndarray, num_steps: int) -> str:
+    if not never_rose[0]:
+        return (
+            f"no learning rate decreased the loss reliably: even the smallest, "
+            f"lower={rates[0]:.3g}, made it rise or diverge. Pass a smaller lower, "
+            "or standardise the features."
+        )
+    return (
+        f"no learning rate in [{rates[0]:.3g}, {rates[-1]:.3g}] decreased the loss "
+        f"in num_steps={num_steps} steps without a rise. Pass a larger upper or "
+        "more num_steps, or check that the params are not already at a minimum."
+    )
+
+
+def _positive(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {_validate.describe(value)}.")
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be positive and finite; got {value!r}.")
+    return number

@@ -1,0 +1,223 @@
+r"""Automatic step size: an Armijo backtracking line search inside the compiled loop.
+
+Each update of plain gradient descent tries a step size :math:`\alpha` and
+halves it (by `shrink`) until the loss decreases enough,
+
+.. math:: L(\theta - \alpha g) \le L(\theta) - c\,\alpha\,\lVert g \rVert^2,
+    \qquad g = \nabla L(\theta),
+
+then takes that step. The next update starts from the accepted step, `grow`
+times larger when it was accepted at its first try, so the step follows the
+curvature up as well as down. The search is a bounded `lax.while_loop`: under
+`vmap` every lane searches its own step, and a lane that finds no decrease in
+`max_tries` trials stops there (`stalled`), it never loops forever.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from . import _validate
+
+
+class Backtracking(NamedTuple):
+    """Options of the backtracking line search; make them with `jaxgd.backtracking`.
+
+    Attributes:
+        initial: the step the first search tries.
+        shrink: factor in (0, 1) applied to a step that fails the Armijo test.
+        grow: factor >= 1 applied to a step accepted at its first try, to start
+            the next search.
+        c: the Armijo constant in (0, 1): the decrease demanded, as a fraction
+            of what the gradient promises.
+        max_tries: trials per update before the search gives up.
+    """
+
+    initial: float
+    shrink: float
+    grow: float
+    c: float
+    max_tries: int
+
+
+class BacktrackingState(NamedTuple):
+    """Optimizer state of the line search (`learning_rate="auto"`).
+
+    Attributes:
+        step_size: the step the next search tries first.
+    """
+
+    step_size: jax.Array
+
+
+def backtracking(
+    *,
+    initial: float = 1.0,
+    shrink: float = 0.5,
+    grow: float = 2.0,
+    c: float = 0.5,
+    max_tries: int = 30,
+) -> Backtracking:
+    r"""Options for `fit(..., learning_rate=jaxgd.backtracking(...))`.
+
+    Every update takes the first step size :math:`\alpha` of
+    :math:`\alpha_0, \alpha_0 s, \alpha_0 s^2, \dots` (at most `max_tries` of
+    them) that satisfies the Armijo condition
+
+    .. math:: L(\theta - \alpha g) \le L(\theta) - c\,\alpha\,\lVert g \rVert^2.
+
+    :math:`\alpha_0` is `initial` for the first update, then the step accepted
+    by the previous update, times `grow` when that one was accepted at its
+    first try. `learning_rate="auto"` is `backtracking()`.
+
+    With `c = 1/2` the accepted step never overshoots the minimum along the
+    gradient of a quadratic (it is at most the exact line-search step), so the
+    loss falls steadily even on ill-conditioned problems; smaller `c` accepts
+    longer, bolder steps.
+
+    Args:
+        initial: the step the first search tries, > 0.
+        shrink: the factor a rejected step is multiplied by, in (0, 1).
+        grow: the factor a step accepted at its first try is multiplied by to
+            start the next search, >= 1 (1 never grows).
+        c: the Armijo constant, in (0, 1).
+        max_tries: trials per update, >= 1. A search that finds no decrease in
+            this many trials stops the run with `stalled` set: at the float
+            precision floor of the loss, or where it is not smooth.
+
+    Returns:
+        A `Backtracking`, hashable: its values are compiled into the loop.
+
+    Raises:
+        TypeError: if an option is not a Python number (`max_tries`: an int).
+        ValueError: if an option is out of its range.
+
+    Examples:
+        A timid first step grows until it reaches the bottom of the parabola,
+        where the gradient vanishes:
+
+        >>> import jax.numpy as jnp, jaxgd
+        >>> result = jaxgd.fit(lambda x: (x - 3.0) ** 2, jnp.array(0.0),
+        ...                    learning_rate=jaxgd.backtracking(initial=0.125),
+        ...                    num_steps=10, tol=1e-6)
+        >>> float(result.params), result.step_sizes[:4].tolist()
+        (3.0, [0.125, 0.25, 0.5, nan])
+    """
+    return Backtracking(
+        initial=_number(initial, "initial", above=0.0),
+        shrink=_number(shrink, "shrink", above=0.0, below=1.0),
+        grow=_number(grow, "grow", at_least=1.0),
+        c=_number(c, "c", above=0.0, below=1.0),
+        max_tries=_validate.check_int(max_tries, "max_tries", minimum=1),
+    )
+
+
+def is_line_search(learning_rate: Any) -> bool:
+    """True for `"auto"` and for a `Backtracking`."""
+    if isinstance(learning_rate, str):
+        return learning_rate == "auto"
+    return isinstance(learning_rate, Backtracking)
+
+
+def line_search_or_none(learning_rate: Any) -> Backtracking | None:
+    """The line search that `learning_rate` asks for, checked; None for a rate."""
+    if not is_line_search(learning_rate):
+        return None
+    if isinstance(learning_rate, Backtracking):
+        return backtracking(**learning_rate._asdict())
+    return backtracking()
+
+
+def init(options: Backtracking, params: Any) -> BacktrackingState:
+    """The state before the first search, in the params' floating dtype."""
+    dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(params))
+    return BacktrackingState(step_size=jnp.asarray(options.initial, dtype))
+
+
+def search(
+    options: Backtracking,
+    value_fn: Callable[[Any], jax.Array],
+    params: Any,
+    value: jax.Array,
+    grads: Any,
+    grad_norm: jax.Array,
+    state: BacktrackingState,
+    active: jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array, BacktrackingState]:
+    """One backtracking search along `-grads` from `params`.
+
+    Only a lane that is `active` tries anything. The step size is a piecewise
+    constant function of the inputs, so it is held constant for `jax.grad`
+    (the loss values inside the search are `stop_gradient`-ed); the update
+    `-step * grads` stays differentiable.
+
+    Returns:
+        `(step, found, tries, state)`: the accepted step, whether one was found,
+        how many trial losses were evaluated (int32) and the state for the next
+        search.
+    """
+    step0 = jax.lax.stop_gradient(state.step_size)
+    dtype = jnp.result_type(step0, value)
+    promised = jax.lax.stop_gradient(options.c * jnp.square(grad_norm.astype(dtype)))
+    start = jax.lax.stop_gradient(value.astype(dtype))
+
+    def accepts(step: jax.Array) -> jax.Array:
+        trial = jax.lax.stop_gradient(value_fn(take_step(params, grads, step)))
+        return jnp.isfinite(trial) & (trial <= start - step * promised)
+
+    def undecided(carry: tuple) -> jax.Array:
+        _, tries, found = carry
+        return active & ~found & (tries < options.max_tries)
+
+    def attempt(carry: tuple) -> tuple:
+        step, tries, _ = carry
+        found = accepts(step)
+        return jnp.where(found, step, step * options.shrink), tries + 1, found
+
+    step, tries, found = jax.lax.while_loop(
+        undecided, attempt, (step0, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+    )
+    # The cap keeps a step that keeps growing (a loss unbounded below) finite.
+    grown = jnp.minimum(step * options.grow, jnp.finfo(step.dtype).max)
+    following = jnp.where(tries == 1, grown, step)
+    return step, found, tries, BacktrackingState(step_size=following)
+
+
+def take_step(params: Any, grads: Any, step: jax.Array) -> Any:
+    """`params - step * grads`, in the params' dtypes."""
+    return optax.apply_updates(params, jax.tree.map(lambda g: -step * g, grads))
+
+
+def _number(
+    value: Any,
+    name: str,
+    *,
+    above: float | None = None,
+    below: float | None = None,
+    at_least: float | None = None,
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{name} must be a Python number (the line search's options are "
+            f"compiled into the loop); got {_validate.describe(value)}."
+        )
+    number = float(value)
+    low_ok = (above is None or number > above) and (
+        at_least is None or number >= at_least
+    )
+    if not (math.isfinite(number) and low_ok and (below is None or number < below)):
+        if below is not None:
+            wanted = f"in ({above:g}, {below:g})"
+        elif at_least is not None:
+            wanted = f">= {at_least:g}"
+        else:
+            wanted = f"> {above:g}"
+        raise ValueError(f"{name} must be finite and {wanted}; got {value!r}.")
+    return number
