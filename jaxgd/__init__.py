@@ -9,9 +9,16 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import datasets as datasets
 from . import linear as linear
+from ._finder import LearningRateFinding as LearningRateFinding
+from ._finder import find_learning_rate as find_learning_rate
 from ._fit import fit as fit
+from ._linesearch import Backtracking as Backtracking
+from ._linesearch import BacktrackingState as BacktrackingState
+from ._linesearch import backtracking as backtracking
 from ._result import DivergenceError as DivergenceError
 from ._result import FitResult as FitResult
+from ._sharding import shard_data as shard_data
+from ._sharding import shard_local_data as shard_local_data
 from ._step import GradientDescentState as GradientDescentState
 from ._step import Step as Step
 from ._step import StepInfo as StepInfo
@@ -27,17 +34,24 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
+    "Backtracking",
+    "BacktrackingState",
     "DivergenceError",
     "FitResult",
     "GradientDescentState",
+    "LearningRateFinding",
     "Step",
     "StepInfo",
     "StepState",
+    "backtracking",
     "best",
     "datasets",
+    "find_learning_rate",
     "fit",
     "linear",
     "make_step",
     "multistart",
+    "shard_data",
+    "shard_local_data",
     "sweep",
 ]

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _progress, _validate
+from . import _linesearch, _progress, _sharding, _validate
 from ._result import FitResult
 from ._step import StepState, make_step
 
@@ -22,6 +22,7 @@ class Config(NamedTuple):
     optimizer: optax.GradientTransformation | None
     optimizer_factory: Callable[[jax.Array], optax.GradientTransformation] | None
     schedule: Callable[[jax.Array], jax.Array] | None
+    line_search: _linesearch.Backtracking | None
     num_steps: int
     batch_size: int | None
     use_tol: bool
@@ -71,8 +72,11 @@ def prepare(
     schedule = None
     if optimizer_factory is None:
         _validate.check_one_of(learning_rate, optimizer)
+    line_search = _linesearch.line_search_or_none(learning_rate)
     if optimizer is not None:
         _validate.check_optimizer(optimizer)
+    elif line_search is not None:
+        learning_rate = None
     elif callable(learning_rate):
         schedule, learning_rate = learning_rate, None
     elif learning_rate is not None:
@@ -80,11 +84,13 @@ def prepare(
         learning_rate = jnp.asarray(learning_rate, float_dtype)
     _validate.check_tol(tol)
     batch_size = _validate.check_batching(batch_size, key, data)
+    _sharding.check_data_sharding(data)
     config = Config(
         loss=loss,
         optimizer=optimizer,
         optimizer_factory=optimizer_factory,
         schedule=schedule,
+        line_search=line_search,
         num_steps=num_steps,
         batch_size=batch_size,
         use_tol=tol is not None,
@@ -111,11 +117,10 @@ def run(config: Config, inputs: Inputs) -> FitResult:
             tol=inputs.tol,
         )
     else:
+        static_rate = config.line_search or config.schedule
         step = make_step(
             config.loss,
-            learning_rate=(
-                config.schedule if config.schedule is not None else inputs.learning_rate
-            ),
+            learning_rate=inputs.learning_rate if static_rate is None else static_rate,
             optimizer=config.optimizer,
             tol=inputs.tol,
         )
@@ -126,17 +131,18 @@ def run(config: Config, inputs: Inputs) -> FitResult:
         if report is not None:
             report(t, info.loss)
         trace = state.params if config.record_params else None
-        return state, (info.loss, info.grad_norm, trace)
+        if config.line_search is None:  # `_record` rebuilds it after the loop
+            info = info._replace(step_size=None)
+        return state, (info, trace)
 
-    state = step.init(inputs.params, inputs.opt_state)
+    start = step.init(inputs.params, inputs.opt_state)
     if config.batch_size is None:
-        state, (losses, grad_norms, trace) = _full_batch(
-            one_step, state, inputs.data, config
-        )
+        state, (infos, trace) = _full_batch(one_step, start, inputs.data, config)
     else:
-        state, (losses, grad_norms, trace) = _mini_batch(
-            one_step, state, inputs.data, inputs.key, config
+        state, (infos, trace) = _mini_batch(
+            one_step, start, inputs.data, inputs.key, config
         )
+    step_sizes, loss_evals = _record(config, inputs, start, state, infos)
 
     trajectory = None
     if config.record_params:
@@ -148,15 +154,44 @@ def run(config: Config, inputs: Inputs) -> FitResult:
     final_loss = config.loss(state.params, *inputs.data)
     return FitResult(
         params=state.params,
-        losses=losses,
-        grad_norms=grad_norms,
+        losses=infos.loss,
+        grad_norms=infos.grad_norm,
         final_loss=final_loss.astype(jnp.result_type(jnp.float32, final_loss)),
         steps_taken=state.steps_taken,
         converged=state.converged,
         diverged=state.diverged,
         trajectory=trajectory,
         opt_state=state.opt_state,
+        step_sizes=step_sizes,
+        loss_evals=loss_evals,
+        stalled=state.stalled,
     )
+
+
+def _record(
+    config: Config, inputs: Inputs, start: StepState, end: StepState, infos: Any
+) -> tuple[jax.Array, jax.Array]:
+    """The step sizes and the count of loss evaluations of a run.
+
+    A line search records them from inside the loop. Any other run rebuilds
+    them afterwards, so that the loop is as lean as before they existed: the
+    updates applied are the first `steps_taken` (a run that stops stays
+    stopped), each at the rate of its count, and every step attempted, those
+    and the one that stopped the run, evaluates the loss once.
+    """
+    if config.line_search is not None:
+        return infos.step_size, end.loss_evals
+    if config.optimizer is not None or config.optimizer_factory is not None:
+        rates = jnp.nan
+    elif config.schedule is not None:
+        counts = start.opt_state.count + jnp.arange(config.num_steps, dtype=jnp.int32)
+        rates = jax.vmap(config.schedule)(counts)
+    else:
+        rates = inputs.learning_rate
+    applied = jnp.arange(config.num_steps) < end.steps_taken
+    step_sizes = jnp.where(applied, rates, jnp.nan).astype(infos.loss.dtype)
+    stopped = end.converged | end.diverged
+    return step_sizes, end.steps_taken + stopped.astype(jnp.int32)
 
 
 def _full_batch(one_step: Callable, state: StepState, data: tuple, config: Config):
@@ -229,14 +264,18 @@ def fit(
 
     .. math:: \theta_{t+1} = \theta_t - \eta_t \nabla_\theta L(\theta_t),
 
-    with `optimizer` it is that optax transformation. The whole loop is one
+    with `optimizer` it is that optax transformation. With
+    `learning_rate="auto"` each :math:`\eta_t` is chosen by an Armijo
+    backtracking line search (see `jaxgd.backtracking`), inside the same
+    compiled loop, and recorded in `step_sizes`. The whole loop is one
     `jax.jit`-compiled scan of `num_steps` updates; the learning rate, the data
     values and the initial params are traced, so new values of the same shapes
     never recompile. A new `loss` function object (e.g. a fresh lambda) does.
 
     A step whose loss, gradient or updated params is non-finite sets
     `diverged` and applies no update, from that step on; a gradient norm <=
-    `tol` sets `converged` likewise. Nothing raises inside the compiled loop:
+    `tol` sets `converged` likewise, and a line search that finds no decrease
+    sets `stalled`. Nothing raises inside the compiled loop:
     call `FitResult.raise_if_diverged()` to turn divergence into an error.
 
     Args:
@@ -245,7 +284,10 @@ def fit(
         *data: arrays passed to `loss` after params, e.g. `X: (n_samples,
             n_features)`, `y: (n_samples, n_outputs)`; may be empty.
         learning_rate: plain gradient descent with this step size: a float, a
-            0-d array or an optax schedule `count -> rate`.
+            0-d array or an optax schedule `count -> rate`; or `"auto"` (or
+            `jaxgd.backtracking(...)` for its options) to choose the step of
+            every update by a line search. With `batch_size`, the search uses
+            the mini-batch's loss.
         optimizer: any `optax.GradientTransformation`, instead of
             `learning_rate`.
         num_steps: number of updates.
@@ -280,6 +322,13 @@ def fit(
         ...                    learning_rate=0.1, num_steps=100)
         >>> round(float(result.params), 4), result.losses.shape
         (3.0, (100,))
+
+        Without choosing a rate: the line search finds the step to the bottom.
+
+        >>> auto = jaxgd.fit(lambda x: (x - 3.0) ** 2, jnp.array(0.0),
+        ...                  learning_rate="auto", num_steps=100, tol=1e-6)
+        >>> float(auto.params), auto.step_sizes[0].item(), int(auto.loss_evals)
+        (3.0, 0.5, 4)
     """
     config, inputs = prepare(
         loss,

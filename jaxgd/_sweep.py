@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _validate
+from . import _linesearch, _validate
 from ._fit import Config, Inputs, prepare, run
 from ._result import FitResult
 
@@ -65,7 +65,8 @@ def sweep(
 
     Raises:
         ValueError: if `learning_rates` is not a non-empty 1-D array of
-            positive finite values, or for any bad argument `fit` rejects.
+            positive finite values, if a line search (`"auto"`) is asked for,
+            or for any bad argument `fit` rejects.
         TypeError: if `optimizer` is an optax transformation rather than a
             factory of one, or `learning_rate` is passed.
 
@@ -73,10 +74,20 @@ def sweep(
         >>> import jax.numpy as jnp, jaxgd
         >>> result = jaxgd.sweep(lambda x: x**2, jnp.array(1.0),
         ...                      learning_rates=jnp.array([0.1, 0.5, 1.5]),
-        ...                      num_steps=50)
+        ...                      num_steps=100)
         >>> result.diverged.tolist(), result.final_loss[1].item()
         ([False, False, True], 0.0)
     """
+    if any(
+        _linesearch.is_line_search(rate)
+        for rate in (learning_rates, fit_kwargs.get("learning_rate"))
+    ):
+        raise ValueError(
+            "sweep runs one lane per given learning rate, so it cannot take a "
+            "line search (learning_rate='auto'), which chooses the rate itself: "
+            "call jaxgd.fit(..., learning_rate='auto'), or jaxgd.multistart(..., "
+            "learning_rate='auto') for several starting points."
+        )
     if "learning_rate" in fit_kwargs:
         raise TypeError(
             "sweep takes learning_rates (a 1-D array), not learning_rate; for one "
@@ -123,7 +134,8 @@ def multistart(
             the same length K; lane k starts from the k-th slice.
         *data: data arrays, shared by every lane.
         **fit_kwargs: any keyword argument of `jaxgd.fit`. An `opt_state`, if
-            given, is batched like `params_batch`.
+            given, is batched like `params_batch`. With
+            `learning_rate="auto"` every lane searches its own step sizes.
 
     Returns:
         A `FitResult` whose every leaf has a leading axis of K.

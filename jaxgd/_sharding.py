@@ -1,0 +1,246 @@
+"""Data parallelism on JAX's own machinery: `shard_data` and `shard_local_data`.
+
+`fit` needs nothing special to run on several devices: it is one `jax.jit`
+program, and when its data arrays arrive split along axis 0 over a mesh, the
+compiler partitions the loop (SPMD). Each device evaluates the loss on its own
+rows, one all-reduce per step sums the gradient, and the params stay
+replicated. These helpers only place the data. The mesh's axes must be of
+type `Auto`, so that the compiler chooses the shardings that differentiating
+the loss needs (on `Explicit` axes, the backward matmul of a linear loss is
+ambiguous and JAX refuses it).
+
+Rows are never padded: a padded row would add to any loss that sums or
+averages over rows, so an array whose length does not divide the device count
+is an error that lists the lengths that do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+from . import _validate
+
+__all__ = ["check_data_sharding", "shard_data", "shard_local_data"]
+
+
+def shard_data(*arrays: Any, mesh: Mesh | None = None) -> Any:
+    """Splits axis 0 of each array over all devices, for data-parallel `fit`.
+
+    Every argument is an array (or a pytree of arrays, like `fit`'s data) whose
+    leaves are placed with axis 0 split evenly over every device of `mesh`:
+    with `n` rows on `D` devices, device `d` holds rows `d*n/D` to
+    `(d+1)*n/D - 1`. The default mesh is one `Auto` axis named `"data"` over
+    `jax.devices()`, i.e. every device of every process. Pass the result to
+    `fit`, `sweep` or `multistart` unchanged: the loop compiles once for the
+    mesh, the params stay replicated and the results equal one device's.
+
+    In a run of several processes each one must pass the same, whole arrays;
+    to give each process only its own rows, use `shard_local_data`.
+
+    Args:
+        *arrays: arrays (or pytrees of arrays) with a leading sample axis, e.g.
+            `X: (n_samples, n_features)` and `y: (n_samples, n_outputs)`.
+        mesh: a `jax.sharding.Mesh` whose axes are all of type
+            `jax.sharding.AxisType.Auto`; axis 0 is split over all its axes
+            together. Defaults to every device on one axis `"data"`.
+
+    Returns:
+        The placed arrays, in the order given: a single argument comes back as
+        itself, several as a tuple.
+
+    Raises:
+        ValueError: if no array is given, the mesh has a non-`Auto` axis, an
+            array is 0-d, or its length is not a multiple of the device count
+            (the message lists the nearest lengths that are).
+        TypeError: if `mesh` is not a `jax.sharding.Mesh`.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, jaxgd
+        >>> from jaxgd import linear
+        >>> X = jnp.arange(8.0).reshape(4, 2)
+        >>> y = X @ jnp.array([[1.0], [-1.0]])
+        >>> Xs, ys = jaxgd.shard_data(X, y)
+        >>> Xs.sharding.spec, bool((Xs == X).all())
+        (P('data',), True)
+        >>> result = jaxgd.fit(linear.mse, linear.init(jax.random.key(0), 2, 1),
+        ...                    Xs, ys, learning_rate=0.01, num_steps=10)
+        >>> result.params["W"].sharding.is_fully_replicated
+        True
+    """
+    return _place(arrays, mesh, local=False)
+
+
+def shard_local_data(*arrays: Any, mesh: Mesh | None = None) -> Any:
+    """Builds global arrays from the rows each process holds, for multi-host `fit`.
+
+    Call it in every process of a run started with `jax.distributed.initialize`,
+    each process passing its own rows (the same number of rows in every
+    process). The result is one global array per input whose axis 0 holds
+    process 0's rows, then process 1's, and so on (on the default mesh), split
+    over all devices, each process's rows living on its own devices; `fit` on
+    it is one program across all processes and returns the same replicated
+    result in each. It wraps `jax.make_array_from_process_local_data`. With a
+    single process it equals `shard_data`.
+
+    Args:
+        *arrays: this process's rows: arrays (or pytrees of arrays) with a
+            leading sample axis.
+        mesh: a `jax.sharding.Mesh` with only `Auto` axes; defaults to every
+            device of every process on one axis `"data"`.
+
+    Returns:
+        The global arrays, in the order given: a single argument comes back as
+        itself, several as a tuple.
+
+    Raises:
+        ValueError: if no array is given, the mesh has a non-`Auto` axis, an
+            array is 0-d, its length is not a multiple of this process's
+            device count, or the processes disagree on the number of rows.
+        TypeError: if `mesh` is not a `jax.sharding.Mesh`.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, jaxgd
+        >>> rows = jnp.arange(6.0).reshape(3, 2)  # this process's rows
+        >>> X = jaxgd.shard_local_data(rows)
+        >>> X.shape == (3 * jax.process_count(), 2)
+        True
+    """
+    return _place(arrays, mesh, local=True)
+
+
+def check_data_sharding(data: Sequence[Any]) -> None:
+    """Rejects data split over `Explicit` mesh axes, which `fit` cannot differentiate.
+
+    On an `Explicit` axis the sharding of every intermediate is part of its
+    type, and the gradient of a loss that sums over the sharded samples (the
+    matmul `X.T @ residual` of a linear model, the gather of a mini-batch) has
+    no single answer, so tracing would fail deep inside the loop. Works on
+    concrete arrays and on tracers alike.
+
+    Args:
+        data: the data arrays (pytrees) passed to `fit`.
+
+    Raises:
+        ValueError: naming the first such array, its sharding and the fix.
+    """
+    for path, leaf in jax.tree.flatten_with_path(tuple(data))[0]:
+        if not isinstance(leaf, jax.Array):  # tracers are jax.Arrays too
+            continue
+        sharding = getattr(jax.typeof(leaf), "sharding", None)
+        if not isinstance(sharding, NamedSharding):
+            continue
+        mesh = sharding.mesh
+        explicit = {
+            name
+            for name, kind in zip(mesh.axis_names, mesh.axis_types, strict=True)
+            if kind == AxisType.Explicit
+        }
+        used = [
+            name
+            for entry in sharding.spec
+            for name in (entry if isinstance(entry, tuple) else (entry,))
+            if name in explicit
+        ]
+        if used:
+            raise ValueError(
+                f"data{jax.tree_util.keystr(path)} is sharded over the Explicit "
+                f"mesh axes {tuple(used)} ({sharding.spec}), on which JAX cannot "
+                "decide how the gradient (e.g. the matmul X.T @ residual) or a "
+                "mini-batch gather is sharded. Place the data with "
+                "jaxgd.shard_data(...), or build the mesh with Auto axes: "
+                "jax.make_mesh(shape, names, axis_types=(jax.sharding.AxisType."
+                "Auto,) * len(names)) (recent jax.make_mesh defaults to Explicit)."
+            )
+
+
+def _data_mesh(mesh: Mesh | None) -> Mesh:
+    if mesh is None:
+        return jax.make_mesh(
+            (jax.device_count(),), ("data",), axis_types=(AxisType.Auto,)
+        )
+    if not isinstance(mesh, Mesh):
+        raise TypeError(
+            f"mesh must be a jax.sharding.Mesh or None; got {_validate.describe(mesh)}."
+        )
+    if not all(t == AxisType.Auto for t in mesh.axis_types):
+        types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
+        raise ValueError(
+            f"mesh must have only Auto axes; got axis types {types}. Build it "
+            "with jax.make_mesh(shape, names, axis_types=(jax.sharding.AxisType."
+            "Auto,) * len(names)), or leave mesh=None to use every device."
+        )
+    return mesh
+
+
+def _place(arrays: tuple[Any, ...], mesh: Mesh | None, *, local: bool) -> Any:
+    """Checks and places every leaf with axis 0 split over the whole mesh.
+
+    With `local`, each process's leaves are its own rows of the global arrays.
+    """
+    mesh = _data_mesh(mesh)
+    names = mesh.axis_names
+    sharding = NamedSharding(
+        mesh, PartitionSpec(names[0] if len(names) == 1 else names)
+    )
+    arrays = jax.tree.map(_as_array, arrays)
+    if local:
+        devices = len(mesh.local_devices)
+        _check_rows(arrays, devices, f"{devices} device(s) of this process")
+        if jax.process_count() > 1:
+            _check_same_rows_everywhere(arrays)
+        placed = jax.tree.map(
+            lambda x: jax.make_array_from_process_local_data(sharding, x), arrays
+        )
+    else:
+        _check_rows(arrays, mesh.size, f"{mesh.size} device(s) of the mesh")
+        placed = jax.device_put(arrays, sharding)
+    return placed[0] if len(placed) == 1 else placed
+
+
+def _as_array(x: Any) -> Any:
+    return x if isinstance(x, jax.Array) else np.asarray(x)
+
+
+def _check_rows(arrays: tuple[Any, ...], devices: int, over: str) -> None:
+    if not arrays:
+        raise ValueError("pass at least one array to place; got none.")
+    for path, leaf in jax.tree.flatten_with_path(arrays)[0]:
+        where = "arrays" + jax.tree_util.keystr(path)
+        shape = np.shape(leaf)
+        if not shape:
+            raise ValueError(
+                f"{where} is 0-d; data parallelism splits axis 0 (the samples), "
+                "so every array needs one."
+            )
+        rows = shape[0]
+        if rows % devices:
+            below = rows - rows % devices
+            valid = f"{below} or {below + devices}" if below else f"{devices}"
+            drop = f"Drop the last rows (x[:{below}]) or pass" if below else "Pass"
+            raise ValueError(
+                f"{where} has {rows} rows (shape {shape}), which do not split "
+                f"evenly over the {over}: the length must be a multiple of "
+                f"{devices}, e.g. {valid}. {drop} a mesh whose device count "
+                f"divides {rows}; rows are never padded, since a padded row "
+                "would change the loss."
+            )
+
+
+def _check_same_rows_everywhere(arrays: tuple[Any, ...]) -> None:
+    """One small all-gather, so every process raises the same error or none."""
+    rows = np.array([np.shape(x)[0] for x in jax.tree.leaves(arrays)], np.int32)
+    everywhere = np.asarray(multihost_utils.process_allgather(rows))
+    if (everywhere != everywhere[0]).any():
+        listed = "; ".join(
+            f"process {p}: {r.tolist()}" for p, r in enumerate(everywhere)
+        )
+        raise ValueError(
+            "every process must pass the same number of rows to shard_local_data; "
+            f"got rows per array {listed}."
+        )
