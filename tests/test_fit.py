@@ -117,19 +117,23 @@ def test_lbfgs_receives_value_and_value_fn():
     params = _params()
     optimizer = optax.lbfgs()
 
+    @jax.jit
+    def ref_step(params, state):
+        value, grads = jax.value_and_grad(linear.mse)(params, X, y)
+        updates, state = optimizer.update(
+            grads,
+            state,
+            params,
+            value=value,
+            grad=grads,
+            value_fn=lambda p: linear.mse(p, X, y),
+        )
+        return optax.apply_updates(params, updates), state
+
     def ref_loop(params, num_steps):
         state = optimizer.init(params)
         for _ in range(num_steps):
-            value, grads = jax.value_and_grad(linear.mse)(params, X, y)
-            updates, state = optimizer.update(
-                grads,
-                state,
-                params,
-                value=value,
-                grad=grads,
-                value_fn=lambda p: linear.mse(p, X, y),
-            )
-            params = optax.apply_updates(params, updates)
+            params, state = ref_step(params, state)
         return params
 
     result = jaxgd.fit(linear.mse, params, X, y, optimizer=optimizer, num_steps=8)

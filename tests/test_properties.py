@@ -56,7 +56,7 @@ _OPTIMIZERS = [optax.sgd(0.05), optax.sgd(0.05, momentum=0.9), optax.adam(0.1)]
 @_settings
 @given(
     seed=st.integers(0, 2**31 - 1),
-    first=st.integers(0, 12),
+    first=st.sampled_from([0, 5, 12]),
     optimizer=st.sampled_from(_OPTIMIZERS),
 )
 def test_n_then_m_steps_equals_n_plus_m(seed, first, optimizer):
