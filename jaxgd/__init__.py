@@ -55,3 +55,13 @@ __all__ = [
     "shard_local_data",
     "sweep",
 ]
+
+
+def __getattr__(name: str):
+    # `jaxgd.plot` needs matplotlib, an optional extra: import it on first use
+    # so that `import jaxgd` never loads matplotlib.
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module 'jaxgd' has no attribute {name!r}")

@@ -265,6 +265,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"use {_AUTO_FRACTION} × linear.max_learning_rate "
         f"({_AUTO_FRACTION_BATCHED} × with --batch-size); the default",
     )
+    rate.add_argument(
+        "--line-search",
+        action="store_true",
+        help="let an Armijo backtracking line search choose every step "
+        '(jaxgd.fit(..., learning_rate="auto")); pays off on unstandardized columns',
+    )
     fit_parser.set_defaults(run=_run_fit)
 
     sweep_parser = commands.add_parser(
@@ -355,7 +361,7 @@ def _setup(problem: Problem, args: argparse.Namespace) -> tuple[Any, tuple, dict
     return params, data, options
 
 
-def _train(problem: Problem, args: argparse.Namespace, rate: float) -> FitResult:
+def _train(problem: Problem, args: argparse.Namespace, rate: float | str) -> FitResult:
     """Fits the linear model by gradient descent: the one place `fit` trains."""
     params, data, options = _setup(problem, args)
     return fit(_LOSSES[problem.loss], params, *data, learning_rate=rate, **options)
@@ -370,6 +376,8 @@ def _run_fit(args: argparse.Namespace) -> int:
     max_rate = linear.max_learning_rate(problem.X, problem.loss)
     if args.learning_rate is not None:
         rate, why = args.learning_rate, "--learning-rate"
+    elif args.line_search:
+        rate, why = "auto", "--line-search: an Armijo backtracking line search"
     else:
         fraction = _AUTO_FRACTION if args.batch_size is None else _AUTO_FRACTION_BATCHED
         rate = fraction * max_rate
@@ -393,6 +401,14 @@ def _run_fit(args: argparse.Namespace) -> int:
         steps_taken=int(result.steps_taken),
         diverged=bool(result.diverged),
     )
+    if rate == "auto":
+        steps = np.asarray(result.step_sizes, np.float64)
+        taken = steps[np.isfinite(steps)]
+        report["step_sizes"] = {
+            "min": float(taken.min()) if taken.size else math.nan,
+            "max": float(taken.max()) if taken.size else math.nan,
+        }
+        report["loss_evals"] = int(result.loss_evals)
     if args.json:
         print(_json(report))
     else:
@@ -400,7 +416,14 @@ def _run_fit(args: argparse.Namespace) -> int:
     if args.plot:
         _save(plot.loss_curve(result), args.plot)
     if report["diverged"]:
-        print(_divergence(rate, max_rate, report["steps_taken"]), file=sys.stderr)
+        if rate == "auto":
+            print(
+                f"jaxgd: the fit diverged at step {report['steps_taken']}: the loss "
+                "or its gradient is not finite there; check the data",
+                file=sys.stderr,
+            )
+        else:
+            print(_divergence(rate, max_rate, report["steps_taken"]), file=sys.stderr)
         return 1
     return 0
 
@@ -504,7 +527,15 @@ def _print_fit(report: dict[str, Any], why: str, rows: int) -> None:
         f"{report['loss']} fit of {report['target']!r} on {report['data']} "
         f"({rows} rows, {len(report['weights'])} features{scaled})"
     )
-    print(f"learning rate      {report['learning_rate']:.6g} ({why})")
+    if report["learning_rate"] == "auto":
+        steps = report["step_sizes"]
+        per_step = report["loss_evals"] / max(1, report["steps_taken"])
+        print(
+            f"learning rate      auto ({why}; steps {steps['min']:.3g} to "
+            f"{steps['max']:.3g}, {per_step:.2f} loss evaluations per step)"
+        )
+    else:
+        print(f"learning rate      {report['learning_rate']:.6g} ({why})")
     print(
         f"max_learning_rate  {report['max_learning_rate']:.6g} "
         f"({_MEANING[report['loss']]})"

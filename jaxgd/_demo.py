@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import datasets, linear
+from ._finder import find_learning_rate
 from ._fit import fit
 from ._result import FitResult
 from ._sweep import best, multistart, sweep
@@ -196,15 +197,24 @@ def _rates(plot: Any, num_steps: int) -> tuple[str, str, Any]:
         if bool(result.diverged[-1])
         else f"mse {final[-1]:.3g}"
     )
+    # The finder knows nothing of the Hessian: one short sweep finds the edge.
+    finding = find_learning_rate(linear.mse, *_start(X, y))
+    figure = plot.lr_sweep(rates, result, max_learning_rate=top)
+    axes = figure.axes[0]
+    axes.axvline(
+        finding.suggestion,
+        color="tab:green",
+        linestyle=":",
+        label=f"find_learning_rate suggests {finding.suggestion:.3g}",
+    )
+    axes.legend()
     return (
         "learning-rate sweep on auto_mpg",
-        f"max_learning_rate {top:.3g}; too small {rates[0]:.2g}: mse "
+        f"max_learning_rate {top:.3g}, find_learning_rate suggests "
+        f"{finding.suggestion:.3g}; too small {rates[0]:.2g}: mse "
         f"{final[0]:.4g}; best {rates[index]:.3g}: mse {final[index]:.6g}; too "
         f"large {rates[-1]:.3g}: {last}",
-        _titled(
-            plot.lr_sweep(rates, result, max_learning_rate=top),
-            f"{num_steps} steps: too small crawls, too large diverges",
-        ),
+        _titled(figure, f"{num_steps} steps: too small crawls, too large diverges"),
     )
 
 

@@ -148,6 +148,22 @@ def test_fit_json_equals_direct_fit(tmp_path, capsys, options, rate, batch_size,
     assert report["data"] == path and report["target"] == "y"
 
 
+def test_fit_line_search_equals_direct_fit_with_auto(tmp_path, capsys):
+    path, X, y = regression_csv(tmp_path)
+    code, report, _ = run_json(capsys, fit_args(path, "--line-search"))
+    result = direct_fit(linear.mse, X, y, "auto")
+    steps = np.asarray(result.step_sizes)
+    assert code == 0 and report["learning_rate"] == "auto"
+    assert_same_params(report, result)
+    assert report["loss_evals"] == int(result.loss_evals) > STEPS
+    np.testing.assert_allclose(report["step_sizes"]["min"], np.nanmin(steps))
+    np.testing.assert_allclose(report["step_sizes"]["max"], np.nanmax(steps))
+    code, out, _ = run(capsys, fit_args(path, "--line-search"))
+    per_step = int(result.loss_evals) / STEPS
+    assert "learning rate      auto (--line-search: an Armijo" in out
+    assert f"{per_step:.2f} loss evaluations per step" in out
+
+
 def test_fit_closed_form_is_least_squares_in_float64(tmp_path, capsys, x64):
     path, X, y = regression_csv(tmp_path)
     code, report, _ = run_json(capsys, fit_args(path, "--standardize"))
