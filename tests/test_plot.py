@@ -59,12 +59,16 @@ def test_matplotlib_is_optional():
             import jaxgd.plot
         except ImportError as error:
             print(error)
+        del sys.modules["matplotlib"]
+        print(jaxgd.plot is sys.modules["jaxgd.plot"], "matplotlib" in sys.modules)
         """
     )
     assert done.returncode == 0, done.stderr
-    imported, message = done.stdout.strip().split("\n")
+    imported, message, on_use = done.stdout.strip().split("\n")
     assert imported == "False"
     assert 'pip install "jaxgd[plot]"' in message
+    # `jaxgd.plot` as an attribute imports the module (and matplotlib) on first use.
+    assert on_use == "True True"
 
 
 # --- loss_curve ---------------------------------------------------------------
