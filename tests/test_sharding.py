@@ -92,7 +92,9 @@ def refused(index):
     """The message for data[index] placed on the Explicit axis "batch"."""
     return (
         rf"data\[{index}\] is sharded over the Explicit mesh axes \('batch',\) "
-        r"\(P\('batch', None\)\), on which JAX cannot decide how the gradient.*"
+        # jax >= 0.9 prints a PartitionSpec as P(...), older versions in full.
+        r"\((?:P|PartitionSpec)\('batch', None\)\), on which JAX cannot decide how "
+        r"the gradient.*"
         r"Place the data with jaxgd\.shard_data\(\.\.\.\), or build the mesh with "
         r"Auto axes"
     )
