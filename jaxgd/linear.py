@@ -21,7 +21,6 @@ Examples:
 
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -311,16 +310,24 @@ class Stats(NamedTuple):
     Near the optimum every term is small and none of them cancels another,
     so the loss stays accurate where the expanded form
     :math:`y^T y - 2 \langle W, X^T y \rangle + \langle W, X^T X W \rangle`
-    would lose all its digits.
+    would lose all its digits. The means are rounded, so :math:`X_c` and
+    :math:`y_c` are centred only up to rounding; what is left of their means
+    is kept too, and the loss adds it back exactly.
 
     Attributes:
         count: `N`, the number of samples (0-d).
         x_mean: `(n,)` mean of the rows of `X`, :math:`\bar x`.
         y_mean: `(m,)` mean of the rows of `y`, :math:`\bar y`.
+        xc_mean: `(n,)` mean of the rows of :math:`X_c`, the rounding error of
+            `x_mean`.
+        yc_mean: `(m,)` mean of the rows of :math:`y_c`, the rounding error of
+            `y_mean`.
         gram: `(n, n)` centred Gram matrix :math:`X_c^T X_c`.
-        anchor: `(n, m)` least-squares weights :math:`W_0` of the centred data.
-        anchor_grad: `(n, m)` :math:`g_0 = X_c^T (X_c W_0 - y_c)`, zero up to
-            rounding.
+        anchor: `(n, m)` least-squares weights :math:`W_0` of the centred data,
+            as closely as conjugate gradients find them; any anchor gives the
+            same loss, a close one gives it accurately.
+        anchor_grad: `(n, m)` :math:`g_0 = X_c^T (X_c W_0 - y_c)`, near zero:
+            what is left of the gradient at the anchor.
         anchor_sse: `(m,)` per-output :math:`s_0 = \lVert y_c - X_c W_0
             \rVert^2`, the smallest sum of squared errors.
     """
@@ -328,6 +335,8 @@ class Stats(NamedTuple):
     count: jax.Array
     x_mean: jax.Array
     y_mean: jax.Array
+    xc_mean: jax.Array
+    yc_mean: jax.Array
     gram: jax.Array
     anchor: jax.Array
     anchor_grad: jax.Array
@@ -376,29 +385,89 @@ def stats(X: ArrayLike, y: ArrayLike) -> Stats:
     return _stats(X.astype(dtype), y.astype(dtype))
 
 
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
 @jax.jit
 def _stats(X: jax.Array, y: jax.Array) -> Stats:
-    dot = functools.partial(jnp.matmul, precision=jax.lax.Precision.HIGHEST)
+    N = X.shape[0]
     x_mean, y_mean = jnp.mean(X, axis=0), jnp.mean(y, axis=0)
-    Xc, yc = X - x_mean[None, :], y - y_mean[None, :]
-    gram = dot(Xc.T, Xc)
-    # The anchor is the pseudo-inverse solution of the normal equations; it
-    # need not be exact, since anchor_grad records how far from optimal it is.
-    eigenvalues, V = jnp.linalg.eigh(gram)
-    cutoff = eigenvalues[-1] * X.shape[1] * jnp.finfo(X.dtype).eps
-    keep = eigenvalues > cutoff
-    inverse = jnp.where(keep, 1.0 / jnp.where(keep, eigenvalues, 1.0), 0.0)
-    anchor = dot(V, inverse[:, None] * dot(V.T, dot(Xc.T, yc)))
-    residual = yc - dot(Xc, anchor)
+    yc = y - y_mean[None, :]
+    yc_mean = jnp.mean(yc, axis=0)
+    raw = jnp.matmul(X.T, X, precision=_HIGHEST)
+    # X'X - N x̄x̄' loses about log2(1 + x̄²/σ²) bits to cancellation: nothing
+    # to speak of for standardised features, which skip a pass over a centred
+    # copy of X; features far from zero mean are centred first.
+    spread = jnp.diagonal(raw) / N - jnp.square(x_mean)
+    nearly_centred = jnp.all(jnp.square(x_mean) <= spread / 4)
+
+    def from_raw() -> tuple:
+        gram = raw - N * jnp.outer(x_mean, x_mean)
+        cross = jnp.matmul(X.T, yc, precision=_HIGHEST) - N * jnp.outer(x_mean, yc_mean)
+        return gram, jnp.zeros_like(x_mean), *_anchored(gram, cross, X, x_mean, yc)
+
+    def centred() -> tuple:
+        Xc = X - x_mean[None, :]
+        gram = jnp.matmul(Xc.T, Xc, precision=_HIGHEST)
+        cross = jnp.matmul(Xc.T, yc, precision=_HIGHEST)
+        zero = jnp.zeros_like(x_mean)
+        return gram, jnp.mean(Xc, axis=0), *_anchored(gram, cross, Xc, zero, yc)
+
+    gram, xc_mean, anchor, anchor_grad, residual = jax.lax.cond(
+        nearly_centred, from_raw, centred
+    )
     return Stats(
-        count=jnp.asarray(X.shape[0], X.dtype),
+        count=jnp.asarray(N, X.dtype),
         x_mean=x_mean,
         y_mean=y_mean,
+        xc_mean=xc_mean,
+        yc_mean=yc_mean,
         gram=gram,
         anchor=anchor,
-        anchor_grad=-dot(Xc.T, residual),
+        anchor_grad=anchor_grad,
         anchor_sse=jnp.sum(jnp.square(residual), axis=0),
     )
+
+
+def _anchored(
+    gram: jax.Array, cross: jax.Array, X: jax.Array, shift: jax.Array, yc: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The anchor, the gradient there and the residuals there, for `X - shift`.
+
+    The gradient is summed from the residuals rather than taken as
+    `gram @ anchor - cross`, whose rounding error would swamp it.
+    """
+    anchor = _conjugate_gradient(gram, cross, iterations=min(X.shape[1], 128))
+    fitted = jnp.matmul(X, anchor, precision=_HIGHEST) - (shift @ anchor)[None, :]
+    residual = yc - fitted
+    grad = jnp.outer(shift, jnp.sum(residual, axis=0)) - jnp.matmul(
+        X.T, residual, precision=_HIGHEST
+    )
+    return anchor, grad, residual
+
+
+def _conjugate_gradient(G: jax.Array, C: jax.Array, iterations: int) -> jax.Array:
+    """Approximately solves `G W = C` column by column, for positive semi-definite G.
+
+    Started at zero, the iterates stay in the range of `G`, so a singular `G`
+    gives the minimum-norm solution. The result is an anchor for `Stats`,
+    which need not be exact; plain matmuls keep it inside one compiled program.
+    """
+
+    def ratio(a: jax.Array, b: jax.Array) -> jax.Array:
+        return jnp.where(b > 0, a / jnp.where(b > 0, b, 1), 0)
+
+    def body(_: jax.Array, carry: tuple) -> tuple:
+        W, R, P, rr = carry
+        GP = jnp.matmul(G, P, precision=_HIGHEST)
+        alpha = ratio(rr, jnp.sum(P * GP, axis=0))[None, :]
+        W, R = W + alpha * P, R - alpha * GP
+        rr_next = jnp.sum(R * R, axis=0)
+        return W, R, R + ratio(rr_next, rr)[None, :] * P, rr_next
+
+    start = (jnp.zeros_like(C), C, C, jnp.sum(C * C, axis=0))
+    W = jax.lax.fori_loop(0, iterations, body, start)[0]
+    return jnp.where(jnp.isfinite(W), W, 0)
 
 
 def mse_stats(params: Params, stats: Stats) -> jax.Array:
@@ -448,11 +517,14 @@ def mse_stats(params: Params, stats: Stats) -> jax.Array:
             f"{jnp.shape(stats.anchor)}."
         )
     D = W - stats.anchor
-    offset = stats.y_mean - stats.x_mean @ W - b
+    offset = stats.y_mean - b - stats.x_mean @ W
+    # sum_i (yc_i - Xc_i W) = N (yc_mean - xc_mean W): the cross term between
+    # the centred residuals and the offset, zero up to the means' rounding.
+    drift = stats.yc_mean - stats.xc_mean @ W
     sse = (
         jnp.sum(stats.anchor_sse)
         + 2 * jnp.sum(D * stats.anchor_grad)
-        + jnp.sum(D * jnp.matmul(stats.gram, D, precision=jax.lax.Precision.HIGHEST))
-        + stats.count * jnp.sum(jnp.square(offset))
+        + jnp.sum(D * jnp.matmul(stats.gram, D, precision=_HIGHEST))
+        + stats.count * jnp.sum(offset * (offset + 2 * drift))
     )
     return sse / (stats.count * W.shape[1])
