@@ -1,0 +1,1263 @@
+"""Benchmarks of jaxgd against the JAX limit, the usual loops and other libraries.
+
+    python benchmarks/run.py                    # everything, tables on stdout
+    python benchmarks/run.py --quick            # tiny sizes, one repeat: a smoke run
+    python benchmarks/run.py --only linreg-tiny,sweep --repeats 7
+    python benchmarks/run.py --markdown results.md --json results.json
+
+Workloads (float32, full batch, plain gradient descent):
+
+* ``linreg-*``: linear regression (`jaxgd.linear.mse`) on standardised synthetic
+  data at four sizes, learning rate 0.1;
+* ``sweep``: 64 log-spaced learning rates in [1e-3, 0.5] on the small size;
+* ``logistic``: logistic regression (`jaxgd.linear.bce`) on the embedded breast
+  cancer table (569 x 10, standardised) for 200,000 steps;
+* ``multistart``: 1,024 balls on a 1-D curve with two valleys.
+
+Implementations: jaxgd; a hand-written ``jax.jit(lax.scan(...))`` of the same
+update (the JAX limit, and the reference every other result is checked
+against); a Python loop over a jitted step (what most users write); an optax
+loop; numpy (the BLAS limit, linear regression only); and, when installed (the
+``bench`` extra), jaxopt ``GradientDescent``, optimistix ``minimise`` with
+``GradientDescent`` and a ``torch.optim.SGD`` loop on the CPU. Missing peers are
+skipped, and the report says so.
+
+Every implementation's result (final params and, where it records one, the loss
+history) is checked against the hand-written scan's after the same number of
+steps, both after a few steps (where a wrong learning rate or a missing step
+shows) and after the timed run, before its time is reported. Loops that
+dispatch every step from Python are timed on at most ``--loop-steps`` steps.
+Times are medians over ``--repeats`` runs, the implementations interleaved, so
+that the ratios, measured side by side, are what to trust on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jaxgd
+from jaxgd import datasets, linear
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    try:
+        import jaxopt
+    except ImportError:
+        jaxopt = None
+    try:
+        import optimistix
+    except ImportError:
+        optimistix = None
+    try:
+        import torch
+    except ImportError:
+        torch = None
+
+PEERS = ("jaxopt", "optimistix", "torch")
+REFERENCE = "hand scan"
+
+
+# --------------------------------------------------------------------------
+# Problems
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One gradient-descent run: what every implementation must reproduce.
+
+    `lanes` is None for a single run; for many runs at once (a sweep or a
+    multistart) it is their number, and the params, losses and learning rates
+    carry a leading lane axis.
+    """
+
+    name: str
+    title: str
+    loss: Callable[..., jax.Array]
+    params: Any
+    data: tuple[Any, ...]
+    learning_rate: Any
+    num_steps: int
+    torch_loss: Callable[..., Any] | None = None
+    flops_per_step: float | None = None
+    lanes: int | None = None
+
+
+def standardised_regression(
+    n_samples: int, n_features: int, n_outputs: int, seed: int = 0
+) -> tuple[jax.Array, jax.Array]:
+    """Standardised features and a noisy linear target, float32."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_features))
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    W = rng.standard_normal((n_features, n_outputs)) / math.sqrt(n_features)
+    y = X @ W + 0.5 + 0.1 * rng.standard_normal((n_samples, n_outputs))
+    return jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32)
+
+
+def torch_mse(params: dict, X: Any, y: Any) -> Any:
+    return torch.mean(torch.square(y - (X @ params["W"] + params["b"])))
+
+
+def torch_bce(params: dict, X: Any, y: Any) -> Any:
+    logits = X @ params["W"] + params["b"]
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+
+
+LINREG_SIZES = {
+    "tiny": (100, 1, 1, 10_000),
+    "small": (1_000, 10, 1, 2_000),
+    "medium": (10_000, 100, 10, 500),
+    "large": (100_000, 256, 16, 100),
+}
+QUICK_LINREG_SIZES = {
+    "tiny": (100, 1, 1, 200),
+    "small": (200, 4, 1, 100),
+    "medium": (500, 8, 3, 50),
+    "large": (1_000, 16, 4, 20),
+}
+
+
+def linreg_problem(size: str, quick: bool) -> Problem:
+    N, n, m, num_steps = (QUICK_LINREG_SIZES if quick else LINREG_SIZES)[size]
+    X, y = standardised_regression(N, n, m)
+    return Problem(
+        name=f"linreg-{size}",
+        title=(
+            f"linear regression ({size}): N={N:,}, n={n}, m={m}, {num_steps:,} "
+            "steps, learning rate 0.1"
+        ),
+        loss=linear.mse,
+        params=linear.init(jax.random.key(1), n, m),
+        data=(X, y),
+        learning_rate=0.1,
+        num_steps=num_steps,
+        torch_loss=torch_mse,
+        # X W forward and X^T r backward; the O(N m) elementwise work is left out.
+        flops_per_step=4.0 * N * n * m if size == "large" else None,
+    )
+
+
+def sweep_problem(quick: bool) -> Problem:
+    N, n, m, num_steps = (QUICK_LINREG_SIZES if quick else LINREG_SIZES)["small"]
+    lanes = 8 if quick else 64
+    X, y = standardised_regression(N, n, m)
+    return Problem(
+        name="sweep",
+        title=(
+            f"learning-rate sweep: {lanes} log-spaced rates in [1e-3, 0.5], linear "
+            f"regression N={N:,}, n={n}, m={m}, {num_steps:,} steps"
+        ),
+        loss=linear.mse,
+        params=linear.init(jax.random.key(1), n, m),
+        data=(X, y),
+        learning_rate=jnp.logspace(-3, math.log10(0.5), lanes, dtype=jnp.float32),
+        num_steps=num_steps,
+        torch_loss=torch_mse,
+        lanes=lanes,
+    )
+
+
+def logistic_problem(quick: bool) -> Problem:
+    table = datasets.load_breast_cancer()
+    X = (table.X - table.X.mean(axis=0)) / table.X.std(axis=0)
+    num_steps = 500 if quick else 200_000
+    return Problem(
+        name="logistic",
+        title=(
+            f"logistic regression (linear.bce): breast cancer table "
+            f"{X.shape[0]} x {X.shape[1]}, standardised, {num_steps:,} steps, "
+            "learning rate 0.1"
+        ),
+        loss=linear.bce,
+        params=linear.init(jax.random.key(1), X.shape[1], 1),
+        data=(jnp.asarray(X, jnp.float32), jnp.asarray(table.y, jnp.float32)),
+        learning_rate=0.1,
+        num_steps=num_steps,
+        torch_loss=torch_bce,
+    )
+
+
+def curve(x: Any) -> Any:
+    """Two valleys, the left one lower: x^4 - 3x^2 + x/2 (also for torch tensors)."""
+    return x**4 - 3 * x**2 + 0.5 * x
+
+
+def multistart_problem(quick: bool) -> Problem:
+    lanes, num_steps = (64, 100) if quick else (1024, 1000)
+    # An even count never starts a ball on the hilltop near x = 0.08, where
+    # rounding alone would decide its valley.
+    starts = jnp.linspace(-2.5, 2.5, lanes, dtype=jnp.float32)
+    return Problem(
+        name="multistart",
+        title=(
+            f"multistart: {lanes:,} balls on x^4 - 3x^2 + x/2 from [-2.5, 2.5], "
+            f"{num_steps:,} steps, learning rate 0.01"
+        ),
+        loss=curve,
+        params=starts,
+        data=(),
+        learning_rate=0.01,
+        num_steps=num_steps,
+        torch_loss=curve,
+        lanes=lanes,
+    )
+
+
+# --------------------------------------------------------------------------
+# Implementations
+#
+# `build(problem, num_steps)` returns a `run()` that performs the whole run
+# and returns `(params, losses)` in the problem's own layout (losses may be
+# None); nothing is compiled before the first `run()`.
+
+
+class Impl(NamedTuple):
+    name: str
+    build: Callable[[Problem, int], Callable[[], tuple[Any, Any]]]
+    loops_in_python: bool = False
+    peer: bool = False
+    compiles: bool = True  # False for numpy and torch: no compile time to show
+
+
+def sgd_update(params: Any, grads: Any, rate: Any) -> Any:
+    return jax.tree.map(lambda p, g: p - rate * g, params, grads)
+
+
+def hand_scan_fn(loss: Callable, num_steps: int) -> Callable:
+    """The JAX limit: value_and_grad, the update, and the loss history."""
+
+    def run(params: Any, rate: Any, *data: Any) -> tuple[Any, jax.Array]:
+        def step(params: Any, _: Any) -> tuple[Any, jax.Array]:
+            value, grads = jax.value_and_grad(loss)(params, *data)
+            return sgd_update(params, grads, rate), value
+
+        return jax.lax.scan(step, params, None, length=num_steps)
+
+    return run
+
+
+def build_jaxgd(p: Problem, num_steps: int) -> Callable:
+    def run() -> tuple[Any, Any]:
+        result = jaxgd.fit(
+            p.loss,
+            p.params,
+            *p.data,
+            learning_rate=p.learning_rate,
+            num_steps=num_steps,
+        )
+        return result.params, result.losses
+
+    return run
+
+
+def build_jaxgd_stats(p: Problem, num_steps: int) -> Callable:
+    """The least-squares fast path; the statistics are made inside every run."""
+
+    def run() -> tuple[Any, Any]:
+        stats = linear.stats(*p.data)
+        result = jaxgd.fit(
+            linear.mse_stats,
+            p.params,
+            stats,
+            learning_rate=p.learning_rate,
+            num_steps=num_steps,
+        )
+        return result.params, result.losses
+
+    return run
+
+
+def build_hand_scan(p: Problem, num_steps: int) -> Callable:
+    scan = jax.jit(hand_scan_fn(p.loss, num_steps))
+    return lambda: scan(p.params, p.learning_rate, *p.data)
+
+
+@jax.custom_vjp
+def matmul_hoisted(X: jax.Array, W: jax.Array) -> jax.Array:
+    """`X @ W` whose backward pass multiplies by an explicit transpose of `X`.
+
+    XLA:CPU runs `X^T r` (a contraction over the rows of `X`) on a slower
+    kernel than `X W`; an explicit `X^T` is loop-invariant, so XLA computes it
+    once, outside the loop, and every step's backward pass runs on the fast
+    kernel, at the cost of a second copy of `X`.
+    """
+    return X @ W
+
+
+def _matmul_hoisted_fwd(X: jax.Array, W: jax.Array) -> tuple:
+    return X @ W, (X, W)
+
+
+def _matmul_hoisted_bwd(residuals: tuple, g: jax.Array) -> tuple:
+    X, W = residuals
+    XT = jax.lax.optimization_barrier(X.T)  # not folded back into the dot
+    return g @ W.T, XT @ g
+
+
+matmul_hoisted.defvjp(_matmul_hoisted_fwd, _matmul_hoisted_bwd)
+
+
+def mse_hoisted(params: dict, X: jax.Array, y: jax.Array) -> jax.Array:
+    predictions = matmul_hoisted(X, params["W"]) + params["b"][None, :]
+    return jnp.mean(jnp.square(y - predictions))
+
+
+def build_hand_scan_hoisted(p: Problem, num_steps: int) -> Callable:
+    return build_hand_scan(dataclasses.replace(p, loss=mse_hoisted), num_steps)
+
+
+def build_python_loop(p: Problem, num_steps: int) -> Callable:
+    @jax.jit
+    def step(params: Any, *data: Any) -> tuple[Any, jax.Array]:
+        value, grads = jax.value_and_grad(p.loss)(params, *data)
+        return sgd_update(params, grads, p.learning_rate), value
+
+    def run() -> tuple[Any, Any]:
+        params, losses = p.params, []
+        for _ in range(num_steps):
+            params, value = step(params, *p.data)
+            losses.append(value)
+        return params, np.asarray(jax.device_get(losses))
+
+    return run
+
+
+def build_optax_loop(p: Problem, num_steps: int) -> Callable:
+    optimizer = optax.sgd(p.learning_rate)
+
+    @jax.jit
+    def step(params: Any, state: Any, *data: Any) -> tuple[Any, Any, jax.Array]:
+        value, grads = jax.value_and_grad(p.loss)(params, *data)
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, value
+
+    def run() -> tuple[Any, Any]:
+        params, state, losses = p.params, optimizer.init(p.params), []
+        for _ in range(num_steps):
+            params, state, value = step(params, state, *p.data)
+            losses.append(value)
+        return params, np.asarray(jax.device_get(losses))
+
+    return run
+
+
+def build_numpy(p: Problem, num_steps: int) -> Callable:
+    """Linear regression with the gradient written out, on numpy's BLAS."""
+    X, y = (np.asarray(a) for a in p.data)
+    scale = np.float32(2.0 / y.size)
+    rate = np.float32(p.learning_rate)
+
+    def run() -> tuple[Any, Any]:
+        W, b = np.array(p.params["W"]), np.array(p.params["b"])
+        losses = np.empty(num_steps, np.float32)
+        for t in range(num_steps):
+            residual = X @ W + b - y
+            losses[t] = np.mean(np.square(residual))
+            residual *= scale
+            W -= rate * (X.T @ residual)
+            b -= rate * residual.sum(axis=0)
+        return {"W": W, "b": b}, losses
+
+    return run
+
+
+def build_jaxopt(p: Problem, num_steps: int) -> Callable:
+    solver = jaxopt.GradientDescent(
+        fun=p.loss,
+        stepsize=p.learning_rate,
+        maxiter=num_steps,
+        tol=-1.0,  # below zero: never stop early, run every step
+        acceleration=False,
+        jit=True,
+    )
+    solve = jax.jit(solver.run)
+    return lambda: (solve(p.params, *p.data).params, None)
+
+
+def build_optimistix(p: Problem, num_steps: int) -> Callable:
+    # Zero tolerances: negative ones stop it after one update. With zero it
+    # stops early only once an update changes nothing, which ends the same.
+    solver = optimistix.GradientDescent(
+        learning_rate=p.learning_rate, rtol=0.0, atol=0.0
+    )
+
+    @jax.jit
+    def solve(params: Any, data: tuple) -> Any:
+        solution = optimistix.minimise(
+            lambda params, data: p.loss(params, *data),
+            solver,
+            params,
+            args=data,
+            max_steps=num_steps + 1,  # minimise makes max_steps - 1 updates
+            throw=False,
+        )
+        return solution.value
+
+    return lambda: (solve(p.params, p.data), None)
+
+
+def to_torch(tree: Any) -> Any:
+    return jax.tree.map(lambda a: torch.from_numpy(np.array(a)), tree)
+
+
+def build_torch(p: Problem, num_steps: int) -> Callable:
+    data = to_torch(p.data)
+
+    def run() -> tuple[Any, Any]:
+        params = jax.tree.map(lambda t: t.requires_grad_(), to_torch(p.params))
+        optimizer = torch.optim.SGD(jax.tree.leaves(params), lr=p.learning_rate)
+        losses = torch.empty(num_steps)
+        for t in range(num_steps):
+            optimizer.zero_grad()
+            loss = p.torch_loss(params, *data)
+            loss.backward()
+            optimizer.step()
+            losses[t] = loss.detach()
+        return params, losses
+
+    return run
+
+
+SINGLE_IMPLS = (
+    Impl("jaxgd", build_jaxgd),
+    Impl(REFERENCE, build_hand_scan),
+    Impl("python loop", build_python_loop, loops_in_python=True),
+    Impl("optax loop", build_optax_loop, loops_in_python=True),
+    Impl("jaxopt", build_jaxopt, peer=True),
+    Impl("optimistix", build_optimistix, peer=True),
+    Impl("torch", build_torch, loops_in_python=True, peer=True, compiles=False),
+)
+LINREG_IMPLS = (
+    SINGLE_IMPLS[0],
+    Impl("jaxgd stats", build_jaxgd_stats),
+    SINGLE_IMPLS[1],
+    Impl("hand scan, Xᵀ hoisted", build_hand_scan_hoisted),
+    *SINGLE_IMPLS[2:4],
+    Impl("numpy", build_numpy, loops_in_python=True, compiles=False),
+    *SINGLE_IMPLS[4:],
+)
+
+
+# Many runs at once: the lanes layout is the reference's, a leading lane axis.
+
+
+def stacked(p: Problem) -> Problem:
+    """A multistart as one run: the sum of the lanes' losses over a vector."""
+    return dataclasses.replace(
+        p, loss=lambda x: jnp.sum(curve(x)), torch_loss=lambda x: torch.sum(curve(x))
+    )
+
+
+def lanes_of_stacked(build: Callable) -> Callable:
+    return lambda p, num_steps: build(stacked(p), num_steps)
+
+
+def build_multistart(p: Problem, num_steps: int) -> Callable:
+    def run() -> tuple[Any, Any]:
+        result = jaxgd.multistart(
+            p.loss, p.params, learning_rate=p.learning_rate, num_steps=num_steps
+        )
+        return result.params, jnp.sum(result.losses, axis=0)
+
+    return run
+
+
+def build_multistart_hand(p: Problem, num_steps: int) -> Callable:
+    scan = jax.jit(jax.vmap(hand_scan_fn(p.loss, num_steps), in_axes=(0, None)))
+
+    def run() -> tuple[Any, Any]:
+        params, losses = scan(p.params, p.learning_rate)
+        return params, jnp.sum(losses, axis=0)
+
+    return run
+
+
+MULTISTART_IMPLS = (
+    Impl("jaxgd", build_multistart),
+    Impl(REFERENCE, build_multistart_hand),
+    Impl("hand scan, stacked", lanes_of_stacked(build_hand_scan)),
+    Impl("python loop", lanes_of_stacked(build_python_loop), loops_in_python=True),
+    Impl("optax loop", lanes_of_stacked(build_optax_loop), loops_in_python=True),
+    Impl("jaxopt", lanes_of_stacked(build_jaxopt), peer=True),
+    Impl("optimistix", lanes_of_stacked(build_optimistix), peer=True),
+    Impl(
+        "torch",
+        lanes_of_stacked(build_torch),
+        loops_in_python=True,
+        peer=True,
+        compiles=False,
+    ),
+)
+
+
+def columns_loss(params: dict, X: jax.Array, y: jax.Array, rates: jax.Array) -> Any:
+    """K runs as the K output columns of one linear layer, each scaled by its rate.
+
+    With learning rate 1 the update of column k is rates[k] times the gradient
+    of its own mean squared error: the K lanes of a sweep, in one matmul.
+    """
+    residual = y - (X @ params["W"] + params["b"][None, :])
+    per_column = jnp.mean(jnp.square(residual), axis=0)
+    return jnp.sum(rates * per_column), per_column
+
+
+def as_columns(p: Problem) -> tuple[dict, jax.Array]:
+    """Initial params and targets repeated once per lane (needs m = 1)."""
+    lanes = p.lanes
+    params = {
+        "W": jnp.tile(p.params["W"], (1, lanes)),
+        "b": jnp.tile(p.params["b"], (lanes,)),
+    }
+    return params, jnp.tile(p.data[1], (1, lanes))
+
+
+def columns_to_lanes(params: dict) -> dict:
+    return {"W": params["W"].T[:, :, None], "b": params["b"][:, None]}
+
+
+def build_sweep(p: Problem, num_steps: int) -> Callable:
+    def run() -> tuple[Any, Any]:
+        result = jaxgd.sweep(
+            p.loss,
+            p.params,
+            *p.data,
+            learning_rates=p.learning_rate,
+            num_steps=num_steps,
+        )
+        return result.params, result.losses
+
+    return run
+
+
+def build_sweep_stats(p: Problem, num_steps: int) -> Callable:
+    def run() -> tuple[Any, Any]:
+        result = jaxgd.sweep(
+            linear.mse_stats,
+            p.params,
+            linear.stats(*p.data),
+            learning_rates=p.learning_rate,
+            num_steps=num_steps,
+        )
+        return result.params, result.losses
+
+    return run
+
+
+def build_sequential_fits(p: Problem, num_steps: int) -> Callable:
+    def run() -> tuple[Any, Any]:
+        results = [
+            jaxgd.fit(
+                p.loss, p.params, *p.data, learning_rate=rate, num_steps=num_steps
+            )
+            for rate in p.learning_rate
+        ]
+        params = jax.tree.map(
+            lambda *lanes: jnp.stack(lanes), *(r.params for r in results)
+        )
+        return params, jnp.stack([r.losses for r in results])
+
+    return run
+
+
+def build_sweep_hand(p: Problem, num_steps: int) -> Callable:
+    lanes = jax.vmap(
+        hand_scan_fn(p.loss, num_steps), in_axes=(None, 0, *(None for _ in p.data))
+    )
+    scan = jax.jit(lanes)
+    return lambda: scan(p.params, p.learning_rate, *p.data)
+
+
+def build_columns_hand(p: Problem, num_steps: int) -> Callable:
+    params, y = as_columns(p)
+
+    @jax.jit
+    def scan(params: dict, X: jax.Array, y: jax.Array, rates: jax.Array) -> Any:
+        def step(params: dict, _: Any) -> tuple[dict, jax.Array]:
+            grads, per_column = jax.grad(columns_loss, has_aux=True)(
+                params, X, y, rates
+            )
+            return sgd_update(params, grads, 1.0), per_column
+
+        return jax.lax.scan(step, params, None, length=num_steps)
+
+    def run() -> tuple[Any, Any]:
+        final, losses = scan(params, p.data[0], y, p.learning_rate)
+        return columns_to_lanes(final), losses.T
+
+    return run
+
+
+def build_columns_jaxgd(p: Problem, num_steps: int) -> Callable:
+    params, y = as_columns(p)
+
+    def loss(params: dict, X: jax.Array, y: jax.Array, rates: jax.Array) -> Any:
+        return columns_loss(params, X, y, rates)[0]
+
+    def run() -> tuple[Any, Any]:
+        result = jaxgd.fit(
+            loss,
+            params,
+            p.data[0],
+            y,
+            p.learning_rate,
+            learning_rate=1.0,
+            num_steps=num_steps,
+        )
+        return columns_to_lanes(result.params), None
+
+    return run
+
+
+def build_columns_torch(p: Problem, num_steps: int) -> Callable:
+    params, y = as_columns(p)
+    X, y, rates = to_torch((p.data[0], y, p.learning_rate))
+
+    def loss(params: dict) -> Any:
+        residual = y - (X @ params["W"] + params["b"])
+        return torch.sum(rates * torch.mean(torch.square(residual), dim=0))
+
+    def run() -> tuple[Any, Any]:
+        leaves = jax.tree.map(lambda t: t.requires_grad_(), to_torch(params))
+        optimizer = torch.optim.SGD(jax.tree.leaves(leaves), lr=1.0)
+        for _ in range(num_steps):
+            optimizer.zero_grad()
+            loss(leaves).backward()
+            optimizer.step()
+        lanes = jax.tree.map(lambda t: jnp.asarray(t.detach().numpy()), leaves)
+        return columns_to_lanes(lanes), None
+
+    return run
+
+
+SWEEP_IMPLS = (
+    Impl("jaxgd sweep", build_sweep),
+    Impl("jaxgd sweep, stats", build_sweep_stats),
+    Impl("jaxgd fit, one per rate", build_sequential_fits),
+    Impl("jaxgd fit, rates as columns", build_columns_jaxgd),
+    Impl(REFERENCE, build_sweep_hand),
+    Impl("hand scan, rates as columns", build_columns_hand),
+    Impl(
+        "torch, rates as columns",
+        build_columns_torch,
+        loops_in_python=True,
+        peer=True,
+        compiles=False,
+    ),
+)
+
+
+# --------------------------------------------------------------------------
+# Running, checking, timing
+
+
+class MismatchError(AssertionError):
+    """An implementation's result disagrees with the reference's."""
+
+
+def as_numpy(x: Any) -> np.ndarray:
+    if torch is not None and isinstance(x, torch.Tensor):
+        x = x.detach().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def wait(outcome: Any) -> Any:
+    for leaf in jax.tree.leaves(outcome):
+        if isinstance(leaf, jax.Array):
+            leaf.block_until_ready()
+    return outcome
+
+
+def check(
+    name: str, outcome: tuple, reference: tuple, rtol: float, atol: float
+) -> None:
+    """Raises `MismatchError` unless `outcome` matches `reference`, leaf by leaf."""
+    params, losses = outcome
+    want_params, want_losses = reference
+    got = jax.tree.leaves(jax.tree.map(as_numpy, params))
+    want = jax.tree.leaves(jax.tree.map(as_numpy, want_params))
+    pairs = [("params", g, w) for g, w in zip(got, want, strict=True)]
+    if losses is not None:
+        pairs.append(("losses", as_numpy(losses), as_numpy(want_losses)))
+    for what, g, w in pairs:
+        scale = atol * max(1.0, float(np.max(np.abs(w), initial=0.0)))
+        if g.shape != w.shape or not np.allclose(g, w, rtol=rtol, atol=scale):
+            error = np.max(np.abs(g - w)) if g.shape == w.shape else f"shape {g.shape}"
+            raise MismatchError(
+                f"{name} disagrees with the {REFERENCE}: {what} differ by {error} "
+                f"(rtol {rtol}, atol {scale:.3g}); expected shape {w.shape}."
+            )
+
+
+class Timing(NamedTuple):
+    name: str
+    steps: int
+    first_call_s: float  # from clear caches: tracing, compiling and one run
+    compile_s: float  # the first call less the second, run right after it
+    run_s: float  # median over the repeats of one whole run
+    error: str | None = None
+
+    @property
+    def per_step_s(self) -> float:
+        return self.run_s / self.steps
+
+
+def timed(run: Callable[[], Any], pause: float = 0.0) -> tuple[float, Any]:
+    """Seconds of one whole run, after `pause` seconds of rest, and its outcome."""
+    time.sleep(pause)
+    start = time.perf_counter()
+    outcome = wait(run())
+    return time.perf_counter() - start, outcome
+
+
+def measure(
+    problem: Problem,
+    impls: Sequence[Impl],
+    *,
+    repeats: int,
+    loop_steps: int,
+    pause: float = 0.0,
+    rtol: float = 2e-3,
+    atol: float = 1e-4,
+) -> list[Timing]:
+    """Checks every implementation against the reference, then times them.
+
+    An implementation that fails its check or raises is reported with its
+    error and no time. The first call of each (compile included) is timed
+    from clear caches, followed at once by a second call to tell the compile
+    time apart; the repeats then go round the implementations in turn, so
+    that a busy machine slows them all alike. `pause` seconds between runs let
+    the spinning threads of one library's pool (numpy's BLAS, torch) go idle
+    before the next library runs.
+    """
+    reference = next(impl for impl in impls if impl.name == REFERENCE)
+    references: dict[int, tuple] = {}
+
+    def expected(num_steps: int) -> tuple:
+        if num_steps not in references:
+            references[num_steps] = wait(reference.build(problem, num_steps)())
+        return references[num_steps]
+
+    short = min(3, problem.num_steps)
+    runs, firsts, seconds, errors = {}, {}, {}, {}
+    for impl in impls:
+        steps = problem.num_steps
+        if impl.loops_in_python:
+            steps = min(steps, loop_steps)
+        try:
+            outcome = wait(impl.build(problem, short)())
+            check(impl.name, outcome, expected(short), rtol, atol)
+            jax.clear_caches()
+            run = impl.build(problem, steps)
+            firsts[impl.name], outcome = timed(run, pause)
+            seconds[impl.name] = timed(run, pause)[0]
+            check(impl.name, outcome, expected(steps), rtol, atol)
+            runs[impl.name] = (run, steps)
+        except Exception as error:  # reported in the table, never hidden
+            errors[impl.name] = f"{type(error).__name__}: {error}"
+    # clear_caches dropped the earlier implementations' programs: one warm-up each.
+    for run, _ in runs.values():
+        wait(run())
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, (run, _) in runs.items():
+            samples[name].append(timed(run, pause)[0])
+    timings = []
+    for impl in impls:
+        if impl.name in runs:
+            timings.append(
+                Timing(
+                    impl.name,
+                    runs[impl.name][1],
+                    firsts[impl.name],
+                    max(0.0, firsts[impl.name] - seconds[impl.name])
+                    if impl.compiles
+                    else math.nan,
+                    statistics.median(samples[impl.name]),
+                )
+            )
+        elif impl.name in errors:
+            timings.append(
+                Timing(impl.name, 0, math.nan, math.nan, math.nan, errors[impl.name])
+            )
+    return timings
+
+
+def compiled_programs(fn: Callable[[], Any]) -> list[str]:
+    """The names of the XLA programs that `fn()` compiles, from clear caches."""
+    names = []
+
+    class Listener(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if message.startswith("Finished XLA compilation of "):
+                names.append(message.split(" of ", 1)[1].split(" in ")[0])
+
+    listener = Listener()
+    logger = logging.getLogger("jax")
+    logger.addHandler(listener)
+    jax.clear_caches()
+    try:
+        with jax.log_compiles(True):
+            wait(fn())
+    finally:
+        logger.removeHandler(listener)
+    return names
+
+
+def matmul_peak(repeats: int) -> dict[str, float]:
+    """GFLOP/s of one large float32 `jnp.dot` (and of numpy's, on the CPU)."""
+    size = 2048 if jax.default_backend() == "cpu" else 8192
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    dot = jax.jit(jnp.dot)
+    wait(dot(a, a))
+    flops = 2.0 * size**3
+    peak = {"size": size}
+    times = []
+    for _ in range(max(repeats, 3)):
+        start = time.perf_counter()
+        wait(dot(a, a))
+        times.append(time.perf_counter() - start)
+    peak["jnp.dot GFLOP/s"] = flops / statistics.median(times) / 1e9
+    a = np.asarray(a)
+    times = []
+    for _ in range(max(repeats, 3)):
+        start = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - start)
+    peak["numpy GFLOP/s"] = flops / statistics.median(times) / 1e9
+    return peak
+
+
+# --------------------------------------------------------------------------
+# Workloads and the report
+
+
+def available(impls: Sequence[Impl]) -> tuple[list[Impl], list[str]]:
+    present = {"jaxopt": jaxopt, "optimistix": optimistix, "torch": torch}
+    kept, skipped = [], []
+    for impl in impls:
+        peer = next((name for name in PEERS if impl.name.startswith(name)), None)
+        if impl.peer and present[peer] is None:
+            skipped.append(impl.name)
+        else:
+            kept.append(impl)
+    return kept, skipped
+
+
+class Section(NamedTuple):
+    problem: Problem
+    timings: list[Timing]
+    skipped: list[str]
+    extra: dict[str, Any]
+
+
+def run_section(
+    problem: Problem, impls: Sequence[Impl], args: argparse.Namespace
+) -> Section:
+    kept, skipped = available(impls)
+    print(
+        f"... {problem.name}: {len(kept)} implementations", file=sys.stderr, flush=True
+    )
+    timings = measure(
+        problem,
+        kept,
+        repeats=args.repeats,
+        loop_steps=args.loop_steps,
+        pause=args.pause,
+    )
+    return Section(problem, timings, skipped, {})
+
+
+def fast_path_scaling(problem: Problem, args: argparse.Namespace) -> dict:
+    """Whole fast-path fits (statistics included) at growing step counts.
+
+    The hand scan runs `problem.num_steps` steps side by side with each, and
+    its time is scaled to the fast path's step count: a scan's time is linear
+    in its steps.
+    """
+    hand = build_hand_scan(problem, problem.num_steps)
+    wait(hand())
+    rows = {}
+    for steps in (problem.num_steps, 10 * problem.num_steps, 100 * problem.num_steps):
+        fast = build_jaxgd_stats(problem, steps)
+        wait(fast())
+        fast_s, hand_s = [], []
+        for _ in range(args.repeats):
+            fast_s.append(timed(fast, args.pause)[0])
+            hand_s.append(timed(hand, args.pause)[0])
+        scaled = statistics.median(hand_s) * steps / problem.num_steps
+        rows[f"{steps:,} steps"] = {
+            "fast path s": statistics.median(fast_s),
+            "hand scan s": scaled,
+            "speed-up": scaled / statistics.median(fast_s),
+        }
+    return rows
+
+
+def sweep_compilations(problem: Problem) -> dict[str, dict[str, Any]]:
+    """Programs compiled by the sweep and by one fit per rate: loops and others."""
+    rows = {}
+    for name, build, loop in (
+        ("jaxgd sweep", build_sweep, "jit(_run_lanes)"),
+        ("jaxgd fit, one per rate", build_sequential_fits, "jit(_run_jit)"),
+    ):
+        names = compiled_programs(build(problem, problem.num_steps))
+        rows[name] = {
+            "loops compiled": names.count(loop),
+            "all programs": len(names),
+            "others": ", ".join(sorted(set(names) - {loop})) or "none",
+        }
+    return rows
+
+
+def environment() -> dict[str, Any]:
+    def version(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in info if "model name" in line
+            )
+    except (OSError, StopIteration):
+        pass
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "python": platform.python_version(),
+        "versions": {
+            name: version(name)
+            for name in ("jaxgd", "jax", "jaxlib", "optax", "numpy", *PEERS)
+        },
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000 or abs(x) < 1e-3:
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{digits}g}"
+
+
+def section_table(section: Section, peak: dict | None) -> list[str]:
+    problem = section.problem
+    hand = next(
+        (t for t in section.timings if t.name == REFERENCE and not t.error), None
+    )
+    flops = problem.flops_per_step if peak else None
+    header = [
+        "implementation",
+        "steps timed",
+        "s / step",
+        "× hand scan",
+        "run s",
+        "first call s",
+        "compile s",
+    ]
+    if flops:
+        header += ["GFLOP/s", "% of jnp.dot peak"]
+    lines = [f"### {problem.name}", "", problem.title, ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for t in section.timings:
+        if t.error:
+            cells = [t.name, "—", f"check failed: {t.error}"] + ["—"] * (
+                len(header) - 3
+            )
+        else:
+            ratio = t.per_step_s / hand.per_step_s if hand else math.nan
+            cells = [
+                t.name,
+                f"{t.steps:,}",
+                fmt(t.per_step_s),
+                fmt(ratio),
+                fmt(t.run_s),
+                fmt(t.first_call_s),
+                fmt(t.compile_s),
+            ]
+            if flops:
+                rate = flops / t.per_step_s / 1e9
+                cells += [fmt(rate), fmt(100 * rate / peak["jnp.dot GFLOP/s"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    if section.skipped:
+        lines += ["", f"Skipped, not installed: {', '.join(section.skipped)}."]
+    for key, value in section.extra.items():
+        lines += ["", f"{key}:", "", *extra_table(value)]
+    return [*lines, ""]
+
+
+def extra_table(rows: dict[Any, Any]) -> list[str]:
+    """A dict as a markdown table: one row per key, one column per inner key."""
+    if not all(isinstance(row, dict) for row in rows.values()):
+        rows = {key: {"value": value} for key, value in rows.items()}
+    columns = list(next(iter(rows.values())))
+    lines = ["| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for key, row in rows.items():
+        cells = [
+            fmt(row[c]) if isinstance(row[c], float) else str(row[c]) for c in columns
+        ]
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def find(sections: dict[str, Section], workload: str, name: str) -> Timing | None:
+    section = sections.get(workload)
+    if section is None:
+        return None
+    return next((t for t in section.timings if t.name == name and not t.error), None)
+
+
+def targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool | None]]:
+    """(target, measured, goal, met) for the goals of the performance issue."""
+    rows = []
+
+    def ratio(a: Timing | None, b: Timing | None, attr: str = "per_step_s") -> float:
+        if a is None or b is None:
+            return math.nan
+        return getattr(a, attr) / getattr(b, attr)
+
+    def add(target: str, value: float, goal: str, met: bool) -> None:
+        if not math.isnan(value):
+            rows.append((target, fmt(value), goal, met))
+
+    for size in LINREG_SIZES:
+        name = f"linreg-{size}"
+        fit, hand = find(sections, name, "jaxgd"), find(sections, name, REFERENCE)
+        value = ratio(fit, hand)
+        add(f"{name}: jaxgd s/step ÷ hand scan", value, "≤ 1.10", value <= 1.10)
+        value = ratio(fit, hand, "compile_s")
+        add(f"{name}: jaxgd compile ÷ hand scan", value, "≤ 1.5", value <= 1.5)
+    value = ratio(
+        find(sections, "linreg-tiny", "python loop"),
+        find(sections, "linreg-tiny", "jaxgd"),
+    )
+    add("linreg-tiny: python loop ÷ jaxgd", value, "≥ 50", value >= 50)
+    sweep = sections.get("sweep")
+    if sweep is not None:
+        compiles = sweep.extra["compilations"]["jaxgd sweep"]["loops compiled"]
+        add("sweep: compilations of the loop", float(compiles), "1", compiles == 1)
+        value = ratio(
+            find(sections, "sweep", "jaxgd sweep"),
+            find(sections, "sweep", "jaxgd fit, one per rate"),
+            "run_s",
+        )
+        add("sweep: sweep ÷ one fit per rate", value, "≤ 0.5", value <= 0.5)
+        for name in ("jaxgd sweep", "jaxgd sweep, stats"):
+            value = ratio(
+                find(sections, "sweep", name),
+                find(sections, "sweep", "hand scan, rates as columns"),
+                "run_s",
+            )
+            add(f"sweep: {name} ÷ rates as columns", value, "≈ 1 (gap)", value <= 1.1)
+    large = sections.get("linreg-large")
+    if large is not None:
+        for steps, row in large.extra.get("fast path scaling", {}).items():
+            value = row["speed-up"]
+            add(
+                f"linreg-large: hand scan ÷ fast path, {steps}",
+                value,
+                "≥ 15",
+                value >= 15,
+            )
+    value = ratio(
+        find(sections, "logistic", "torch"), find(sections, "logistic", "jaxgd")
+    )
+    add("logistic: torch ÷ jaxgd", value, "≥ 50", value >= 50)
+    for workload, section in sections.items():
+        mine = "jaxgd sweep" if workload == "sweep" else "jaxgd"
+        for peer in (
+            t for t in section.timings if t.name.startswith(PEERS) and not t.error
+        ):
+            value = ratio(find(sections, workload, mine), peer)
+            add(f"{workload}: {mine} ÷ {peer.name}", value, "≤ 1", value <= 1)
+    return rows
+
+
+def report(sections: dict[str, Section], peak: dict | None, env: dict) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+    missing = [k for k in PEERS if not env["versions"][k]]
+    lines = [
+        "# jaxgd benchmarks",
+        "",
+        f"{env['date']} — {env['backend']} ({', '.join(env['devices'])}), "
+        f"{env['cpu']}, {env['cpu_count']} cores, load average at the start "
+        f"{env['load_average']}; Python {env['python']}; {versions}."
+        + (f" Not installed: {', '.join(missing)}." if missing else ""),
+        "",
+        "Times are medians of whole runs; `s / step` divides by the steps timed "
+        "(loops that dispatch from Python run fewer steps); `× hand scan` is the "
+        "ratio of `s / step` to the hand-written `jax.jit(lax.scan(...))`; "
+        "`first call s` (from clear caches) includes tracing and compiling, `compile "
+        "s` is the first call less the second, made right after it. Every row's "
+        "result was checked against the hand scan's before it was timed.",
+        "",
+    ]
+    if peak:
+        lines += [
+            f"Matmul peak ({peak['size']}² float32): jnp.dot "
+            f"{fmt(peak['jnp.dot GFLOP/s'])} GFLOP/s, numpy "
+            f"{fmt(peak['numpy GFLOP/s'])} GFLOP/s.",
+            "",
+        ]
+    lines += [
+        "## Targets",
+        "",
+        "| target | measured | goal | met |",
+        "|---|---|---|---|",
+    ]
+    for target, value, goal, met in targets(sections):
+        mark = "—" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {target} | {value} | {goal} | {mark} |")
+    lines += ["", "## Results", ""]
+    for section in sections.values():
+        lines += section_table(
+            section, peak if section.problem.flops_per_step else None
+        )
+    return "\n".join(lines)
+
+
+WORKLOADS = (
+    "linreg-tiny",
+    "linreg-small",
+    "linreg-medium",
+    "linreg-large",
+    "sweep",
+    "logistic",
+    "multistart",
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs (5)")
+    parser.add_argument(
+        "--loop-steps",
+        type=int,
+        default=None,
+        help="most steps timed for loops that dispatch from Python (20000)",
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="cap every workload's step count, e.g. where a step is slow",
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=None,
+        help="seconds of rest before each timed run (0.1; 0 with --quick)",
+    )
+    parser.add_argument(
+        "--only", default=",".join(WORKLOADS), help="workloads, comma-separated"
+    )
+    parser.add_argument("--markdown", help="also write the report to this file")
+    parser.add_argument("--json", help="write the raw results to this file")
+    args = parser.parse_args(argv)
+    args.repeats = args.repeats or (1 if args.quick else 5)
+    args.loop_steps = args.loop_steps or (100 if args.quick else 20_000)
+    if args.pause is None:
+        args.pause = 0.0 if args.quick else 0.1
+    args.only = [w.strip() for w in args.only.split(",") if w.strip()]
+    unknown = sorted(set(args.only) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"unknown workloads {unknown}; choose from {', '.join(WORKLOADS)}")
+    return args
+
+
+def capped(problem: Problem, max_steps: int | None) -> Problem:
+    if max_steps is None or problem.num_steps <= max_steps:
+        return problem
+    title = f"{problem.title}; capped at {max_steps:,} steps"
+    return dataclasses.replace(problem, num_steps=max_steps, title=title)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    env = environment()
+    sections: dict[str, Section] = {}
+    peak = None
+    for workload in args.only:
+        if workload.startswith("linreg-"):
+            problem = linreg_problem(workload.removeprefix("linreg-"), args.quick)
+            impls = LINREG_IMPLS
+        elif workload == "sweep":
+            problem, impls = sweep_problem(args.quick), SWEEP_IMPLS
+        elif workload == "logistic":
+            problem, impls = logistic_problem(args.quick), SINGLE_IMPLS
+        else:
+            problem, impls = multistart_problem(args.quick), MULTISTART_IMPLS
+        problem = capped(problem, args.max_steps)
+        section = run_section(problem, impls, args)
+        if workload == "linreg-large":
+            peak = matmul_peak(args.repeats)
+            section.extra["fast path scaling"] = fast_path_scaling(problem, args)
+        elif workload == "sweep":
+            section.extra["compilations"] = sweep_compilations(problem)
+        sections[workload] = section
+        # Each table as soon as it is measured, should a long run be cut short.
+        table = section_table(section, peak if problem.flops_per_step else None)
+        print("\n".join(table), file=sys.stderr, flush=True)
+    text = report(sections, peak, env)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
+    if args.json:
+        raw = {
+            "environment": env,
+            "matmul_peak": peak,
+            "targets": targets(sections),
+            "workloads": {
+                name: {
+                    "title": s.problem.title,
+                    "timings": [
+                        t._asdict() | {"per_step_s": t.per_step_s} for t in s.timings
+                    ],
+                    "skipped": s.skipped,
+                    **s.extra,
+                }
+                for name, s in sections.items()
+            },
+        }
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(raw, out, indent=1, default=str)
+    failed = [t.name for s in sections.values() for t in s.timings if t.error]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
