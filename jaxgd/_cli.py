@@ -14,7 +14,7 @@ import importlib.util
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -364,7 +364,17 @@ def _setup(problem: Problem, args: argparse.Namespace) -> tuple[Any, tuple, dict
 def _train(problem: Problem, args: argparse.Namespace, rate: float | str) -> FitResult:
     """Fits the linear model by gradient descent: the one place `fit` trains."""
     params, data, options = _setup(problem, args)
-    return fit(_LOSSES[problem.loss], params, *data, learning_rate=rate, **options)
+    loss, data = _loss_and_data(problem, args, data)
+    return fit(loss, params, *data, learning_rate=rate, **options)
+
+
+def _loss_and_data(
+    problem: Problem, args: argparse.Namespace, data: tuple
+) -> tuple[Callable, tuple]:
+    """Full-batch mse runs on sufficient statistics: O(n²) a step, whatever N."""
+    if problem.loss == "mse" and args.batch_size is None:
+        return linear.mse_stats, (linear.stats(*data),)
+    return _LOSSES[problem.loss], data
 
 
 # --- commands ----------------------------------------------------------------
@@ -434,9 +444,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     max_rate = linear.max_learning_rate(problem.X, problem.loss)
     rates = args.learning_rates
     params, data, options = _setup(problem, args)
-    result = sweep(
-        _LOSSES[problem.loss], params, *data, learning_rates=rates, **options
-    )
+    loss, data = _loss_and_data(problem, args, data)
+    result = sweep(loss, params, *data, learning_rates=rates, **options)
     runs = [
         {
             "learning_rate": float(rate),

@@ -106,7 +106,7 @@ def sweep(
         loss,
         params,
         data,
-        learning_rate=rates[0] if optimizer is None else None,
+        learning_rate=1.0 if optimizer is None else None,  # rates checked above
         optimizer=None,
         optimizer_factory=optimizer,
         **fit_kwargs,

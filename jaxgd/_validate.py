@@ -176,7 +176,10 @@ def num_samples(data: Sequence[Any], what: str = "data arrays") -> int:
         where = "data" + jax.tree_util.keystr(path)
         if len(shape) == 0:
             raise ValueError(
-                f"batching splits axis 0 of every data array, but {where} is a scalar."
+                f"batching splits axis 0 of every data array, but {where} is a "
+                "scalar. Only arrays with one row per sample can be batched; "
+                "sufficient statistics such as linear.stats(X, y) cannot: drop "
+                "batch_size."
             )
         sizes[where] = shape
     lengths = {shape[0] for shape in sizes.values()}

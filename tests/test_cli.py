@@ -70,14 +70,22 @@ def run_json(capsys, argv):
     return code, json.loads(out), err
 
 
+def on_statistics(loss, X, y, batch_size=None):
+    """As documented: full-batch mse runs on linear.stats, the rest on the rows."""
+    data = (jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32))
+    if loss is linear.mse and batch_size is None:
+        return linear.mse_stats, (linear.stats(*data),)
+    return loss, data
+
+
 def direct_fit(loss, X, y, rate, seed=0, batch_size=None):
     """What the command line documents: init and batches from one seed."""
     init_key, batch_key = jax.random.split(jax.random.key(seed))
+    loss, data = on_statistics(loss, X, y, batch_size)
     return jaxgd.fit(
         loss,
         linear.init(init_key, X.shape[1], 1),
-        jnp.asarray(X, jnp.float32),
-        jnp.asarray(y, jnp.float32),
+        *data,
         learning_rate=rate,
         num_steps=STEPS,
         batch_size=batch_size,
@@ -87,11 +95,11 @@ def direct_fit(loss, X, y, rate, seed=0, batch_size=None):
 
 def direct_sweep(X, y, rates):
     init_key, _ = jax.random.split(jax.random.key(0))
+    loss, data = on_statistics(linear.mse, X, y)
     return jaxgd.sweep(
-        linear.mse,
+        loss,
         linear.init(init_key, X.shape[1], 1),
-        jnp.asarray(X, jnp.float32),
-        jnp.asarray(y, jnp.float32),
+        *data,
         learning_rates=rates,
         num_steps=STEPS,
     )
