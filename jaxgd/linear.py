@@ -190,14 +190,7 @@ def solve(X: ArrayLike, y: ArrayLike) -> Params:
         >>> jnp.round(params["W"], 4).tolist(), jnp.round(params["b"], 4).tolist()
         ([[3.0]], [-1.0])
     """
-    X = _check_X(X)
-    y = jnp.asarray(y)
-    if y.ndim != 2 or y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"y must be 2-D (n_samples, n_outputs) with as many rows as X; got "
-            f"X.shape={X.shape}, y.shape={y.shape}."
-            + (" Reshape it with y[:, None]." if y.shape == X.shape[:1] else "")
-        )
+    X, y = _check_X_y(X, y)
     dtype = jnp.result_type(jnp.float32, X, y)
     A = _design(X.astype(dtype))
     theta = jnp.linalg.lstsq(A, y.astype(dtype))[0]
@@ -268,6 +261,18 @@ def _check_X(X: ArrayLike) -> jax.Array:
             f"X must be 2-D (n_samples, n_features); got X.shape={X.shape}."
         )
     return X
+
+
+def _check_X_y(X: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    X = _check_X(X)
+    y = jnp.asarray(y)
+    if y.ndim != 2 or y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"y must be 2-D (n_samples, n_outputs) with as many rows as X; got "
+            f"X.shape={X.shape}, y.shape={y.shape}."
+            + (" Reshape it with y[:, None]." if y.shape == X.shape[:1] else "")
+        )
+    return X, y
 
 
 def _targets(y: ArrayLike, predictions: jax.Array, X: jax.Array) -> jax.Array:
@@ -371,14 +376,7 @@ def stats(X: ArrayLike, y: ArrayLike) -> Stats:
         >>> s.count.item(), s.x_mean.tolist(), s.gram.tolist(), s.anchor.tolist()
         (4.0, [1.5], [[5.0]], [[2.0]])
     """
-    X = _check_X(X)
-    y = jnp.asarray(y)
-    if y.ndim != 2 or y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"y must be 2-D (n_samples, n_outputs) with as many rows as X; got "
-            f"X.shape={X.shape}, y.shape={y.shape}."
-            + (" Reshape it with y[:, None]." if y.shape == X.shape[:1] else "")
-        )
+    X, y = _check_X_y(X, y)
     if X.shape[0] == 0:
         raise ValueError(f"stats needs at least one sample; got X.shape={X.shape}.")
     dtype = jnp.result_type(jnp.float32, X, y)
