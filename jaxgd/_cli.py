@@ -13,6 +13,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,10 +85,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help, or a usage error already reported
         return int(stop.code or 0)
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
     except (TableError, CliError) as error:
         print(f"jaxgd: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader left (`jaxgd demo | head`): stop quietly, and point stdout
+        # at nothing so that the flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 # --- arguments ---------------------------------------------------------------

@@ -510,6 +510,20 @@ def test_python_dash_m_help():
         assert command in done.stdout
 
 
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
+    """`jaxgd fit ... | head -1`: the pipe closes before the report is written."""
+    path, _, _ = regression_csv(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jaxgd", *map(str, fit_args(path))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err
+
+
 def test_help_returns_0(capsys):
     code, out, _ = run(capsys, ["fit", "--help"])
     assert code == 0 and "--learning-rate" in out and "--auto-lr" in out
