@@ -603,3 +603,54 @@ def test_make_step_equals_one_step_of_fit():
     assert_tree_allclose(state.params, result.params, rtol=1e-6)
     np.testing.assert_allclose(losses, result.losses, rtol=1e-6)
     assert int(state.steps_taken) == 5
+
+
+@pytest.mark.parametrize(
+    "learning_rate, tol, stop",
+    [
+        (0.1, 0.05, "converged"),
+        (3.0, None, "diverged"),
+        (0.1, None, None),
+        (optax.exponential_decay(0.1, 20, 0.8), 0.05, "converged"),
+        (1e38, 1e30, "both"),  # a finite gradient below tol, an update to inf
+    ],
+)
+def test_fit_equals_a_python_loop_of_make_step(learning_rate, tol, stop):
+    X, y = regression()
+    params = _params()
+    num_steps = 60
+    step = jaxgd.make_step(linear.mse, learning_rate=learning_rate, tol=tol)
+    update = jax.jit(step.update)
+    state = step.init(params)
+    infos = []
+    for _ in range(num_steps):
+        state, info = update(state, X, y)
+        infos.append(info)
+    result = jaxgd.fit(
+        linear.mse,
+        params,
+        X,
+        y,
+        learning_rate=learning_rate,
+        num_steps=num_steps,
+        tol=tol,
+    )
+    expected = jax.tree.map(lambda *xs: jnp.stack(xs), *infos)
+    for name in ("loss", "grad_norm", "step_size"):
+        got = getattr(result, f"{name}s" if name != "loss" else "losses")
+        want = getattr(expected, name)
+        assert got.dtype == want.dtype, name
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
+    assert_tree_allclose(result.params, state.params, rtol=1e-6)
+    assert_tree_allclose(result.opt_state, state.opt_state, rtol=0)
+    for name in ("steps_taken", "converged", "diverged", "stalled", "loss_evals"):
+        got, want = getattr(result, name), getattr(state, name)
+        assert got.dtype == want.dtype, name
+        assert got == want, name
+    if stop is None:
+        assert int(result.steps_taken) == num_steps
+    elif stop == "both":
+        assert result.converged and result.diverged and result.steps_taken == 0
+    else:
+        assert 0 < int(result.steps_taken) < num_steps
+        assert getattr(result, stop)
