@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -10,9 +9,17 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _linesearch, _progress, _sharding, _validate
+from . import _compile, _linesearch, _progress, _sharding, _validate
 from ._result import FitResult
-from ._step import StepState, make_step
+from ._step import (
+    GradientDescentState,
+    Step,
+    StepState,
+    all_finite,
+    global_norm,
+    gradient_descent,
+    make_step,
+)
 
 
 class Config(NamedTuple):
@@ -109,40 +116,27 @@ def prepare(
 
 
 def run(config: Config, inputs: Inputs) -> FitResult:
-    """The traced body of `fit`: initial state, scan, final loss."""
-    if config.optimizer_factory is not None:
-        step = make_step(
-            config.loss,
-            optimizer=config.optimizer_factory(inputs.learning_rate),
-            tol=inputs.tol,
-        )
+    """The traced body of `fit`: initial state, loop, final loss."""
+    if config.line_search is None:
+        loop = _loop(config, inputs)
     else:
-        static_rate = config.line_search or config.schedule
-        step = make_step(
-            config.loss,
-            learning_rate=inputs.learning_rate if static_rate is None else static_rate,
-            optimizer=config.optimizer,
-            tol=inputs.tol,
-        )
+        loop = _line_search_loop(config, inputs)
     report = _progress.reporter_or_none(config.progress, config.num_steps)
 
-    def one_step(state: StepState, t: jax.Array | None, batch: tuple) -> tuple:
-        state, info = step.update(state, *batch)
+    def one_step(carry: Any, t: jax.Array, batch: tuple) -> tuple:
+        carry, record = loop.body(carry, t, batch)
         if report is not None:
-            report(t, info.loss)
-        trace = state.params if config.record_params else None
-        if config.line_search is None:  # `_record` rebuilds it after the loop
-            info = info._replace(step_size=None)
-        return state, (info, trace)
+            report(t, record.loss)
+        trace = loop.params(carry) if config.record_params else None
+        return carry, (record, trace)
 
-    start = step.init(inputs.params, inputs.opt_state)
     if config.batch_size is None:
-        state, (infos, trace) = _full_batch(one_step, start, inputs.data, config)
+        carry, (records, trace) = _full_batch(one_step, loop.init, inputs.data, config)
     else:
-        state, (infos, trace) = _mini_batch(
-            one_step, start, inputs.data, inputs.key, config
+        carry, (records, trace) = _mini_batch(
+            one_step, loop.init, inputs.data, inputs.key, config
         )
-    step_sizes, loss_evals = _record(config, inputs, start, state, infos)
+    end = loop.finish(carry, records)
 
     trajectory = None
     if config.record_params:
@@ -151,61 +145,261 @@ def run(config: Config, inputs: Inputs) -> FitResult:
             inputs.params,
             trace,
         )
-    final_loss = config.loss(state.params, *inputs.data)
+    final_loss = config.loss(end.params, *inputs.data)
     return FitResult(
-        params=state.params,
-        losses=infos.loss,
-        grad_norms=infos.grad_norm,
+        params=end.params,
+        losses=records.loss,
+        grad_norms=records.grad_norm,
         final_loss=final_loss.astype(jnp.result_type(jnp.float32, final_loss)),
-        steps_taken=state.steps_taken,
-        converged=state.converged,
-        diverged=state.diverged,
+        steps_taken=end.steps_taken,
+        converged=end.converged,
+        diverged=end.diverged,
         trajectory=trajectory,
-        opt_state=state.opt_state,
-        step_sizes=step_sizes,
-        loss_evals=loss_evals,
-        stalled=state.stalled,
+        opt_state=end.opt_state,
+        step_sizes=end.step_sizes,
+        loss_evals=end.loss_evals,
+        stalled=end.stalled,
     )
 
 
-def _record(
-    config: Config, inputs: Inputs, start: StepState, end: StepState, infos: Any
-) -> tuple[jax.Array, jax.Array]:
-    """The step sizes and the count of loss evaluations of a run.
+class _Record(NamedTuple):
+    """What the loop keeps of every step; NaN from the step after the stop."""
 
-    A line search records them from inside the loop. Any other run rebuilds
-    them afterwards, so that the loop is as lean as before they existed: the
-    updates applied are the first `steps_taken` (a run that stops stays
-    stopped), each at the rate of its count, and every step attempted, those
-    and the one that stopped the run, evaluates the loss once.
+    loss: jax.Array
+    grad_norm: jax.Array
+    step_size: jax.Array | None
+
+
+class _End(NamedTuple):
+    params: Any
+    opt_state: Any
+    steps_taken: jax.Array
+    converged: jax.Array
+    diverged: jax.Array
+    stalled: jax.Array
+    loss_evals: jax.Array
+    step_sizes: jax.Array
+
+
+class _Loop(NamedTuple):
+    """A loop for `_full_batch` or `_mini_batch`: its carry, body and outcome."""
+
+    init: Any
+    body: Callable[[Any, jax.Array, tuple], tuple[Any, _Record]]
+    params: Callable[[Any], Any]
+    finish: Callable[[Any, _Record], _End]
+
+
+class _Carry(NamedTuple):
+    params: Any
+    opt_state: Any  # None for plain gradient descent at a constant rate
+    steps_taken: jax.Array
+
+
+def _loop(config: Config, inputs: Inputs) -> _Loop:
+    """The loop of every run without a line search, as lean as the contract allows.
+
+    It carries the params, the optimizer state and the count of updates
+    applied, nothing more: a run is still going at step `t` exactly when
+    `t` updates have been applied, and why it stopped is read afterwards from
+    the recorded loss and gradient norm of the step that stopped it. Each step
+    is `make_step`'s update (the same arithmetic and the same stops, which a
+    test checks against a Python loop of it), without its flags. Plain
+    gradient descent at a constant rate carries no optimizer state: its count
+    is the number of updates applied.
     """
-    if config.line_search is not None:
-        return infos.step_size, end.loss_evals
-    if config.optimizer is not None or config.optimizer_factory is not None:
-        rates = jnp.nan
-    elif config.schedule is not None:
-        counts = start.opt_state.count + jnp.arange(config.num_steps, dtype=jnp.int32)
-        rates = jax.vmap(config.schedule)(counts)
+    step = _make_step(config, inputs)
+    start = step.init(inputs.params, inputs.opt_state)
+    if config.optimizer_factory is not None:
+        transformation = config.optimizer_factory(inputs.learning_rate)
+    elif config.optimizer is not None:
+        transformation = config.optimizer
     else:
-        rates = inputs.learning_rate
-    applied = jnp.arange(config.num_steps) < end.steps_taken
-    step_sizes = jnp.where(applied, rates, jnp.nan).astype(infos.loss.dtype)
-    stopped = end.converged | end.diverged
-    return step_sizes, end.steps_taken + stopped.astype(jnp.int32)
+        transformation = gradient_descent(config.schedule or inputs.learning_rate)
+    wants_value = isinstance(transformation, optax.GradientTransformationExtraArgs)
+    counts_only = config.optimizer is None and config.optimizer_factory is None
+    carries_state = not (counts_only and config.schedule is None)
+    tol = inputs.tol if config.use_tol else None
 
+    def body(carry: _Carry, t: jax.Array, batch: tuple) -> tuple[_Carry, _Record]:
+        _validate.check_loss_output(config.loss, carry.params, batch)
+        value, grads = jax.value_and_grad(config.loss)(carry.params, *batch)
+        grad_norm = global_norm(grads)
+        opt_state = carry.opt_state if carries_state else start.opt_state
+        if wants_value:
+            updates, new_state = transformation.update(
+                grads,
+                opt_state,
+                carry.params,
+                value=value,
+                grad=grads,
+                value_fn=lambda p: config.loss(p, *batch),
+            )
+        else:
+            updates, new_state = transformation.update(grads, opt_state, carry.params)
+        params = optax.apply_updates(carry.params, updates)
+        going = carry.steps_taken == t
+        apply = going & jnp.isfinite(value) & jnp.isfinite(grad_norm)
+        if tol is not None:
+            apply &= ~(grad_norm <= tol)
+        apply &= all_finite(params)
 
-def _full_batch(one_step: Callable, state: StepState, data: tuple, config: Config):
-    if config.progress:
-        return jax.lax.scan(
-            lambda s, t: one_step(s, t, data), state, jnp.arange(config.num_steps)
+        def keep(new: Any, old: Any) -> Any:
+            return jax.tree.map(lambda n, o: jnp.where(apply, n, o), new, old)
+
+        carry = _Carry(
+            params=keep(params, carry.params),
+            opt_state=keep(new_state, carry.opt_state) if carries_state else None,
+            steps_taken=carry.steps_taken + apply.astype(jnp.int32),
         )
-    return jax.lax.scan(
-        lambda s, _: one_step(s, None, data), state, None, length=config.num_steps
+        record = _Record(
+            loss=jnp.where(going, value, jnp.nan).astype(
+                jnp.result_type(jnp.float32, value)
+            ),
+            grad_norm=jnp.where(going, grad_norm, jnp.nan),
+            step_size=None,
+        )
+        return carry, record
+
+    def finish(carry: _Carry, records: _Record) -> _End:
+        taken = carry.steps_taken
+        stopped = taken < config.num_steps
+        converged = jnp.zeros((), bool)
+        if tol is not None and config.num_steps:
+            # The stopping step recorded its loss and gradient norm.
+            last = jnp.minimum(taken, config.num_steps - 1)
+            value, grad_norm = records.loss[last], records.grad_norm[last]
+            converged = (
+                stopped
+                & jnp.isfinite(value)
+                & jnp.isfinite(grad_norm)
+                & (grad_norm <= tol)
+            )
+        if carries_state:
+            opt_state = carry.opt_state
+        else:
+            count = start.opt_state.count
+            limit = jnp.iinfo(jnp.int32).max
+            opt_state = GradientDescentState(
+                jnp.where(count > limit - taken, limit, count + taken)
+            )
+        if counts_only:
+            rates = _rates(config, inputs, start.opt_state.count)
+        else:
+            rates = jnp.nan
+        applied = jnp.arange(config.num_steps) < taken
+        return _End(
+            params=carry.params,
+            opt_state=opt_state,
+            steps_taken=taken,
+            converged=converged,
+            diverged=stopped & ~converged,
+            stalled=jnp.zeros((), bool),
+            loss_evals=taken + stopped.astype(jnp.int32),
+            step_sizes=jnp.where(applied, rates, jnp.nan).astype(records.loss.dtype),
+        )
+
+    init = _Carry(
+        start.params, start.opt_state if carries_state else None, start.steps_taken
     )
+    return _Loop(init, body, lambda carry: carry.params, finish)
+
+
+def _rates(config: Config, inputs: Inputs, count: jax.Array) -> jax.Array:
+    """The rate of each update of plain gradient descent, from opt_state count."""
+    if config.schedule is None:
+        return inputs.learning_rate
+    return jax.vmap(config.schedule)(
+        count + jnp.arange(config.num_steps, dtype=jnp.int32)
+    )
+
+
+def _line_search_loop(config: Config, inputs: Inputs) -> _Loop:
+    """The loop of a line search: `make_step`'s update and state, as they are."""
+    step = _make_step(config, inputs)
+
+    def body(state: StepState, t: jax.Array, batch: tuple) -> tuple:
+        del t
+        state, info = step.update(state, *batch)
+        return state, _Record(info.loss, info.grad_norm, info.step_size)
+
+    def finish(state: StepState, records: _Record) -> _End:
+        return _End(
+            params=state.params,
+            opt_state=state.opt_state,
+            steps_taken=state.steps_taken,
+            converged=state.converged,
+            diverged=state.diverged,
+            stalled=state.stalled,
+            loss_evals=state.loss_evals,
+            step_sizes=records.step_size,
+        )
+
+    start = step.init(inputs.params, inputs.opt_state)
+    return _Loop(start, body, lambda state: state.params, finish)
+
+
+def _make_step(config: Config, inputs: Inputs) -> Step:
+    if config.optimizer_factory is not None:
+        return make_step(
+            config.loss,
+            optimizer=config.optimizer_factory(inputs.learning_rate),
+            tol=inputs.tol,
+        )
+    static_rate = config.line_search or config.schedule
+    return make_step(
+        config.loss,
+        learning_rate=inputs.learning_rate if static_rate is None else static_rate,
+        optimizer=config.optimizer,
+        tol=inputs.tol,
+    )
+
+
+# XLA:CPU runs a loop whose carry and buffers are small (about a kilobyte) as
+# one compiled function instead of one kernel launch per operation, so the
+# steps run in chunks of at most this many, each writing its own short history.
+CHUNK = 128
+
+
+def _full_batch(one_step: Callable, state: Any, data: tuple, config: Config):
+    return _chunked_scan(lambda s, t: one_step(s, t, data), state, config.num_steps)
+
+
+def _chunked_scan(body: Callable, state: Any, num_steps: int) -> tuple:
+    """`lax.scan(body, state, arange(num_steps))`, run in chunks of <= CHUNK steps.
+
+    The chunks are as even as they can be, the last one shorter by what does
+    not divide; each runs its steps in a loop of its own.
+    """
+    steps = jnp.arange(num_steps, dtype=jnp.int32)
+    if num_steps <= CHUNK:
+        return jax.lax.scan(body, state, steps)
+    chunks = -(-num_steps // CHUNK)
+    size = -(-num_steps // chunks)
+    shapes = jax.eval_shape(body, state, steps[0])[1]
+
+    def chunk(state: Any, first: jax.Array) -> tuple:
+        def step(i: jax.Array, carry: tuple) -> tuple:
+            state, ys = carry
+            state, y = body(state, first + i)
+            ys = jax.tree.map(
+                lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, i, 0), ys, y
+            )
+            return state, ys
+
+        empty = jax.tree.map(lambda s: jnp.zeros((size, *s.shape), s.dtype), shapes)
+        count = jnp.minimum(size, num_steps - first)
+        return jax.lax.fori_loop(0, count, step, (state, empty))
+
+    state, ys = jax.lax.scan(chunk, state, steps[::size])
+    ys = jax.tree.map(
+        lambda y: y.reshape((chunks * size, *y.shape[2:]))[:num_steps], ys
+    )
+    return state, ys
 
 
 def _mini_batch(
-    one_step: Callable, state: StepState, data: tuple, key: jax.Array, config: Config
+    one_step: Callable, state: Any, data: tuple, key: jax.Array, config: Config
 ):
     """Mini-batch SGD: a fresh permutation of axis 0 every epoch.
 
@@ -218,30 +412,28 @@ def _mini_batch(
     n = _validate.num_samples(data)
     per_epoch = n // batch_size
 
-    def epoch(state: StepState, e: jax.Array, updates: int):
+    def epoch(state: Any, e: jax.Array, updates: int):
         order = jax.random.permutation(jax.random.fold_in(key, e), n)
 
-        def body(state: StepState, i: jax.Array):
+        def body(state: Any, i: jax.Array):
             rows = jax.lax.dynamic_slice_in_dim(order, i * batch_size, batch_size)
             batch = jax.tree.map(lambda a: jnp.take(a, rows, axis=0), data)
             return one_step(state, e * per_epoch + i, batch)
 
-        return jax.lax.scan(body, state, jnp.arange(updates))
+        return jax.lax.scan(body, state, jnp.arange(updates, dtype=jnp.int32))
 
     full, rest = divmod(config.num_steps, per_epoch)
     state, ys = jax.lax.scan(
-        lambda s, e: epoch(s, e, per_epoch), state, jnp.arange(full)
+        lambda s, e: epoch(s, e, per_epoch), state, jnp.arange(full, dtype=jnp.int32)
     )
     ys = jax.tree.map(lambda y: y.reshape((full * per_epoch, *y.shape[2:])), ys)
     if rest:
-        state, tail = epoch(state, jnp.asarray(full), rest)
+        state, tail = epoch(state, jnp.asarray(full, jnp.int32), rest)
         ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), ys, tail)
     return state, ys
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _run_jit(config: Config, inputs: Inputs) -> FitResult:
-    return run(config, inputs)
+_run_jit = _compile.jit(run, static_argnums=(0,))
 
 
 def fit(

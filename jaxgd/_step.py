@@ -122,7 +122,7 @@ def global_norm(tree: Any) -> jax.Array:
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, squares, 1)), squares)
 
 
-def _all_finite(tree: Any) -> jax.Array:
+def all_finite(tree: Any) -> jax.Array:
     leaves = jax.tree.leaves(tree)
     return functools.reduce(
         jnp.logical_and, (jnp.all(jnp.isfinite(x)) for x in leaves), jnp.bool_(True)
@@ -254,7 +254,8 @@ def make_step(
                 else jnp.full((), jnp.nan, record)
             )
 
-        diverging = ~finite | ~_all_finite(params)
+        # A step that converges applies no update, so it cannot diverge.
+        diverging = ~finite | (~converging & ~all_finite(params))
         apply = ~stopped & ~diverging & ~converging & ~stalling
 
         def keep(new: Any, old: Any) -> Any:
