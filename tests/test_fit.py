@@ -296,14 +296,21 @@ def test_raise_if_diverged_returns_the_result_when_fine():
     assert result.raise_if_diverged() is result
 
 
-def test_record_params_trajectory():
+@pytest.mark.parametrize("num_steps", [7, 301])  # one chunk of steps, and three
+def test_record_params_trajectory(num_steps):
     X, y = regression()
     params = _params()
     result = jaxgd.fit(
-        linear.mse, params, X, y, learning_rate=0.1, num_steps=7, record_params=True
+        linear.mse,
+        params,
+        X,
+        y,
+        learning_rate=0.1,
+        num_steps=num_steps,
+        record_params=True,
     )
-    assert result.trajectory["W"].shape == (8, 3, 1)
-    assert result.trajectory["b"].shape == (8, 1)
+    assert result.trajectory["W"].shape == (num_steps + 1, 3, 1)
+    assert result.trajectory["b"].shape == (num_steps + 1, 1)
     assert_tree_allclose(jax.tree.map(lambda t: t[0], result.trajectory), params, 0)
     assert_tree_allclose(
         jax.tree.map(lambda t: t[-1], result.trajectory), result.params, 0
@@ -606,21 +613,24 @@ def test_make_step_equals_one_step_of_fit():
 
 
 @pytest.mark.parametrize(
-    "learning_rate, tol, stop",
+    "learning_rate, tol, stop, num_steps",
     [
-        (0.1, 0.05, "converged"),
-        (3.0, None, "diverged"),
-        (0.1, None, None),
-        (optax.exponential_decay(0.1, 20, 0.8), 0.05, "converged"),
+        (0.1, 0.05, "converged", 60),
+        (3.0, None, "diverged", 60),
+        (0.1, None, None, 60),
+        (optax.exponential_decay(0.1, 20, 0.8), 0.05, "converged", 60),
+        # Longer runs go in chunks of steps: these stop in the third of four.
+        (0.02, 1e-3, "converged", 400),
+        (0.77, None, "diverged", 400),
+        (0.1, None, None, 401),
         # A finite gradient below tol whose update would overflow: the step
         # converges and applies no update, so it does not diverge.
-        (1e38, 1e30, "converged at once"),
+        (1e38, 1e30, "converged at once", 60),
     ],
 )
-def test_fit_equals_a_python_loop_of_make_step(learning_rate, tol, stop):
+def test_fit_equals_a_python_loop_of_make_step(learning_rate, tol, stop, num_steps):
     X, y = regression()
     params = _params()
-    num_steps = 60
     step = jaxgd.make_step(linear.mse, learning_rate=learning_rate, tol=tol)
     update = jax.jit(step.update)
     state = step.init(params)
@@ -656,3 +666,5 @@ def test_fit_equals_a_python_loop_of_make_step(learning_rate, tol, stop):
     else:
         assert 0 < int(result.steps_taken) < num_steps
         assert getattr(result, stop)
+    if num_steps == 400 and stop is not None:
+        assert 128 < int(result.steps_taken) < num_steps
