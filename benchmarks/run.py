@@ -917,8 +917,8 @@ def sweep_compilations(problem: Problem) -> dict[str, dict[str, Any]]:
     """Programs compiled by the sweep and by one fit per rate: loops and others."""
     rows = {}
     for name, build, loop in (
-        ("jaxgd sweep", build_sweep, "jit(_lanes)"),
-        ("jaxgd fit, one per rate", build_sequential_fits, "jit(run)"),
+        ("jaxgd sweep", build_sweep, "jit(_run_lanes)"),
+        ("jaxgd fit, one per rate", build_sequential_fits, "jit(_run_jit)"),
     ):
         names = compiled_programs(build(problem, problem.num_steps))
         rows[name] = {

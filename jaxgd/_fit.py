@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -9,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _compile, _linesearch, _progress, _sharding, _validate
+from . import _linesearch, _progress, _sharding, _validate
 from ._result import FitResult
 from ._step import (
     GradientDescentState,
@@ -433,7 +434,9 @@ def _mini_batch(
     return state, ys
 
 
-_run_jit = _compile.jit(run, static_argnums=(0,))
+@functools.partial(jax.jit, static_argnums=0)
+def _run_jit(config: Config, inputs: Inputs) -> FitResult:
+    return run(config, inputs)
 
 
 def fit(

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _compile, _linesearch, _validate
+from . import _linesearch, _validate
 from ._fit import Config, Inputs, prepare, run
 from ._result import FitResult
 
@@ -29,11 +29,9 @@ _MULTISTART_AXES = Inputs(
 )
 
 
-def _lanes(config: Config, axes: Inputs, inputs: Inputs) -> FitResult:
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _run_lanes(config: Config, axes: Inputs, inputs: Inputs) -> FitResult:
     return jax.vmap(functools.partial(run, config), in_axes=(axes,))(inputs)
-
-
-_run_lanes = _compile.jit(_lanes, static_argnums=(0, 1))
 
 
 def sweep(
