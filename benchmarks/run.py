@@ -291,38 +291,19 @@ def build_hand_scan(p: Problem, num_steps: int) -> Callable:
     return lambda: scan(p.params, p.learning_rate, *p.data)
 
 
-@jax.custom_vjp
-def matmul_hoisted(X: jax.Array, W: jax.Array) -> jax.Array:
-    """`X @ W` whose backward pass multiplies by an explicit transpose of `X`.
+def mse_plain(params: dict, X: jax.Array, y: jax.Array) -> jax.Array:
+    """`linear.mse` with a plain `X @ W`, as a user would write it.
 
-    XLA:CPU runs `X^T r` (a contraction over the rows of `X`) on a slower
-    kernel than `X W`; an explicit `X^T` is loop-invariant, so XLA computes it
-    once, outside the loop, and every step's backward pass runs on the fast
-    kernel, at the cost of a second copy of `X`.
+    `linear.predict` multiplies by an explicit transpose of `X` in its gradient
+    on the CPU, where XLA runs the product `X^T r` on a slower kernel; this
+    loss shows what that is worth.
     """
-    return X @ W
-
-
-def _matmul_hoisted_fwd(X: jax.Array, W: jax.Array) -> tuple:
-    return X @ W, (X, W)
-
-
-def _matmul_hoisted_bwd(residuals: tuple, g: jax.Array) -> tuple:
-    X, W = residuals
-    XT = jax.lax.optimization_barrier(X.T)  # not folded back into the dot
-    return g @ W.T, XT @ g
-
-
-matmul_hoisted.defvjp(_matmul_hoisted_fwd, _matmul_hoisted_bwd)
-
-
-def mse_hoisted(params: dict, X: jax.Array, y: jax.Array) -> jax.Array:
-    predictions = matmul_hoisted(X, params["W"]) + params["b"][None, :]
+    predictions = X @ params["W"] + params["b"][None, :]
     return jnp.mean(jnp.square(y - predictions))
 
 
-def build_hand_scan_hoisted(p: Problem, num_steps: int) -> Callable:
-    return build_hand_scan(dataclasses.replace(p, loss=mse_hoisted), num_steps)
+def build_hand_scan_plain(p: Problem, num_steps: int) -> Callable:
+    return build_hand_scan(dataclasses.replace(p, loss=mse_plain), num_steps)
 
 
 def build_python_loop(p: Problem, num_steps: int) -> Callable:
@@ -450,7 +431,7 @@ LINREG_IMPLS = (
     SINGLE_IMPLS[0],
     Impl("jaxgd stats", build_jaxgd_stats),
     SINGLE_IMPLS[1],
-    Impl("hand scan, Xᵀ hoisted", build_hand_scan_hoisted),
+    Impl("hand scan, plain X @ W", build_hand_scan_plain),
     *SINGLE_IMPLS[2:4],
     Impl("numpy", build_numpy, loops_in_python=True, compiles=False),
     *SINGLE_IMPLS[4:],
@@ -710,8 +691,8 @@ def check(
 class Timing(NamedTuple):
     name: str
     steps: int
-    first_call_s: float  # from clear caches: tracing, compiling and one run
-    compile_s: float  # the first call less the second, run right after it
+    first_call_s: float  # median from clear caches: tracing, compiling, one run
+    compile_s: float  # the first call less the median run
     run_s: float  # median over the repeats of one whole run
     error: str | None = None
 
@@ -734,6 +715,7 @@ def measure(
     *,
     repeats: int,
     loop_steps: int,
+    first_calls: int = 1,
     pause: float = 0.0,
     rtol: float = 2e-3,
     atol: float = 1e-4,
@@ -742,9 +724,10 @@ def measure(
 
     An implementation that fails its check or raises is reported with its
     error and no time. The first call of each (compile included) is timed
-    from clear caches, followed at once by a second call to tell the compile
-    time apart; the repeats then go round the implementations in turn, so
-    that a busy machine slows them all alike. `pause` seconds between runs let
+    `first_calls` times from clear caches, and its compile time is the median
+    first call less the median run. The first calls and the repeats go round
+    the implementations in turn, so that a busy machine slows them all alike.
+    `pause` seconds between runs let
     the spinning threads of one library's pool (numpy's BLAS, torch) go idle
     before the next library runs.
     """
@@ -757,7 +740,7 @@ def measure(
         return references[num_steps]
 
     short = min(3, problem.num_steps)
-    runs, firsts, seconds, errors = {}, {}, {}, {}
+    runs, firsts, errors = {}, {}, {}
     for impl in impls:
         steps = problem.num_steps
         if impl.loops_in_python:
@@ -767,12 +750,16 @@ def measure(
             check(impl.name, outcome, expected(short), rtol, atol)
             jax.clear_caches()
             run = impl.build(problem, steps)
-            firsts[impl.name], outcome = timed(run, pause)
-            seconds[impl.name] = timed(run, pause)[0]
+            first, outcome = timed(run, pause)
+            firsts[impl.name] = [first]
             check(impl.name, outcome, expected(steps), rtol, atol)
             runs[impl.name] = (run, steps)
         except Exception as error:  # reported in the table, never hidden
             errors[impl.name] = f"{type(error).__name__}: {error}"
+    for _ in range(first_calls - 1):
+        for name, (run, _) in runs.items():
+            jax.clear_caches()
+            firsts[name].append(timed(run, pause)[0])
     # clear_caches dropped the earlier implementations' programs: one warm-up each.
     for run, _ in runs.values():
         wait(run())
@@ -783,15 +770,15 @@ def measure(
     timings = []
     for impl in impls:
         if impl.name in runs:
+            first = statistics.median(firsts[impl.name])
+            run_s = statistics.median(samples[impl.name])
             timings.append(
                 Timing(
                     impl.name,
                     runs[impl.name][1],
-                    firsts[impl.name],
-                    max(0.0, firsts[impl.name] - seconds[impl.name])
-                    if impl.compiles
-                    else math.nan,
-                    statistics.median(samples[impl.name]),
+                    first,
+                    max(0.0, first - run_s) if impl.compiles else math.nan,
+                    run_s,
                 )
             )
         elif impl.name in errors:
@@ -882,6 +869,7 @@ def run_section(
         kept,
         repeats=args.repeats,
         loop_steps=args.loop_steps,
+        first_calls=args.first_calls,
         pause=args.pause,
     )
     return Section(problem, timings, skipped, {})
@@ -1119,8 +1107,8 @@ def report(sections: dict[str, Section], peak: dict | None, env: dict) -> str:
         "Times are medians of whole runs; `s / step` divides by the steps timed "
         "(loops that dispatch from Python run fewer steps); `× hand scan` is the "
         "ratio of `s / step` to the hand-written `jax.jit(lax.scan(...))`; "
-        "`first call s` (from clear caches) includes tracing and compiling, `compile "
-        "s` is the first call less the second, made right after it. Every row's "
+        "`first call s` (the median of several from clear caches) includes tracing "
+        "and compiling, `compile s` is the first call less the median run. Every row's "
         "result was checked against the hand scan's before it was timed.",
         "",
     ]
@@ -1170,6 +1158,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="most steps timed for loops that dispatch from Python (20000)",
     )
     parser.add_argument(
+        "--first-calls",
+        type=int,
+        default=None,
+        help="first calls timed from clear caches, for the compile time (3)",
+    )
+    parser.add_argument(
         "--max-steps",
         type=int,
         default=None,
@@ -1189,6 +1183,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (1 if args.quick else 5)
     args.loop_steps = args.loop_steps or (100 if args.quick else 20_000)
+    args.first_calls = args.first_calls or (1 if args.quick else 3)
     if args.pause is None:
         args.pause = 0.0 if args.quick else 0.1
     args.only = [w.strip() for w in args.only.split(",") if w.strip()]

@@ -118,11 +118,17 @@ def prepare(
 
 def run(config: Config, inputs: Inputs) -> FitResult:
     """The traced body of `fit`: initial state, loop, final loss."""
+    value = _validate.check_loss_output(config.loss, inputs.params, inputs.data)
     if config.line_search is None:
         loop = _loop(config, inputs)
     else:
         loop = _line_search_loop(config, inputs)
     report = _progress.reporter_or_none(config.progress, config.num_steps)
+    # What one step records, known without tracing the step once more.
+    shapes = (
+        _record_shapes(value, inputs.params, config.line_search is not None),
+        _shapes(inputs.params) if config.record_params else None,
+    )
 
     def one_step(carry: Any, t: jax.Array, batch: tuple) -> tuple:
         carry, record = loop.body(carry, t, batch)
@@ -132,7 +138,12 @@ def run(config: Config, inputs: Inputs) -> FitResult:
         return carry, (record, trace)
 
     if config.batch_size is None:
-        carry, (records, trace) = _full_batch(one_step, loop.init, inputs.data, config)
+        carry, (records, trace) = _chunked_scan(
+            lambda carry, t: one_step(carry, t, inputs.data),
+            loop.init,
+            config.num_steps,
+            shapes,
+        )
     else:
         carry, (records, trace) = _mini_batch(
             one_step, loop.init, inputs.data, inputs.key, config
@@ -171,6 +182,25 @@ class _Record(NamedTuple):
     step_size: jax.Array | None
 
 
+def _record_shapes(value: Any, params: Any, step_size: bool) -> _Record:
+    """The shapes of a step's `_Record`, from the loss's output and the params.
+
+    The loss and the step size are recorded in at least float32, the gradient
+    norm in the params' widest floating dtype (at least float32).
+    """
+    record = jnp.result_type(jnp.float32, value.dtype)
+    norm = jnp.result_type(jnp.float32, *(x.dtype for x in jax.tree.leaves(params)))
+    return _Record(
+        loss=jax.ShapeDtypeStruct((), record),
+        grad_norm=jax.ShapeDtypeStruct((), norm),
+        step_size=jax.ShapeDtypeStruct((), record) if step_size else None,
+    )
+
+
+def _shapes(tree: Any) -> Any:
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+
+
 class _End(NamedTuple):
     params: Any
     opt_state: Any
@@ -183,7 +213,7 @@ class _End(NamedTuple):
 
 
 class _Loop(NamedTuple):
-    """A loop for `_full_batch` or `_mini_batch`: its carry, body and outcome."""
+    """A loop for `_chunked_scan` or `_mini_batch`: its carry, body and outcome."""
 
     init: Any
     body: Callable[[Any, jax.Array, tuple], tuple[Any, _Record]]
@@ -223,7 +253,6 @@ def _loop(config: Config, inputs: Inputs) -> _Loop:
     tol = inputs.tol if config.use_tol else None
 
     def body(carry: _Carry, t: jax.Array, batch: tuple) -> tuple[_Carry, _Record]:
-        _validate.check_loss_output(config.loss, carry.params, batch)
         value, grads = jax.value_and_grad(config.loss)(carry.params, *batch)
         grad_norm = global_norm(grads)
         opt_state = carry.opt_state if carries_state else start.opt_state
@@ -362,22 +391,18 @@ def _make_step(config: Config, inputs: Inputs) -> Step:
 CHUNK = 128
 
 
-def _full_batch(one_step: Callable, state: Any, data: tuple, config: Config):
-    return _chunked_scan(lambda s, t: one_step(s, t, data), state, config.num_steps)
-
-
-def _chunked_scan(body: Callable, state: Any, num_steps: int) -> tuple:
+def _chunked_scan(body: Callable, state: Any, num_steps: int, shapes: Any) -> tuple:
     """`lax.scan(body, state, arange(num_steps))`, run in chunks of <= CHUNK steps.
 
-    The chunks are as even as they can be, the last one shorter by what does
-    not divide; each runs its steps in a loop of its own.
+    `shapes` are those of what `body` returns beside the state. The chunks are
+    as even as they can be, the last one shorter by what does not divide; each
+    runs its steps in a loop of its own.
     """
     steps = jnp.arange(num_steps, dtype=jnp.int32)
     if num_steps <= CHUNK:
         return jax.lax.scan(body, state, steps)
     chunks = -(-num_steps // CHUNK)
     size = -(-num_steps // chunks)
-    shapes = jax.eval_shape(body, state, steps[0])[1]
 
     def chunk(state: Any, first: jax.Array) -> tuple:
         def step(i: jax.Array, carry: tuple) -> tuple:

@@ -21,10 +21,12 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from . import _validate
@@ -106,7 +108,42 @@ def predict(params: Params, X: ArrayLike) -> jax.Array:
             f"X has {X.shape[1]} features but W expects {W.shape[0]}: "
             f"X.shape={X.shape}, W.shape={W.shape}."
         )
-    return X @ W + b[None, :]
+    dtype = jnp.result_type(X, W)
+    return _matmul(X.astype(dtype), W.astype(dtype)) + b[None, :]
+
+
+@jax.custom_jvp
+def _matmul(X: jax.Array, W: jax.Array) -> jax.Array:
+    """`X @ W`, whose derivative in `W` multiplies by an explicit `X^T` on the CPU.
+
+    The gradient of `X W` in `W` is `X^T g`, a contraction over the rows of
+    `X` that XLA:CPU runs on a generic kernel about 3x slower than its matrix
+    multiply (`benchmarks/RESULTS.md`). Written against an explicit transpose,
+    it runs on the fast one; inside a loop over fixed data, XLA computes that
+    transpose once, before the loop. The price is a second copy of `X`, so
+    other backends, whose multiplies need no copy, are left as they are.
+    """
+    return X @ W
+
+
+@functools.partial(_matmul.defjvp, symbolic_zeros=True)
+def _matmul_jvp(primals: tuple, tangents: tuple) -> tuple:
+    X, W = primals
+    dX, dW = tangents
+    out = X @ W
+    parts = []
+    if not isinstance(dW, SymbolicZero):
+        if jax.default_backend() == "cpu":
+            # The barrier keeps XLA from folding the transpose into the product.
+            XT = jax.lax.optimization_barrier(X.T)
+            parts.append(jax.lax.dot_general(XT, dW, (((0,), (0,)), ((), ()))))
+        else:
+            parts.append(X @ dW)
+    if not isinstance(dX, SymbolicZero):
+        parts.append(dX @ W)
+    if not parts:
+        return out, jnp.zeros_like(out)
+    return out, functools.reduce(jnp.add, parts)
 
 
 def sse(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:

@@ -652,8 +652,15 @@ def test_fit_equals_a_python_loop_of_make_step(learning_rate, tol, stop, num_ste
         got = getattr(result, f"{name}s" if name != "loss" else "losses")
         want = getattr(expected, name)
         assert got.dtype == want.dtype, name
-        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
-    assert_tree_allclose(result.params, state.params, rtol=1e-6)
+        # One compiled program against many: float32 rounding may differ, on
+        # the scale of the largest value (a gradient near the minimum is a
+        # difference of large terms).
+        finite = np.abs(want[np.isfinite(want)])
+        scale = np.max(finite, initial=0.0)
+        np.testing.assert_allclose(
+            got, want, rtol=1e-5, atol=1e-6 * scale, err_msg=name
+        )
+    assert_tree_allclose(result.params, state.params, rtol=1e-5)
     assert_tree_allclose(result.opt_state, state.opt_state, rtol=0)
     for name in ("steps_taken", "converged", "diverged", "stalled", "loss_evals"):
         got, want = getattr(result, name), getattr(state, name)

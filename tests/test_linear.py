@@ -39,6 +39,45 @@ def test_predict_sse_mse_against_numpy():
     )
 
 
+def _plain_mse(params, X, y):
+    return jnp.mean(jnp.square(y - (X @ params["W"] + params["b"][None, :])))
+
+
+def test_predict_derivatives_equal_those_of_a_plain_product(x64):
+    # On the CPU, predict's derivative in W multiplies by an explicit X^T;
+    # every derivative must still be that of X @ W + b.
+    X, y = regression(n_samples=30, n_features=4, n_outputs=2, dtype=jnp.float64)
+    params = linear.init(jax.random.key(2), 4, 2, jnp.float64)
+    for derivative in (jax.grad, jax.jacfwd, jax.hessian):
+        assert_tree_allclose(
+            derivative(linear.mse)(params, X, y),
+            derivative(_plain_mse)(params, X, y),
+            rtol=1e-12,
+        )
+    for argnums in (1, (0, 1)):
+        assert_tree_allclose(
+            jax.grad(linear.mse, argnums)(params, X, y),
+            jax.grad(_plain_mse, argnums)(params, X, y),
+            rtol=1e-12,
+        )
+    tangents = (jax.tree.map(jnp.ones_like, params), jnp.ones_like(X))
+    assert_tree_allclose(
+        jax.jvp(lambda p, X: linear.predict(p, X), (params, X), tangents),
+        jax.jvp(lambda p, X: X @ p["W"] + p["b"][None, :], (params, X), tangents),
+        rtol=1e-12,
+    )
+    # Mixed precision: float32 inputs, float64 weights.
+    X32 = X.astype(jnp.float32)
+    assert_tree_allclose(
+        jax.grad(linear.mse)(params, X32, y),
+        jax.grad(_plain_mse)(params, X32, y),
+        rtol=1e-12,
+    )
+    if jax.default_backend() == "cpu":
+        gradient = jax.make_jaxpr(jax.grad(linear.mse))(params, X, y)
+        assert "optimization_barrier" in str(gradient)
+
+
 def test_bce_is_the_cross_entropy_of_the_sigmoid_and_stable(x64):
     X = jnp.array([[0.5], [-1.0], [2.0], [40.0], [-40.0]], jnp.float64)
     y = jnp.array([[1.0], [0.0], [0.0], [1.0], [1.0]], jnp.float64)
