@@ -118,17 +118,12 @@ def prepare(
 
 def run(config: Config, inputs: Inputs) -> FitResult:
     """The traced body of `fit`: initial state, loop, final loss."""
-    value = _validate.check_loss_output(config.loss, inputs.params, inputs.data)
+    _validate.check_loss_output(config.loss, inputs.params, inputs.data)
     if config.line_search is None:
         loop = _loop(config, inputs)
     else:
         loop = _line_search_loop(config, inputs)
     report = _progress.reporter_or_none(config.progress, config.num_steps)
-    # What one step records, known without tracing the step once more.
-    shapes = (
-        _record_shapes(value, inputs.params, config.line_search is not None),
-        _shapes(inputs.params) if config.record_params else None,
-    )
 
     def one_step(carry: Any, t: jax.Array, batch: tuple) -> tuple:
         carry, record = loop.body(carry, t, batch)
@@ -142,7 +137,6 @@ def run(config: Config, inputs: Inputs) -> FitResult:
             lambda carry, t: one_step(carry, t, inputs.data),
             loop.init,
             config.num_steps,
-            shapes,
         )
     else:
         carry, (records, trace) = _mini_batch(
@@ -180,25 +174,6 @@ class _Record(NamedTuple):
     loss: jax.Array
     grad_norm: jax.Array
     step_size: jax.Array | None
-
-
-def _record_shapes(value: Any, params: Any, step_size: bool) -> _Record:
-    """The shapes of a step's `_Record`, from the loss's output and the params.
-
-    The loss and the step size are recorded in at least float32, the gradient
-    norm in the params' widest floating dtype (at least float32).
-    """
-    record = jnp.result_type(jnp.float32, value.dtype)
-    norm = jnp.result_type(jnp.float32, *(x.dtype for x in jax.tree.leaves(params)))
-    return _Record(
-        loss=jax.ShapeDtypeStruct((), record),
-        grad_norm=jax.ShapeDtypeStruct((), norm),
-        step_size=jax.ShapeDtypeStruct((), record) if step_size else None,
-    )
-
-
-def _shapes(tree: Any) -> Any:
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
 
 
 class _End(NamedTuple):
@@ -268,7 +243,7 @@ def _loop(config: Config, inputs: Inputs) -> _Loop:
         else:
             updates, new_state = transformation.update(grads, opt_state, carry.params)
         params = optax.apply_updates(carry.params, updates)
-        going = carry.steps_taken == t
+        going = (carry.steps_taken == t) & (t < config.num_steps)
         apply = going & jnp.isfinite(value) & jnp.isfinite(grad_norm)
         if tol is not None:
             apply &= ~(grad_norm <= tol)
@@ -348,10 +323,15 @@ def _line_search_loop(config: Config, inputs: Inputs) -> _Loop:
     """The loop of a line search: `make_step`'s update and state, as they are."""
     step = _make_step(config, inputs)
 
+    padded = _steps_run(config.num_steps) > config.num_steps
+
     def body(state: StepState, t: jax.Array, batch: tuple) -> tuple:
-        del t
-        state, info = step.update(state, *batch)
-        return state, _Record(info.loss, info.grad_norm, info.step_size)
+        new, info = step.update(state, *batch)
+        if padded and config.batch_size is None:  # steps past the end change nothing
+            new = jax.tree.map(
+                lambda n, o: jnp.where(t < config.num_steps, n, o), new, state
+            )
+        return new, _Record(info.loss, info.grad_norm, info.step_size)
 
     def finish(state: StepState, records: _Record) -> _End:
         return _End(
@@ -391,33 +371,37 @@ def _make_step(config: Config, inputs: Inputs) -> Step:
 CHUNK = 128
 
 
-def _chunked_scan(body: Callable, state: Any, num_steps: int, shapes: Any) -> tuple:
+def _chunking(num_steps: int) -> tuple[int, int]:
+    """The number of chunks and their length: equal, at most CHUNK steps each."""
+    if num_steps <= CHUNK:
+        return 1, num_steps
+    chunks = -(-num_steps // CHUNK)
+    return chunks, -(-num_steps // chunks)
+
+
+def _steps_run(num_steps: int) -> int:
+    """How many steps `_chunked_scan` runs: num_steps, or up to a chunk count more."""
+    chunks, size = _chunking(num_steps)
+    return chunks * size
+
+
+def _chunked_scan(body: Callable, state: Any, num_steps: int) -> tuple:
     """`lax.scan(body, state, arange(num_steps))`, run in chunks of <= CHUNK steps.
 
-    `shapes` are those of what `body` returns beside the state. The chunks are
-    as even as they can be, the last one shorter by what does not divide; each
-    runs its steps in a loop of its own.
+    The chunks are equal, so the last may run past `num_steps`, by fewer steps
+    than there are chunks (under 1% of them): `body(state, t)` must leave the
+    state as it is for `t >= num_steps`, and what it returns for those steps
+    is dropped.
     """
-    steps = jnp.arange(num_steps, dtype=jnp.int32)
-    if num_steps <= CHUNK:
+    chunks, size = _chunking(num_steps)
+    steps = jnp.arange(size, dtype=jnp.int32)
+    if chunks == 1:
         return jax.lax.scan(body, state, steps)
-    chunks = -(-num_steps // CHUNK)
-    size = -(-num_steps // chunks)
 
     def chunk(state: Any, first: jax.Array) -> tuple:
-        def step(i: jax.Array, carry: tuple) -> tuple:
-            state, ys = carry
-            state, y = body(state, first + i)
-            ys = jax.tree.map(
-                lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, i, 0), ys, y
-            )
-            return state, ys
+        return jax.lax.scan(body, state, first + steps)
 
-        empty = jax.tree.map(lambda s: jnp.zeros((size, *s.shape), s.dtype), shapes)
-        count = jnp.minimum(size, num_steps - first)
-        return jax.lax.fori_loop(0, count, step, (state, empty))
-
-    state, ys = jax.lax.scan(chunk, state, steps[::size])
+    state, ys = jax.lax.scan(chunk, state, size * jnp.arange(chunks, dtype=jnp.int32))
     ys = jax.tree.map(
         lambda y: y.reshape((chunks * size, *y.shape[2:]))[:num_steps], ys
     )

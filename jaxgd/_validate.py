@@ -74,9 +74,7 @@ def check_params(params: Any) -> Any:
     return jax.tree.unflatten(treedef, leaves)
 
 
-def check_loss_output(
-    loss: Callable, params: Any, data: Sequence[Any]
-) -> jax.ShapeDtypeStruct:
+def check_loss_output(loss: Callable, params: Any, data: Sequence[Any]) -> None:
     """Traces `loss` abstractly and checks it returns a real floating scalar."""
     name = getattr(loss, "__name__", repr(loss))
     try:
@@ -101,7 +99,6 @@ def check_loss_output(
             f"loss must return a real floating-point scalar; {name}(params, *data) "
             f"returned dtype {out.dtype}."
         )
-    return out
 
 
 def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None:
