@@ -199,7 +199,26 @@ def bce(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
     """
     logits = predict(params, X)
     labels = _targets(y, logits, X)
-    return jnp.mean(jnp.logaddexp(0.0, logits) - labels * logits)
+    return jnp.mean(_softplus(logits) - labels * logits)
+
+
+@jax.custom_jvp
+def _softplus(z: jax.Array) -> jax.Array:
+    r""":math:`\log(1 + e^z)`, for any `z` without overflow."""
+    return jnp.maximum(z, 0) + jnp.log1p(jnp.exp(-jnp.abs(z)))
+
+
+@_softplus.defjvp
+def _softplus_jvp(primals: tuple, tangents: tuple) -> tuple:
+    # The value and its derivative, the sigmoid, share one exponential:
+    # e = exp(-|z|), sigma(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) below.
+    # (-|z| is written piecewise so that its derivative at 0 is -1, not 0,
+    # and the second derivative there is sigma(1 - sigma) = 1/4.)
+    (z,), (dz,) = primals, tangents
+    e = jnp.exp(jnp.where(z >= 0, -z, z))
+    value = jnp.maximum(z, 0) + jnp.log1p(e)
+    sigmoid = jnp.where(z >= 0, 1, e) / (1 + e)
+    return value, sigmoid * dz
 
 
 def solve(X: ArrayLike, y: ArrayLike) -> Params:

@@ -96,6 +96,34 @@ def test_bce_is_the_cross_entropy_of_the_sigmoid_and_stable(x64):
     np.testing.assert_allclose(linear.bce(huge, X, y), exact.mean(), rtol=1e-12)
 
 
+def test_bce_derivatives_equal_those_of_logaddexp(x64):
+    # bce's softplus has a derivative rule of its own (one exponential for the
+    # value and the sigmoid); its first and second derivatives must be those
+    # of log(1 + e^z), at zero and far out in both tails included.
+    z = jnp.array([-800.0, -30.0, -1.0, -1e-8, 0.0, 1e-8, 1.0, 30.0, 800.0])
+    X = jnp.ones((z.size, 1))
+    y = jnp.linspace(0.0, 1.0, z.size)[:, None]
+    params = {"W": jnp.ones((1, 1)), "b": jnp.zeros(1)}
+
+    def plain(params, X, y):
+        logits = (X * z[:, None]) @ params["W"] + params["b"][None, :]
+        return jnp.mean(jnp.logaddexp(0.0, logits) - y * logits)
+
+    def ours(params, X, y):
+        return linear.bce({"W": params["W"], "b": params["b"]}, X * z[:, None], y)
+
+    np.testing.assert_allclose(ours(params, X, y), plain(params, X, y), rtol=1e-14)
+    for derivative in (jax.grad, jax.hessian):
+        assert_tree_allclose(
+            derivative(ours)(params, X, y),
+            derivative(plain)(params, X, y),
+            rtol=1e-10,
+            atol=1e-15,
+        )
+    assert jax.grad(jax.grad(linear._softplus))(0.0) == 0.25
+    assert linear._softplus(jnp.inf) == jnp.inf and linear._softplus(-jnp.inf) == 0
+
+
 def test_solve_is_least_squares(x64):
     X, y = regression(n_samples=30, n_features=4, n_outputs=2, dtype=jnp.float64)
     params = linear.solve(X, y)
