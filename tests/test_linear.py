@@ -118,7 +118,7 @@ def test_bce_derivatives_equal_those_of_logaddexp(x64):
             derivative(ours)(params, X, y),
             derivative(plain)(params, X, y),
             rtol=1e-10,
-            atol=1e-15,
+            atol=1e-12,  # entries that cancel to zero
         )
     assert jax.grad(jax.grad(linear._softplus))(0.0) == 0.25
     assert linear._softplus(jnp.inf) == jnp.inf and linear._softplus(-jnp.inf) == 0
