@@ -16,7 +16,8 @@ Workloads (float32, full batch, plain gradient descent):
 
 Implementations: jaxgd; a hand-written ``jax.jit(lax.scan(...))`` of the same
 update (the JAX limit, and the reference every other result is checked
-against); a Python loop over a jitted step (what most users write); an optax
+against), which uses ``jaxgd.linear``'s losses like every JAX implementation
+here, and beside it the same scan with a plain ``X @ W``; a Python loop over a jitted step (what most users write); an optax
 loop; numpy (the BLAS limit, linear regression only); and, when installed (the
 ``bench`` extra), jaxopt ``GradientDescent``, optimistix ``minimise`` with
 ``GradientDescent`` and a ``torch.optim.SGD`` loop on the CPU. Missing peers are

@@ -478,7 +478,8 @@ def fit(
 
     A step whose loss, gradient or updated params is non-finite sets
     `diverged` and applies no update, from that step on; a gradient norm <=
-    `tol` sets `converged` likewise, and a line search that finds no decrease
+    `tol` sets `converged` likewise (that step applies no update, so it never
+    also diverges), and a line search that finds no decrease
     sets `stalled`. Nothing raises inside the compiled loop:
     call `FitResult.raise_if_diverged()` to turn divergence into an error.
 

@@ -147,7 +147,8 @@ def make_step(
     :math:`\eta` of each update is chosen by a backtracking line search. Either
     way the update is guarded: a non-finite loss, gradient or updated params
     sets `diverged` and keeps the params; a gradient norm <= `tol` sets
-    `converged`; a line search that finds no decrease sets `stalled`; once any
+    `converged` and keeps them too (so such a step never also diverges); a
+    line search that finds no decrease sets `stalled`; once any
     is set every later update is a no-op that reports NaN. One `update` equals
     one step of `jaxgd.fit` with the same arguments.
 
