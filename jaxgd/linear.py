@@ -87,6 +87,11 @@ def init(
 def predict(params: Params, X: ArrayLike) -> jax.Array:
     """The layer's output :math:`X W + b`.
 
+    On the CPU its derivative in `W` multiplies by an explicit copy of
+    :math:`X^T`, which XLA:CPU multiplies about 3x faster than it contracts
+    `X` over its rows; in a loop over fixed data the copy is made once, before
+    the loop. Every derivative is that of :math:`X W + b`.
+
     Args:
         params: `{"W": (n, m), "b": (m,)}`.
         X: `(N, n)` inputs.
