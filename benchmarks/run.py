@@ -17,11 +17,12 @@ Workloads (float32, full batch, plain gradient descent):
 Implementations: jaxgd; a hand-written ``jax.jit(lax.scan(...))`` of the same
 update (the JAX limit, and the reference every other result is checked
 against), which uses ``jaxgd.linear``'s losses like every JAX implementation
-here, and beside it the same scan with a plain ``X @ W``; a Python loop over a jitted step (what most users write); an optax
-loop; numpy (the BLAS limit, linear regression only); and, when installed (the
-``bench`` extra), jaxopt ``GradientDescent``, optimistix ``minimise`` with
-``GradientDescent`` and a ``torch.optim.SGD`` loop on the CPU. Missing peers are
-skipped, and the report says so.
+here, and beside it the same scan with a plain ``X @ W``; a Python loop over a
+jitted step (what most users write); an optax loop; numpy (the BLAS limit,
+linear regression only); and, when installed (the ``bench`` extra), jaxopt
+``GradientDescent``, optimistix ``minimise`` with ``GradientDescent`` and a
+``torch.optim.SGD`` loop on the CPU. Missing peers are skipped, and the report
+says so.
 
 Every implementation's result (final params and, where it records one, the loss
 history) is checked against the hand-written scan's after the same number of
