@@ -142,7 +142,7 @@ def run(config: Config, inputs: Inputs) -> FitResult:
         carry, (records, trace) = _mini_batch(
             one_step, loop.init, inputs.data, inputs.key, config
         )
-    end = loop.finish(carry, records)
+    end, step_sizes = loop.finish(carry, records)
 
     trajectory = None
     if config.record_params:
@@ -162,7 +162,7 @@ def run(config: Config, inputs: Inputs) -> FitResult:
         diverged=end.diverged,
         trajectory=trajectory,
         opt_state=end.opt_state,
-        step_sizes=end.step_sizes,
+        step_sizes=step_sizes,
         loss_evals=end.loss_evals,
         stalled=end.stalled,
     )
@@ -176,24 +176,16 @@ class _Record(NamedTuple):
     step_size: jax.Array | None
 
 
-class _End(NamedTuple):
-    params: Any
-    opt_state: Any
-    steps_taken: jax.Array
-    converged: jax.Array
-    diverged: jax.Array
-    stalled: jax.Array
-    loss_evals: jax.Array
-    step_sizes: jax.Array
-
-
 class _Loop(NamedTuple):
-    """A loop for `_chunked_scan` or `_mini_batch`: its carry, body and outcome."""
+    """A loop for `_chunked_scan` or `_mini_batch`: its carry, body and outcome.
+
+    `finish(carry, records)` gives the final `StepState` and the step sizes.
+    """
 
     init: Any
     body: Callable[[Any, jax.Array, tuple], tuple[Any, _Record]]
     params: Callable[[Any], Any]
-    finish: Callable[[Any, _Record], _End]
+    finish: Callable[[Any, _Record], tuple[StepState, jax.Array]]
 
 
 class _Carry(NamedTuple):
@@ -266,7 +258,7 @@ def _loop(config: Config, inputs: Inputs) -> _Loop:
         )
         return carry, record
 
-    def finish(carry: _Carry, records: _Record) -> _End:
+    def finish(carry: _Carry, records: _Record) -> tuple[StepState, jax.Array]:
         taken = carry.steps_taken
         stopped = taken < config.num_steps
         converged = jnp.zeros((), bool)
@@ -293,7 +285,7 @@ def _loop(config: Config, inputs: Inputs) -> _Loop:
         else:
             rates = jnp.nan
         applied = jnp.arange(config.num_steps) < taken
-        return _End(
+        end = StepState(
             params=carry.params,
             opt_state=opt_state,
             steps_taken=taken,
@@ -301,8 +293,8 @@ def _loop(config: Config, inputs: Inputs) -> _Loop:
             diverged=stopped & ~converged,
             stalled=jnp.zeros((), bool),
             loss_evals=taken + stopped.astype(jnp.int32),
-            step_sizes=jnp.where(applied, rates, jnp.nan).astype(records.loss.dtype),
         )
+        return end, jnp.where(applied, rates, jnp.nan).astype(records.loss.dtype)
 
     init = _Carry(
         start.params, start.opt_state if carries_state else None, start.steps_taken
@@ -333,17 +325,8 @@ def _line_search_loop(config: Config, inputs: Inputs) -> _Loop:
             )
         return new, _Record(info.loss, info.grad_norm, info.step_size)
 
-    def finish(state: StepState, records: _Record) -> _End:
-        return _End(
-            params=state.params,
-            opt_state=state.opt_state,
-            steps_taken=state.steps_taken,
-            converged=state.converged,
-            diverged=state.diverged,
-            stalled=state.stalled,
-            loss_evals=state.loss_evals,
-            step_sizes=records.step_size,
-        )
+    def finish(state: StepState, records: _Record) -> tuple[StepState, jax.Array]:
+        return state, records.step_size
 
     start = step.init(inputs.params, inputs.opt_state)
     return _Loop(start, body, lambda state: state.params, finish)

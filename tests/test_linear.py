@@ -50,14 +50,14 @@ def test_predict_derivatives_equal_those_of_a_plain_product(x64):
     params = linear.init(jax.random.key(2), 4, 2, jnp.float64)
     for derivative in (jax.grad, jax.jacfwd, jax.hessian):
         assert_tree_allclose(
-            derivative(linear.mse)(params, X, y),
-            derivative(_plain_mse)(params, X, y),
+            jax.jit(derivative(linear.mse))(params, X, y),
+            jax.jit(derivative(_plain_mse))(params, X, y),
             rtol=1e-12,
         )
     for argnums in (1, (0, 1)):
         assert_tree_allclose(
-            jax.grad(linear.mse, argnums)(params, X, y),
-            jax.grad(_plain_mse, argnums)(params, X, y),
+            jax.jit(jax.grad(linear.mse, argnums))(params, X, y),
+            jax.jit(jax.grad(_plain_mse, argnums))(params, X, y),
             rtol=1e-12,
         )
     tangents = (jax.tree.map(jnp.ones_like, params), jnp.ones_like(X))
@@ -115,8 +115,8 @@ def test_bce_derivatives_equal_those_of_logaddexp(x64):
     np.testing.assert_allclose(ours(params, X, y), plain(params, X, y), rtol=1e-14)
     for derivative in (jax.grad, jax.hessian):
         assert_tree_allclose(
-            derivative(ours)(params, X, y),
-            derivative(plain)(params, X, y),
+            jax.jit(derivative(ours))(params, X, y),
+            jax.jit(derivative(plain))(params, X, y),
             rtol=1e-10,
             atol=1e-12,  # entries that cancel to zero
         )
