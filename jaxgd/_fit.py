@@ -14,7 +14,6 @@ from . import _linesearch, _progress, _sharding, _validate
 from ._result import FitResult
 from ._step import (
     GradientDescentState,
-    Step,
     StepState,
     all_finite,
     global_norm,
@@ -206,14 +205,16 @@ def _loop(config: Config, inputs: Inputs) -> _Loop:
     gradient descent at a constant rate carries no optimizer state: its count
     is the number of updates applied.
     """
-    step = _make_step(config, inputs)
-    start = step.init(inputs.params, inputs.opt_state)
     if config.optimizer_factory is not None:
         transformation = config.optimizer_factory(inputs.learning_rate)
     elif config.optimizer is not None:
         transformation = config.optimizer
     else:
         transformation = gradient_descent(config.schedule or inputs.learning_rate)
+    # The initial state, and the check of a given opt_state, as make_step's.
+    start = make_step(config.loss, optimizer=transformation).init(
+        inputs.params, inputs.opt_state
+    )
     wants_value = isinstance(transformation, optax.GradientTransformationExtraArgs)
     counts_only = config.optimizer is None and config.optimizer_factory is None
     carries_state = not (counts_only and config.schedule is None)
@@ -313,7 +314,7 @@ def _rates(config: Config, inputs: Inputs, count: jax.Array) -> jax.Array:
 
 def _line_search_loop(config: Config, inputs: Inputs) -> _Loop:
     """The loop of a line search: `make_step`'s update and state, as they are."""
-    step = _make_step(config, inputs)
+    step = make_step(config.loss, learning_rate=config.line_search, tol=inputs.tol)
 
     padded = _steps_run(config.num_steps) > config.num_steps
 
@@ -330,22 +331,6 @@ def _line_search_loop(config: Config, inputs: Inputs) -> _Loop:
 
     start = step.init(inputs.params, inputs.opt_state)
     return _Loop(start, body, lambda state: state.params, finish)
-
-
-def _make_step(config: Config, inputs: Inputs) -> Step:
-    if config.optimizer_factory is not None:
-        return make_step(
-            config.loss,
-            optimizer=config.optimizer_factory(inputs.learning_rate),
-            tol=inputs.tol,
-        )
-    static_rate = config.line_search or config.schedule
-    return make_step(
-        config.loss,
-        learning_rate=inputs.learning_rate if static_rate is None else static_rate,
-        optimizer=config.optimizer,
-        tol=inputs.tol,
-    )
 
 
 # XLA:CPU runs a loop whose carry and buffers are small (about a kilobyte) as
