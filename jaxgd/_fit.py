@@ -16,6 +16,7 @@ from ._step import (
     GradientDescentState,
     StepState,
     all_finite,
+    apply_optimizer,
     global_norm,
     gradient_descent,
     make_step,
@@ -128,7 +129,7 @@ def run(config: Config, inputs: Inputs) -> FitResult:
         carry, record = loop.body(carry, t, batch)
         if report is not None:
             report(t, record.loss)
-        trace = loop.params(carry) if config.record_params else None
+        trace = carry.params if config.record_params else None
         return carry, (record, trace)
 
     if config.batch_size is None:
@@ -178,12 +179,12 @@ class _Record(NamedTuple):
 class _Loop(NamedTuple):
     """A loop for `_chunked_scan` or `_mini_batch`: its carry, body and outcome.
 
-    `finish(carry, records)` gives the final `StepState` and the step sizes.
+    The carry has the current `params`; `finish(carry, records)` gives the
+    final `StepState` and the step sizes.
     """
 
     init: Any
     body: Callable[[Any, jax.Array, tuple], tuple[Any, _Record]]
-    params: Callable[[Any], Any]
     finish: Callable[[Any, _Record], tuple[StepState, jax.Array]]
 
 
@@ -215,7 +216,6 @@ def _loop(config: Config, inputs: Inputs) -> _Loop:
     start = make_step(config.loss, optimizer=transformation).init(
         inputs.params, inputs.opt_state
     )
-    wants_value = isinstance(transformation, optax.GradientTransformationExtraArgs)
     counts_only = config.optimizer is None and config.optimizer_factory is None
     carries_state = not (counts_only and config.schedule is None)
     tol = inputs.tol if config.use_tol else None
@@ -224,18 +224,9 @@ def _loop(config: Config, inputs: Inputs) -> _Loop:
         value, grads = jax.value_and_grad(config.loss)(carry.params, *batch)
         grad_norm = global_norm(grads)
         opt_state = carry.opt_state if carries_state else start.opt_state
-        if wants_value:
-            updates, new_state = transformation.update(
-                grads,
-                opt_state,
-                carry.params,
-                value=value,
-                grad=grads,
-                value_fn=lambda p: config.loss(p, *batch),
-            )
-        else:
-            updates, new_state = transformation.update(grads, opt_state, carry.params)
-        params = optax.apply_updates(carry.params, updates)
+        params, new_state = apply_optimizer(
+            transformation, config.loss, carry.params, opt_state, value, grads, batch
+        )
         going = (carry.steps_taken == t) & (t < config.num_steps)
         apply = going & jnp.isfinite(value) & jnp.isfinite(grad_norm)
         if tol is not None:
@@ -300,7 +291,7 @@ def _loop(config: Config, inputs: Inputs) -> _Loop:
     init = _Carry(
         start.params, start.opt_state if carries_state else None, start.steps_taken
     )
-    return _Loop(init, body, lambda carry: carry.params, finish)
+    return _Loop(init, body, finish)
 
 
 def _rates(config: Config, inputs: Inputs, count: jax.Array) -> jax.Array:
@@ -330,7 +321,7 @@ def _line_search_loop(config: Config, inputs: Inputs) -> _Loop:
         return state, records.step_size
 
     start = step.init(inputs.params, inputs.opt_state)
-    return _Loop(start, body, lambda state: state.params, finish)
+    return _Loop(start, body, finish)
 
 
 # XLA:CPU runs a loop whose carry and buffers are small (about a kilobyte) as

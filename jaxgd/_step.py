@@ -122,6 +122,34 @@ def global_norm(tree: Any) -> jax.Array:
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, squares, 1)), squares)
 
 
+def apply_optimizer(
+    transformation: optax.GradientTransformation,
+    loss: Callable[..., jax.Array],
+    params: Any,
+    opt_state: Any,
+    value: jax.Array,
+    grads: Any,
+    data: tuple,
+) -> tuple[Any, Any]:
+    """One update of `transformation`: the new params and optimizer state.
+
+    An optimizer that wants the loss (`GradientTransformationExtraArgs`, e.g.
+    `optax.lbfgs`) gets `value`, `grad` and `value_fn` as well.
+    """
+    if isinstance(transformation, optax.GradientTransformationExtraArgs):
+        updates, opt_state = transformation.update(
+            grads,
+            opt_state,
+            params,
+            value=value,
+            grad=grads,
+            value_fn=lambda p: loss(p, *data),
+        )
+    else:
+        updates, opt_state = transformation.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
 def all_finite(tree: Any) -> jax.Array:
     leaves = jax.tree.leaves(tree)
     return functools.reduce(
@@ -189,7 +217,6 @@ def make_step(
             _validate.check_optimizer(optimizer)
             transformation = optimizer
         init_opt_state = transformation.init
-    wants_value = isinstance(optimizer, optax.GradientTransformationExtraArgs)
 
     def init(params: Any, opt_state: Any = None) -> StepState:
         params = _validate.check_params(params)
@@ -235,20 +262,9 @@ def make_step(
             stalling = searching & ~found
             params = _linesearch.take_step(state.params, grads, step_size)
         else:
-            if wants_value:
-                updates, opt_state = transformation.update(
-                    grads,
-                    state.opt_state,
-                    state.params,
-                    value=value,
-                    grad=grads,
-                    value_fn=lambda p: loss(p, *data),
-                )
-            else:
-                updates, opt_state = transformation.update(
-                    grads, state.opt_state, state.params
-                )
-            params = optax.apply_updates(state.params, updates)
+            params, opt_state = apply_optimizer(
+                transformation, loss, state.params, state.opt_state, value, grads, data
+            )
             step_size = (
                 rate_at(learning_rate, state.opt_state.count, record)
                 if optimizer is None
