@@ -324,6 +324,31 @@ def _check_X(X: ArrayLike) -> jax.Array:
     return X
 
 
+@jax.custom_jvp
+def _quadratic_form(G: jax.Array, D: jax.Array) -> jax.Array:
+    """`<D, G D>` for a symmetric `G`, whose derivative reuses `G D`.
+
+    For a symmetric `G` the derivative in `D` is `2 <dD, G D>`, so a gradient
+    step costs one product with `G` instead of the three that differentiating
+    `jnp.sum(D * (G @ D))` gives.
+    """
+    return jnp.sum(D * jnp.matmul(G, D, precision=_HIGHEST))
+
+
+@functools.partial(_quadratic_form.defjvp, symbolic_zeros=True)
+def _quadratic_form_jvp(primals: tuple, tangents: tuple) -> tuple:
+    G, D = primals
+    dG, dD = tangents
+    GD = jnp.matmul(G, D, precision=_HIGHEST)
+    out = jnp.sum(D * GD)
+    tangent = jnp.zeros_like(out)
+    if not isinstance(dD, SymbolicZero):
+        tangent = tangent + 2 * jnp.sum(dD * GD)
+    if not isinstance(dG, SymbolicZero):
+        tangent = tangent + jnp.sum(D * jnp.matmul(dG, D, precision=_HIGHEST))
+    return out, tangent
+
+
 def _check_X_y(X: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
     X = _check_X(X)
     y = jnp.asarray(y)
@@ -475,6 +500,8 @@ def _stats(X: jax.Array, y: jax.Array) -> Stats:
     gram, xc_mean, anchor, anchor_grad, residual = jax.lax.cond(
         nearly_centred, from_raw, centred
     )
+    # Symmetric to the last bit, as `_quadratic_form`'s derivative assumes.
+    gram = (gram + gram.T) / 2
     return Stats(
         count=jnp.asarray(N, X.dtype),
         x_mean=x_mean,
@@ -583,7 +610,7 @@ def mse_stats(params: Params, stats: Stats) -> jax.Array:
     sse = (
         jnp.sum(stats.anchor_sse)
         + 2 * jnp.sum(D * stats.anchor_grad)
-        + jnp.sum(D * jnp.matmul(stats.gram, D, precision=_HIGHEST))
+        + _quadratic_form(stats.gram, D)
         + stats.count * jnp.sum(offset * (offset + 2 * drift))
     )
     return sse / (stats.count * W.shape[1])

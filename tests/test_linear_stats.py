@@ -60,6 +60,30 @@ def test_value_and_gradient_equal_mse(shape):
     )
 
 
+def test_second_derivatives_equal_mse(x64):
+    """The quadratic term's own derivative rule (one product with the Gram
+    matrix per gradient) gives every derivative of the plain expression."""
+    X, y, params = problem(30, 4, 2, jnp.float64)
+    stats = linear.stats(X, y)
+    assert_tree_allclose(
+        jax.hessian(linear.mse_stats)(params, stats),
+        jax.hessian(linear.mse)(params, X, y),
+        rtol=1e-9,
+        atol=1e-12,
+    )
+    tangent = jax.tree.map(
+        lambda p: jnp.linspace(-1.0, 1.0, p.size).reshape(p.shape), params
+    )
+    _, got = jax.jvp(lambda p: linear.mse_stats(p, stats), (params,), (tangent,))
+    _, want = jax.jvp(lambda p: linear.mse(p, X, y), (params,), (tangent,))
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    # In the statistics: the loss is linear in the Gram matrix, with weight
+    # D D^T / (N m) for D = W - anchor.
+    d_stats = jax.grad(linear.mse_stats, argnums=1)(params, stats)
+    D = params["W"] - stats.anchor
+    np.testing.assert_allclose(d_stats.gram, D @ D.T / (30 * 2), rtol=1e-12)
+
+
 def test_statistics_are_the_centred_moments(x64):
     X, y, _ = problem(30, 3, 2, jnp.float64, offset=7.0)
     stats = linear.stats(X, y)
