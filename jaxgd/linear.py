@@ -87,10 +87,11 @@ def init(
 def predict(params: Params, X: ArrayLike) -> jax.Array:
     """The layer's output :math:`X W + b`.
 
-    On the CPU its derivative in `W` multiplies by an explicit copy of
-    :math:`X^T`, which XLA:CPU multiplies about 3x faster than it contracts
-    `X` over its rows; in a loop over fixed data the copy is made once, before
-    the loop. Every derivative is that of :math:`X W + b`.
+    On the CPU its derivative in `(W, b)` is one product with an explicit copy
+    of :math:`[X, 1]^T`, which XLA:CPU multiplies about 3x faster than it
+    contracts `X` over its rows, and which gives the gradient in `b` from the
+    same product; in a loop over fixed data the copy is made once, before the
+    loop. Every derivative is that of :math:`X W + b`.
 
     Args:
         params: `{"W": (n, m), "b": (m,)}`.
@@ -113,37 +114,48 @@ def predict(params: Params, X: ArrayLike) -> jax.Array:
             f"X has {X.shape[1]} features but W expects {W.shape[0]}: "
             f"X.shape={X.shape}, W.shape={W.shape}."
         )
-    dtype = jnp.result_type(X, W)
-    return _matmul(X.astype(dtype), W.astype(dtype)) + b[None, :]
+    dtype = jnp.result_type(X, W, b)
+    return _affine(X.astype(dtype), W.astype(dtype), b.astype(dtype))
 
 
 @jax.custom_jvp
-def _matmul(X: jax.Array, W: jax.Array) -> jax.Array:
-    """`X @ W`, whose derivative in `W` multiplies by an explicit `X^T` on the CPU.
+def _affine(X: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
+    """`X @ W + b`, whose derivative in `(W, b)` multiplies by `[X, 1]^T` on the CPU.
 
-    The gradient of `X W` in `W` is `X^T g`, a contraction over the rows of
-    `X` that XLA:CPU runs on a generic kernel about 3x slower than its matrix
-    multiply (`benchmarks/RESULTS.md`). Written against an explicit transpose,
-    it runs on the fast one; inside a loop over fixed data, XLA computes that
-    transpose once, before the loop. The price is a second copy of `X`, so
-    other backends, whose multiplies need no copy, are left as they are.
+    The gradient of `X W + b` in `W` is `X^T g`, a contraction over the rows
+    of `X` that XLA:CPU runs on a generic kernel about 3x slower than its
+    matrix multiply (`benchmarks/RESULTS.md`); the gradient in `b` is a
+    separate sum of `g` over the rows. Written as one product of `[dW; db]`
+    with an explicit `[X, 1]^T`, both come from the fast kernel, and under
+    `vmap` the cotangent is read in one layout instead of being transposed
+    for each. Inside a loop over fixed data, XLA makes the copy once, before
+    the loop. Other backends, whose multiplies need no copy, are left as they
+    are.
     """
-    return X @ W
+    return X @ W + b[None, :]
 
 
-@functools.partial(_matmul.defjvp, symbolic_zeros=True)
-def _matmul_jvp(primals: tuple, tangents: tuple) -> tuple:
-    X, W = primals
-    dX, dW = tangents
-    out = X @ W
+@functools.partial(_affine.defjvp, symbolic_zeros=True)
+def _affine_jvp(primals: tuple, tangents: tuple) -> tuple:
+    X, W, b = primals
+    dX, dW, db = tangents
+    out = X @ W + b[None, :]
     parts = []
     if not isinstance(dW, SymbolicZero):
+        if isinstance(db, SymbolicZero):
+            db = jnp.zeros_like(b)
         if jax.default_backend() == "cpu":
-            # The barrier keeps XLA from folding the transpose into the product.
-            XT = jax.lax.optimization_barrier(X.T)
-            parts.append(jax.lax.dot_general(XT, dW, (((0,), (0,)), ((), ()))))
+            # The barriers keep XLA from folding the transpose into the product
+            # and from folding the copy of a constant X at compile time.
+            ones = jnp.ones((1, X.shape[0]), X.dtype)
+            X1T = jnp.concatenate([jax.lax.optimization_barrier(X).T, ones], axis=0)
+            X1T = jax.lax.optimization_barrier(X1T)
+            dWb = jnp.concatenate([dW, db[None, :]], axis=0)
+            parts.append(jax.lax.dot_general(X1T, dWb, (((0,), (0,)), ((), ()))))
         else:
-            parts.append(X @ dW)
+            parts.append(X @ dW + db[None, :])
+    elif not isinstance(db, SymbolicZero):
+        parts.append(jnp.broadcast_to(db[None, :], out.shape))
     if not isinstance(dX, SymbolicZero):
         parts.append(dX @ W)
     if not parts:

@@ -44,8 +44,8 @@ def _plain_mse(params, X, y):
 
 
 def test_predict_derivatives_equal_those_of_a_plain_product(x64):
-    # On the CPU, predict's derivative in W multiplies by an explicit X^T;
-    # every derivative must still be that of X @ W + b.
+    # On the CPU, predict's derivative in (W, b) multiplies by an explicit
+    # [X, 1]^T; every derivative must still be that of X @ W + b.
     X, y = regression(n_samples=30, n_features=4, n_outputs=2, dtype=jnp.float64)
     params = linear.init(jax.random.key(2), 4, 2, jnp.float64)
     for derivative in (jax.grad, jax.jacfwd, jax.hessian):
@@ -58,6 +58,17 @@ def test_predict_derivatives_equal_those_of_a_plain_product(x64):
         assert_tree_allclose(
             jax.jit(jax.grad(linear.mse, argnums))(params, X, y),
             jax.jit(jax.grad(_plain_mse, argnums))(params, X, y),
+            rtol=1e-12,
+        )
+    # Only W, only b: the other's tangent is a symbolic zero.
+    for name in ("W", "b"):
+
+        def of_one(loss, name=name):
+            return jax.jit(jax.hessian(lambda v: loss({**params, name: v}, X, y)))
+
+        assert_tree_allclose(
+            of_one(linear.mse)(params[name]),
+            of_one(_plain_mse)(params[name]),
             rtol=1e-12,
         )
     tangents = (jax.tree.map(jnp.ones_like, params), jnp.ones_like(X))
