@@ -130,7 +130,8 @@ def _affine(X: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
     `vmap` the cotangent is read in one layout instead of being transposed
     for each. Inside a loop over fixed data, XLA makes the copy once, before
     the loop. Other backends, whose multiplies need no copy, are left as they
-    are.
+    are, and so is a single feature, where XLA makes both products
+    elementwise.
     """
     return X @ W + b[None, :]
 
@@ -144,7 +145,9 @@ def _affine_jvp(primals: tuple, tangents: tuple) -> tuple:
     if not isinstance(dW, SymbolicZero):
         if isinstance(db, SymbolicZero):
             db = jnp.zeros_like(b)
-        if jax.default_backend() == "cpu":
+        # With a single feature XLA makes both products elementwise, which
+        # beats any matrix-multiply call.
+        if jax.default_backend() == "cpu" and X.shape[1] > 1:
             # The barriers keep XLA from folding the transpose into the product
             # and from folding the copy of a constant X at compile time.
             ones = jnp.ones((1, X.shape[0]), X.dtype)
