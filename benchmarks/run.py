@@ -296,9 +296,9 @@ def build_hand_scan(p: Problem, num_steps: int) -> Callable:
 def mse_plain(params: dict, X: jax.Array, y: jax.Array) -> jax.Array:
     """`linear.mse` with a plain `X @ W`, as a user would write it.
 
-    `linear.predict` multiplies by an explicit transpose of `X` in its gradient
-    on the CPU, where XLA runs the product `X^T r` on a slower kernel; this
-    loss shows what that is worth.
+    On the CPU `linear.predict` takes its gradient in `W` and `b` as one
+    product with an explicit `[X, 1]^T`, where XLA would run `X^T r` on a
+    slower kernel and sum `r` apart; this loss shows what that is worth.
     """
     predictions = X @ params["W"] + params["b"][None, :]
     return jnp.mean(jnp.square(y - predictions))
