@@ -133,10 +133,10 @@ def run(config: Config, inputs: Inputs) -> FitResult:
         return carry, (record, trace)
 
     if config.batch_size is None:
-        carry, (records, trace) = jax.lax.scan(
+        carry, (records, trace) = _chunked_scan(
             lambda carry, t: one_step(carry, t, inputs.data),
             loop.init,
-            jnp.arange(config.num_steps, dtype=jnp.int32),
+            config.num_steps,
         )
     else:
         carry, (records, trace) = _mini_batch(
@@ -177,7 +177,7 @@ class _Record(NamedTuple):
 
 
 class _Loop(NamedTuple):
-    """A loop for `lax.scan` or `_mini_batch`: its carry, body and outcome.
+    """A loop for `_chunked_scan` or `_mini_batch`: its carry, body and outcome.
 
     The carry has the current `params`; `finish(carry, records)` gives the
     final `StepState` and the step sizes.
@@ -227,7 +227,7 @@ def _loop(config: Config, inputs: Inputs) -> _Loop:
         params, new_state = apply_optimizer(
             transformation, config.loss, carry.params, opt_state, value, grads, batch
         )
-        going = carry.steps_taken == t
+        going = (carry.steps_taken == t) & (t < config.num_steps)
         apply = going & jnp.isfinite(value) & jnp.isfinite(grad_norm)
         if tol is not None:
             apply &= ~(grad_norm <= tol)
@@ -307,8 +307,14 @@ def _line_search_loop(config: Config, inputs: Inputs) -> _Loop:
     """The loop of a line search: `make_step`'s update and state, as they are."""
     step = make_step(config.loss, learning_rate=config.line_search, tol=inputs.tol)
 
+    padded = _steps_run(config.num_steps) > config.num_steps
+
     def body(state: StepState, t: jax.Array, batch: tuple) -> tuple:
         new, info = step.update(state, *batch)
+        if padded and config.batch_size is None:  # steps past the end change nothing
+            new = jax.tree.map(
+                lambda n, o: jnp.where(t < config.num_steps, n, o), new, state
+            )
         return new, _Record(info.loss, info.grad_norm, info.step_size)
 
     def finish(state: StepState, records: _Record) -> tuple[StepState, jax.Array]:
@@ -316,6 +322,49 @@ def _line_search_loop(config: Config, inputs: Inputs) -> _Loop:
 
     start = step.init(inputs.params, inputs.opt_state)
     return _Loop(start, body, finish)
+
+
+# XLA:CPU runs a loop whose carry and buffers are small (about a kilobyte) as
+# one compiled function instead of one kernel launch per operation, so the
+# steps run in chunks of at most this many, each writing its own short history.
+CHUNK = 128
+
+
+def _chunking(num_steps: int) -> tuple[int, int]:
+    """The number of chunks and their length: equal, at most CHUNK steps each."""
+    if num_steps <= CHUNK:
+        return 1, num_steps
+    chunks = -(-num_steps // CHUNK)
+    return chunks, -(-num_steps // chunks)
+
+
+def _steps_run(num_steps: int) -> int:
+    """How many steps `_chunked_scan` runs: num_steps, or up to a chunk count more."""
+    chunks, size = _chunking(num_steps)
+    return chunks * size
+
+
+def _chunked_scan(body: Callable, state: Any, num_steps: int) -> tuple:
+    """`lax.scan(body, state, arange(num_steps))`, run in chunks of <= CHUNK steps.
+
+    The chunks are equal, so the last may run past `num_steps`, by fewer steps
+    than there are chunks (under 1% of them): `body(state, t)` must leave the
+    state as it is for `t >= num_steps`, and what it returns for those steps
+    is dropped.
+    """
+    chunks, size = _chunking(num_steps)
+    steps = jnp.arange(size, dtype=jnp.int32)
+    if chunks == 1:
+        return jax.lax.scan(body, state, steps)
+
+    def chunk(state: Any, first: jax.Array) -> tuple:
+        return jax.lax.scan(body, state, first + steps)
+
+    state, ys = jax.lax.scan(chunk, state, size * jnp.arange(chunks, dtype=jnp.int32))
+    ys = jax.tree.map(
+        lambda y: y.reshape((chunks * size, *y.shape[2:]))[:num_steps], ys
+    )
+    return state, ys
 
 
 def _mini_batch(

@@ -69,7 +69,8 @@ def make_reporter(num_steps: int) -> Callable[[jax.Array, jax.Array], None]:
             bars.pop("bar").close()
 
     def report(t: jax.Array, loss: jax.Array) -> None:
-        due = (t % every == 0) | (t == num_steps - 1)
+        # A loop may run a few steps past the end, which change nothing.
+        due = ((t % every == 0) | (t == num_steps - 1)) & (t < num_steps)
         jax.lax.cond(
             due,
             lambda: jax.debug.callback(on_host, t, loss),

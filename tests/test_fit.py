@@ -296,7 +296,7 @@ def test_raise_if_diverged_returns_the_result_when_fine():
     assert result.raise_if_diverged() is result
 
 
-@pytest.mark.parametrize("num_steps", [7, 301])
+@pytest.mark.parametrize("num_steps", [7, 301])  # one chunk of steps, and three
 def test_record_params_trajectory(num_steps):
     X, y = regression()
     params = _params()
@@ -619,7 +619,7 @@ def test_make_step_equals_one_step_of_fit():
         (3.0, None, "diverged", 60),
         (0.1, None, None, 60),
         (optax.exponential_decay(0.1, 20, 0.8), 0.05, "converged", 60),
-        # Longer runs that stop late.
+        # Longer runs go in chunks of steps: these stop in the third of four.
         (0.02, 1e-3, "converged", 400),
         (0.77, None, "diverged", 400),
         (0.1, None, None, 401),

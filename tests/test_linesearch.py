@@ -390,6 +390,26 @@ def test_the_record_of_fit_equals_make_step_step_by_step(learning_rate):
     assert int(state.loss_evals) == int(result.loss_evals)
 
 
+def test_a_search_over_two_chunks_of_steps_equals_make_step():
+    # 129 steps run as two chunks of 65: the one step past the end must
+    # search nothing and change nothing.
+    X, y = regression()
+    params = linear.init(jax.random.key(1), 3, 1)
+    result = jaxgd.fit(linear.mse, params, X, y, learning_rate="auto", num_steps=129)
+    step = jaxgd.make_step(linear.mse, learning_rate="auto")
+    update = jax.jit(step.update)
+    state, infos = step.init(params), []
+    for _ in range(129):
+        state, info = update(state, X, y)
+        infos.append(info)
+    np.testing.assert_array_equal(result.step_sizes, [i.step_size for i in infos])
+    np.testing.assert_allclose(result.losses, [i.loss for i in infos], rtol=1e-5)
+    assert_tree_allclose(result.params, state.params, rtol=1e-5)
+    assert result.opt_state.step_size == state.opt_state.step_size
+    assert int(result.loss_evals) == int(state.loss_evals)
+    assert int(result.steps_taken) == int(state.steps_taken) == 129
+
+
 def test_optimizer_runs_record_no_step_size():
     result = jaxgd.fit(
         lambda x: x**2, jnp.array(1.0), optimizer=optax.adam(0.1), num_steps=4
