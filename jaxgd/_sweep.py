@@ -31,7 +31,7 @@ _MULTISTART_AXES = Inputs(
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _run_lanes(config: Config, axes: Inputs, inputs: Inputs) -> FitResult:
-    return jax.vmap(functools.partial(run, config), in_axes=(axes,))(inputs)
+    return jax.vmap(functools.partial(run, config, lanes=True), in_axes=(axes,))(inputs)
 
 
 def sweep(

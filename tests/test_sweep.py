@@ -25,17 +25,20 @@ def _assert_lane_equals(batched, k, single, rtol=1e-5):
 
 
 def test_sweep_equals_a_loop_of_fit(x64):
-    """In float64, where batched and single matmuls agree to rounding."""
+    """In float64, where batched and single matmuls agree to rounding.
+
+    A single fit runs these 300 steps in three chunks, the sweep in one scan.
+    """
     X, Y = regression(n_samples=32, dtype=jnp.float64)
     params = linear.init(jax.random.key(4), 3, 1, jnp.float64)
     rates = jnp.logspace(-2, 0, 5)
     result = jaxgd.sweep(
-        linear.mse, params, X, Y, learning_rates=rates, num_steps=40, tol=1e-4
+        linear.mse, params, X, Y, learning_rates=rates, num_steps=300, tol=1e-4
     )
-    assert result.losses.shape == (5, 40) and result.params["W"].shape == (5, 3, 1)
+    assert result.losses.shape == (5, 300) and result.params["W"].shape == (5, 3, 1)
     for k, rate in enumerate(rates):
         single = jaxgd.fit(
-            linear.mse, params, X, Y, learning_rate=rate, num_steps=40, tol=1e-4
+            linear.mse, params, X, Y, learning_rate=rate, num_steps=300, tol=1e-4
         )
         _assert_lane_equals(result, k, single, rtol=1e-10)
 
