@@ -1038,6 +1038,14 @@ def targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool | No
             return math.nan
         return getattr(a, attr) / getattr(b, attr)
 
+    def compile_ratio(fit: Timing, hand: Timing) -> tuple[str, bool | None]:
+        """The compile-time ratio, or why there is none: on a busy machine the
+        hand scan's first call can come out no slower than its median run."""
+        if not hand.compile_s > 0:
+            return "n/a: the hand scan's compile time measured 0", None
+        value = fit.compile_s / hand.compile_s
+        return fmt(value), value <= 1.5
+
     def add(target: str, value: float, goal: str, met: bool) -> None:
         if not math.isnan(value):
             rows.append((target, fmt(value), goal, met))
@@ -1047,8 +1055,9 @@ def targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool | No
         fit, hand = find(sections, name, "jaxgd"), find(sections, name, REFERENCE)
         value = ratio(fit, hand)
         add(f"{name}: jaxgd s/step ÷ hand scan", value, "≤ 1.10", value <= 1.10)
-        value = ratio(fit, hand, "compile_s")
-        add(f"{name}: jaxgd compile ÷ hand scan", value, "≤ 1.5", value <= 1.5)
+        if fit is not None and hand is not None:
+            measured, met = compile_ratio(fit, hand)
+            rows.append((f"{name}: jaxgd compile ÷ hand scan", measured, "≤ 1.5", met))
     value = ratio(
         find(sections, "linreg-tiny", "python loop"),
         find(sections, "linreg-tiny", "jaxgd"),

@@ -108,6 +108,23 @@ def test_missing_peers_are_skipped_and_named(bench, monkeypatch):
     assert all(not impl.name.startswith("torch") for impl in kept)
 
 
+def test_a_compile_time_measured_as_zero_gives_no_ratio(bench):
+    # A first call no slower than the median run (a busy machine, a long run)
+    # leaves the hand scan no compile time to divide by.
+    timings = [
+        bench.Timing("jaxgd", 100, first_call_s=2.5, compile_s=0.5, run_s=2.0),
+        bench.Timing(bench.REFERENCE, 100, first_call_s=2.3, compile_s=0.0, run_s=2.5),
+    ]
+    sections = {"linreg-large": bench.Section(None, timings, [], {})}
+    rows = {target: row for target, *row in bench.targets(sections)}
+    assert rows["linreg-large: jaxgd compile ÷ hand scan"] == [
+        "n/a: the hand scan's compile time measured 0",
+        "≤ 1.5",
+        None,
+    ]
+    assert rows["linreg-large: jaxgd s/step ÷ hand scan"] == ["0.8", "≤ 1.10", True]
+
+
 def test_the_problems_are_well_posed(bench):
     """No lane diverges at the issue's settings, and no ball starts on a hilltop."""
     sweep = bench.sweep_problem(quick=False)
