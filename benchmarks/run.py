@@ -949,6 +949,13 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        # Flags that change what XLA compiles, e.g. XLA_FLAGS: a run under them
+        # is not comparable with one without.
+        "flags": {
+            name: value
+            for name, value in sorted(os.environ.items())
+            if name == "XLA_FLAGS" or name.startswith("JAX_")
+        },
     }
 
 
@@ -1113,7 +1120,10 @@ def report(sections: dict[str, Section], peak: dict | None, env: dict) -> str:
         f"{env['date']} — {env['backend']} ({', '.join(env['devices'])}), "
         f"{env['cpu']}, {env['cpu_count']} cores, load average at the start "
         f"{env['load_average']}; Python {env['python']}; {versions}."
-        + (f" Not installed: {', '.join(missing)}." if missing else ""),
+        + (f" Not installed: {', '.join(missing)}." if missing else "")
+        + "".join(
+            f" {name}={value!r}." for name, value in env.get("flags", {}).items()
+        ),
         "",
         "Times are medians of whole runs; `s / step` divides by the steps timed "
         "(loops that dispatch from Python run fewer steps); `× hand scan` is the "

@@ -6,6 +6,7 @@ Nothing here asserts a time: speed is measured by `benchmarks/run.py` itself.
 import dataclasses
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -123,6 +124,23 @@ def test_a_compile_time_measured_as_zero_gives_no_ratio(bench):
         None,
     ]
     assert rows["linreg-large: jaxgd s/step ÷ hand scan"] == ["0.8", "≤ 1.10", True]
+
+
+def test_the_report_names_the_compiler_flags_of_its_run(bench, monkeypatch):
+    for name in list(os.environ):
+        if name == "XLA_FLAGS" or name.startswith("JAX_"):
+            monkeypatch.delenv(name)
+    flags = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=8192"
+    monkeypatch.setenv("XLA_FLAGS", flags)
+    monkeypatch.setenv("JAX_ENABLE_X64", "0")
+    monkeypatch.setenv("JAXGD_UNRELATED", "1")
+    env = bench.environment()
+    assert env["flags"] == {"JAX_ENABLE_X64": "0", "XLA_FLAGS": flags}
+    header = bench.report({}, None, env).splitlines()[2]
+    assert header.endswith(f" JAX_ENABLE_X64='0'. XLA_FLAGS={flags!r}.")
+    monkeypatch.delenv("XLA_FLAGS")
+    monkeypatch.delenv("JAX_ENABLE_X64")
+    assert "XLA_FLAGS" not in bench.report({}, None, bench.environment())
 
 
 def test_the_problems_are_well_posed(bench):
