@@ -1122,7 +1122,7 @@ def report(sections: dict[str, Section], peak: dict | None, env: dict) -> str:
         f"{env['load_average']}; Python {env['python']}; {versions}."
         + (f" Not installed: {', '.join(missing)}." if missing else "")
         + "".join(
-            f" {name}={value!r}." for name, value in env.get("flags", {}).items()
+            f" {name}={value!r}." for name, value in env["flags"].items()
         ),
         "",
         "Times are medians of whole runs; `s / step` divides by the steps timed "
