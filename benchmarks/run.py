@@ -1040,10 +1040,10 @@ def targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool | No
     """(target, measured, goal, met) for the goals of the performance issue."""
     rows = []
 
-    def ratio(a: Timing | None, b: Timing | None) -> float:
+    def ratio(a: Timing | None, b: Timing | None, attr: str = "per_step_s") -> float:
         if a is None or b is None:
             return math.nan
-        return a.per_step_s / b.per_step_s
+        return getattr(a, attr) / getattr(b, attr)
 
     def compile_ratio(fit: Timing, hand: Timing) -> tuple[str, bool | None]:
         """The compile-time ratio, or why there is none: on a busy machine the
