@@ -502,13 +502,13 @@ def _stats(X: jax.Array, y: jax.Array) -> Stats:
 
     def from_raw() -> tuple:
         gram = raw - N * jnp.outer(x_mean, x_mean)
-        cross = jnp.matmul(X.T, yc, precision=_HIGHEST) - N * jnp.outer(x_mean, yc_mean)
+        cross = _rows_product(X, yc) - N * jnp.outer(x_mean, yc_mean)
         return gram, jnp.zeros_like(x_mean), *_anchored(gram, cross, X, x_mean, yc)
 
     def centred() -> tuple:
         Xc = X - x_mean[None, :]
         gram = jnp.matmul(Xc.T, Xc, precision=_HIGHEST)
-        cross = jnp.matmul(Xc.T, yc, precision=_HIGHEST)
+        cross = _rows_product(Xc, yc)
         zero = jnp.zeros_like(x_mean)
         return gram, jnp.mean(Xc, axis=0), *_anchored(gram, cross, Xc, zero, yc)
 
@@ -530,6 +530,18 @@ def _stats(X: jax.Array, y: jax.Array) -> Stats:
     )
 
 
+def _rows_product(X: jax.Array, Z: jax.Array) -> jax.Array:
+    """`X^T Z` for a tall `X` and a narrow `Z`, computed as `(Z^T X)^T`.
+
+    Both contract over the rows, but XLA:CPU runs the product whose result is
+    `(m, n)` as a fast matrix multiply and the one whose result is `(n, m)`
+    on a kernel 2-3x slower. The barrier keeps XLA from folding the final
+    transpose back into the product.
+    """
+    product = jax.lax.dot_general(Z, X, (((0,), (0,)), ((), ())), precision=_HIGHEST)
+    return jax.lax.optimization_barrier(product).T
+
+
 def _anchored(
     gram: jax.Array, cross: jax.Array, X: jax.Array, shift: jax.Array, yc: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -541,9 +553,7 @@ def _anchored(
     anchor = _conjugate_gradient(gram, cross, iterations=min(X.shape[1], 128))
     fitted = jnp.matmul(X, anchor, precision=_HIGHEST) - (shift @ anchor)[None, :]
     residual = yc - fitted
-    grad = jnp.outer(shift, jnp.sum(residual, axis=0)) - jnp.matmul(
-        X.T, residual, precision=_HIGHEST
-    )
+    grad = jnp.outer(shift, jnp.sum(residual, axis=0)) - _rows_product(X, residual)
     return anchor, grad, residual
 
 
