@@ -144,7 +144,7 @@ def _forward(X: jax.Array, W: jax.Array, b: jax.Array) -> jax.Array:
     puts the lanes second, and XLA then makes the residuals twice a step, once
     in that layout for the loss and once lanes-first for the gradient's
     product with `[X, 1]^T`; written this way the lanes come first and one
-    residual serves both (a 64-rate sweep: 1.8x faster, as fast as the
+    residual serves both (a 64-rate sweep: about 1.7x faster, as fast as the
     rates stacked as columns of one fit, `benchmarks/RESULTS.md`).
     """
     if jax.default_backend() == "cpu":
@@ -553,7 +553,7 @@ def _rows_product(X: jax.Array, Z: jax.Array) -> jax.Array:
     Both contract over the rows, but XLA:CPU runs the product whose result is
     `(m, n)` as a fast matrix multiply and the one whose result is `(n, m)`
     on a kernel 2-3x slower. The barrier keeps XLA from folding the final
-    transpose back into the product.
+    transpose back into the product; elsewhere the order makes no difference.
     """
     product = jax.lax.dot_general(Z, X, (((0,), (0,)), ((), ())), precision=_HIGHEST)
     return jax.lax.optimization_barrier(product).T

@@ -89,6 +89,42 @@ def test_predict_derivatives_equal_those_of_a_plain_product(x64):
         assert "optimization_barrier" in str(gradient)
 
 
+def test_predict_under_vmap_equals_a_loop(x64):
+    """Batched over params (a sweep's or a multistart's lanes) or over data.
+
+    On the CPU the product is laid out so that the lanes come first; values
+    and gradients must be those of a Python loop of single calls.
+    """
+    X, y = regression(n_samples=30, n_features=4, n_outputs=3, dtype=jnp.float64)
+    lanes = jax.vmap(lambda k: linear.init(k, 4, 3, jnp.float64))(
+        jax.random.split(jax.random.key(5), 6)
+    )
+    value_and_grad = jax.value_and_grad(linear.mse)
+    batched = jax.jit(jax.vmap(value_and_grad, in_axes=(0, None, None)))(lanes, X, y)
+    for k in range(6):
+        lane = jax.tree.map(lambda a, k=k: a[k], lanes)
+        assert_tree_allclose(
+            jax.tree.map(lambda a, k=k: a[k], batched),
+            value_and_grad(lane, X, y),
+            rtol=1e-12,
+        )
+        np.testing.assert_allclose(
+            jax.vmap(linear.predict, in_axes=(0, None))(lanes, X)[k],
+            np.asarray(X) @ np.asarray(lane["W"]) + np.asarray(lane["b"]),
+            rtol=1e-12,
+        )
+    Xs, ys = jnp.stack([X, 2 * X]), jnp.stack([y, -y])
+    batched = jax.vmap(value_and_grad, in_axes=(None, 0, 0))(
+        jax.tree.map(lambda a: a[0], lanes), Xs, ys
+    )
+    for k in range(2):
+        assert_tree_allclose(
+            jax.tree.map(lambda a, k=k: a[k], batched),
+            value_and_grad(jax.tree.map(lambda a: a[0], lanes), Xs[k], ys[k]),
+            rtol=1e-12,
+        )
+
+
 def test_bce_is_the_cross_entropy_of_the_sigmoid_and_stable(x64):
     X = jnp.array([[0.5], [-1.0], [2.0], [40.0], [-40.0]], jnp.float64)
     y = jnp.array([[1.0], [0.0], [0.0], [1.0], [1.0]], jnp.float64)
