@@ -154,6 +154,27 @@ def test_equals_mse_when_the_gram_is_singular(x64, case):
     assert_tree_allclose(grads, want_grads, rtol=1e-8, atol=1e-12)
 
 
+def test_conjugate_gradients_solve_each_column_and_stop_at_rounding(x64):
+    """The anchor's solver: exact for a full-rank G, minimum-norm for a
+    singular one, a zero column stays zero, and stopping once the residual
+    is at rounding level (here after at most 3 iterations, the number of
+    distinct eigenvalues) gives what running all n iterations would."""
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    G = Q @ np.diag([1.0, 1.0, 4.0, 4.0, 9.0, 9.0]) @ Q.T
+    G = (G + G.T) / 2
+    C = np.stack([rng.normal(size=6), np.zeros(6), rng.normal(size=6)], axis=1)
+    for iterations in (3, 6):
+        W = linear._conjugate_gradient(jnp.asarray(G), jnp.asarray(C), iterations)
+        np.testing.assert_allclose(W, np.linalg.solve(G, C), rtol=1e-12, atol=1e-14)
+    singular = Q @ np.diag([0.0, 0.0, 4.0, 4.0, 9.0, 9.0]) @ Q.T
+    singular = (singular + singular.T) / 2
+    # As for the statistics, whose X^T y lies in the range of X^T X.
+    C = singular @ C
+    W = linear._conjugate_gradient(jnp.asarray(singular), jnp.asarray(C), 6)
+    np.testing.assert_allclose(W, np.linalg.pinv(singular) @ C, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("num_steps", [1, 300])
 def test_fit_runs_the_same_iterates_float32(num_steps):
     X, y, params = problem(200, 4, 2)
