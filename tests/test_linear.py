@@ -101,6 +101,7 @@ def test_predict_under_vmap_equals_a_loop(x64):
     )
     value_and_grad = jax.value_and_grad(linear.mse)
     batched = jax.jit(jax.vmap(value_and_grad, in_axes=(0, None, None)))(lanes, X, y)
+    predictions = jax.vmap(linear.predict, in_axes=(0, None))(lanes, X)
     for k in range(6):
         lane = jax.tree.map(lambda a, k=k: a[k], lanes)
         assert_tree_allclose(
@@ -109,18 +110,17 @@ def test_predict_under_vmap_equals_a_loop(x64):
             rtol=1e-12,
         )
         np.testing.assert_allclose(
-            jax.vmap(linear.predict, in_axes=(0, None))(lanes, X)[k],
+            predictions[k],
             np.asarray(X) @ np.asarray(lane["W"]) + np.asarray(lane["b"]),
             rtol=1e-12,
         )
+    first = jax.tree.map(lambda a: a[0], lanes)
     Xs, ys = jnp.stack([X, 2 * X]), jnp.stack([y, -y])
-    batched = jax.vmap(value_and_grad, in_axes=(None, 0, 0))(
-        jax.tree.map(lambda a: a[0], lanes), Xs, ys
-    )
+    batched = jax.vmap(value_and_grad, in_axes=(None, 0, 0))(first, Xs, ys)
     for k in range(2):
         assert_tree_allclose(
             jax.tree.map(lambda a, k=k: a[k], batched),
-            value_and_grad(jax.tree.map(lambda a: a[0], lanes), Xs[k], ys[k]),
+            value_and_grad(first, Xs[k], ys[k]),
             rtol=1e-12,
         )
 
