@@ -15,6 +15,7 @@ from ._fit import fit as fit
 from ._linesearch import Backtracking as Backtracking
 from ._linesearch import BacktrackingState as BacktrackingState
 from ._linesearch import backtracking as backtracking
+from ._report import Evaluation as Evaluation
 from ._result import DivergenceError as DivergenceError
 from ._result import FitResult as FitResult
 from ._sharding import shard_data as shard_data
@@ -37,6 +38,7 @@ __all__ = [
     "Backtracking",
     "BacktrackingState",
     "DivergenceError",
+    "Evaluation",
     "FitResult",
     "GradientDescentState",
     "LearningRateFinding",

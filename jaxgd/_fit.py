@@ -1,4 +1,4 @@
-"""`fit`: the whole gradient-descent loop as one compiled `lax.scan`."""
+"""`fit`: check the arguments, build the one step, run the one loop, and report."""
 
 from __future__ import annotations
 
@@ -10,17 +10,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _linesearch, _progress, _sharding, _validate
+from . import _linesearch, _loop, _report, _sharding, _validate
 from ._result import FitResult
-from ._step import (
-    GradientDescentState,
-    StepState,
-    all_finite,
-    apply_optimizer,
-    global_norm,
-    gradient_descent,
-    make_step,
-)
+from ._step import guarded_update, nan_info
 
 
 class Config(NamedTuple):
@@ -35,7 +27,10 @@ class Config(NamedTuple):
     batch_size: int | None
     use_tol: bool
     record_params: bool
-    progress: bool
+    validation_every: int | None
+    patience: int | None
+    restore_best: bool
+    reporter: _report.Reporter | None
 
 
 class Inputs(NamedTuple):
@@ -47,6 +42,7 @@ class Inputs(NamedTuple):
     key: jax.Array | None
     tol: jax.Array | None
     opt_state: Any
+    validation_data: tuple[Any, ...] | None
 
 
 def prepare(
@@ -63,6 +59,11 @@ def prepare(
     record_params: Any = False,
     progress: Any = False,
     opt_state: Any = None,
+    validation_data: Any = None,
+    validation_every: Any = None,
+    patience: Any = None,
+    restore_best: Any = False,
+    callback: Any = None,
     optimizer_factory: Any = None,
 ) -> tuple[Config, Inputs]:
     """Validates the arguments of `fit` and splits them into static and traced."""
@@ -72,7 +73,11 @@ def prepare(
             f"{_validate.describe(loss)}."
         )
     num_steps = _validate.check_int(num_steps, "num_steps", minimum=0)
-    for name, flag in (("record_params", record_params), ("progress", progress)):
+    for name, flag in (
+        ("record_params", record_params),
+        ("progress", progress),
+        ("restore_best", restore_best),
+    ):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool; got {flag!r}.")
     params = _validate.check_params(params)
@@ -93,6 +98,27 @@ def prepare(
     _validate.check_tol(tol)
     batch_size = _validate.check_batching(batch_size, key, data)
     _sharding.check_data_sharding(data)
+    validation_data, validation_every, patience = _validate.check_validation(
+        loss,
+        params,
+        data,
+        validation_data=validation_data,
+        validation_every=validation_every,
+        patience=patience,
+        restore_best=restore_best,
+        num_steps=num_steps,
+        batch_size=batch_size,
+    )
+    if validation_data is not None:
+        _sharding.check_data_sharding(validation_data)
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            "callback must be a function callback(info) called at every "
+            f"evaluation; got {_validate.describe(callback)}."
+        )
+    reporter = None
+    if callback is not None or progress:
+        reporter = _report.Reporter(callback, progress, num_steps)
     config = Config(
         loss=loss,
         optimizer=optimizer,
@@ -103,7 +129,10 @@ def prepare(
         batch_size=batch_size,
         use_tol=tol is not None,
         record_params=record_params,
-        progress=progress,
+        validation_every=validation_every,
+        patience=patience,
+        restore_best=restore_best,
+        reporter=reporter,
     )
     inputs = Inputs(
         params=params,
@@ -112,306 +141,96 @@ def prepare(
         key=key,
         tol=None if tol is None else jnp.asarray(tol, float_dtype),
         opt_state=opt_state,
+        validation_data=validation_data,
     )
     return config, inputs
 
 
-def run(config: Config, inputs: Inputs, *, lanes: bool = False) -> FitResult:
-    """The traced body of `fit`: initial state, loop, final loss.
+def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitResult:
+    """The traced body of `fit`: the step, the loop, the result.
 
-    With `lanes`, for a run that `sweep` or `multistart` vmaps, the steps run
-    in one scan instead of chunks (see `CHUNK`).
+    `sweep` and `multistart` vmap this same function over their lanes, under
+    the axis name `lane_axis`, so that the loop stops when its last lane does.
     """
-    _validate.check_loss_output(config.loss, inputs.params, inputs.data)
-    chunk = None if lanes else CHUNK
-    if config.line_search is None:
-        loop = _loop(config, inputs)
+    value = _validate.check_loss_output(config.loss, inputs.params, inputs.data)
+    if config.optimizer_factory is not None:
+        rule = {"optimizer": config.optimizer_factory(inputs.learning_rate)}
+    elif config.optimizer is not None:
+        rule = {"optimizer": config.optimizer}
     else:
-        loop = _line_search_loop(config, inputs, chunk)
-    report = _progress.reporter_or_none(config.progress, config.num_steps)
-
-    def one_step(carry: Any, t: jax.Array, batch: tuple) -> tuple:
-        carry, record = loop.body(carry, t, batch)
-        if report is not None:
-            report(t, record.loss)
-        trace = carry.params if config.record_params else None
-        return carry, (record, trace)
-
-    if config.batch_size is None:
-        carry, (records, trace) = _chunked_scan(
-            lambda carry, t: one_step(carry, t, inputs.data),
-            loop.init,
-            config.num_steps,
-            chunk,
+        rule = {
+            "learning_rate": config.line_search
+            or config.schedule
+            or inputs.learning_rate
+        }
+    step = guarded_update(
+        config.loss, tol=inputs.tol if config.use_tol else None, **rule
+    )
+    start = step.init(inputs.params, inputs.opt_state)
+    skipped = nan_info(value.dtype, start.params)
+    planned = step.step_sizes(start.opt_state, config.num_steps, skipped.loss.dtype)
+    if planned is not None:  # known in advance: not recorded
+        skipped = skipped._replace(step_size=None)
+    validation = None
+    if inputs.validation_data is not None:
+        validation = _loop.Validation(
+            loss=lambda params: config.loss(params, *inputs.validation_data),
+            every=config.validation_every,
+            patience=config.patience,
+            restore_best=config.restore_best,
         )
-    else:
-        carry, (records, trace) = _mini_batch(
-            one_step, loop.init, inputs.data, inputs.key, config
+    out = _loop.iterate(
+        step.update,
+        start,
+        inputs.data,
+        num_steps=config.num_steps,
+        skipped=skipped,
+        batch_size=config.batch_size,
+        key=inputs.key,
+        validation=validation,
+        reporter=config.reporter,
+        record_params=config.record_params,
+        lane_axis=lane_axis,
+    )
+    end = out.state
+    params, opt_state = end.params, end.opt_state
+    if config.restore_best:
+        params, opt_state = out.watch.best
+    final_loss = config.loss(params, *inputs.data)
+    final_loss = final_loss.astype(jnp.result_type(jnp.float32, final_loss))
+    if config.reporter is not None:
+        config.reporter.end(
+            {
+                "steps_taken": end.steps_taken,
+                "final_loss": final_loss,
+                "converged": end.converged,
+                "diverged": end.diverged,
+                "stalled": end.stalled,
+                "stopped_early": end.stopped_early,
+            },
+            lane_axis,
         )
-    end, step_sizes = loop.finish(carry, records)
-
-    trajectory = None
-    if config.record_params:
-        trajectory = jax.tree.map(
-            lambda first, rest: jnp.concatenate([first[None], rest]),
-            inputs.params,
-            trace,
-        )
-    final_loss = config.loss(end.params, *inputs.data)
+    step_sizes = out.infos.step_size
+    if planned is not None:
+        applied = jnp.arange(config.num_steps) < end.steps_taken
+        step_sizes = jnp.where(applied, planned, jnp.nan)
     return FitResult(
-        params=end.params,
-        losses=records.loss,
-        grad_norms=records.grad_norm,
-        final_loss=final_loss.astype(jnp.result_type(jnp.float32, final_loss)),
+        params=params,
+        losses=out.infos.loss,
+        grad_norms=out.infos.grad_norm,
+        final_loss=final_loss,
         steps_taken=end.steps_taken,
         converged=end.converged,
         diverged=end.diverged,
-        trajectory=trajectory,
-        opt_state=end.opt_state,
+        trajectory=out.trajectory,
+        opt_state=opt_state,
         step_sizes=step_sizes,
         loss_evals=end.loss_evals,
         stalled=end.stalled,
+        validation_losses=out.validation_losses,
+        best_step=None if out.watch is None else out.watch.best_step,
+        stopped_early=end.stopped_early,
     )
-
-
-class _Record(NamedTuple):
-    """What the loop keeps of every step; NaN from the step after the stop."""
-
-    loss: jax.Array
-    grad_norm: jax.Array
-    step_size: jax.Array | None
-
-
-class _Loop(NamedTuple):
-    """A loop for `_chunked_scan` or `_mini_batch`: its carry, body and outcome.
-
-    The carry has the current `params`; `finish(carry, records)` gives the
-    final `StepState` and the step sizes.
-    """
-
-    init: Any
-    body: Callable[[Any, jax.Array, tuple], tuple[Any, _Record]]
-    finish: Callable[[Any, _Record], tuple[StepState, jax.Array]]
-
-
-class _Carry(NamedTuple):
-    params: Any
-    opt_state: Any  # None for plain gradient descent at a constant rate
-    steps_taken: jax.Array
-
-
-def _loop(config: Config, inputs: Inputs) -> _Loop:
-    """The loop of every run without a line search, as lean as the contract allows.
-
-    It carries the params, the optimizer state and the count of updates
-    applied, nothing more: a run is still going at step `t` exactly when
-    `t` updates have been applied, and why it stopped is read afterwards from
-    the recorded loss and gradient norm of the step that stopped it. Each step
-    is `make_step`'s update (the same arithmetic and the same stops, which a
-    test checks against a Python loop of it), without its flags. Plain
-    gradient descent at a constant rate carries no optimizer state: its count
-    is the number of updates applied.
-    """
-    if config.optimizer_factory is not None:
-        transformation = config.optimizer_factory(inputs.learning_rate)
-    elif config.optimizer is not None:
-        transformation = config.optimizer
-    else:
-        transformation = gradient_descent(config.schedule or inputs.learning_rate)
-    # The initial state, and the check of a given opt_state, as make_step's.
-    start = make_step(config.loss, optimizer=transformation).init(
-        inputs.params, inputs.opt_state
-    )
-    counts_only = config.optimizer is None and config.optimizer_factory is None
-    carries_state = not (counts_only and config.schedule is None)
-    tol = inputs.tol if config.use_tol else None
-
-    def body(carry: _Carry, t: jax.Array, batch: tuple) -> tuple[_Carry, _Record]:
-        value, grads = jax.value_and_grad(config.loss)(carry.params, *batch)
-        grad_norm = global_norm(grads)
-        opt_state = carry.opt_state if carries_state else start.opt_state
-        params, new_state = apply_optimizer(
-            transformation, config.loss, carry.params, opt_state, value, grads, batch
-        )
-        going = (carry.steps_taken == t) & (t < config.num_steps)
-        apply = going & jnp.isfinite(value) & jnp.isfinite(grad_norm)
-        if tol is not None:
-            apply &= ~(grad_norm <= tol)
-        apply &= all_finite(params)
-
-        def keep(new: Any, old: Any) -> Any:
-            return jax.tree.map(lambda n, o: jnp.where(apply, n, o), new, old)
-
-        carry = _Carry(
-            params=keep(params, carry.params),
-            opt_state=keep(new_state, carry.opt_state) if carries_state else None,
-            steps_taken=carry.steps_taken + apply.astype(jnp.int32),
-        )
-        record = _Record(
-            loss=jnp.where(going, value, jnp.nan).astype(
-                jnp.result_type(jnp.float32, value)
-            ),
-            grad_norm=jnp.where(going, grad_norm, jnp.nan),
-            step_size=None,
-        )
-        return carry, record
-
-    def finish(carry: _Carry, records: _Record) -> tuple[StepState, jax.Array]:
-        taken = carry.steps_taken
-        stopped = taken < config.num_steps
-        converged = jnp.zeros((), bool)
-        if tol is not None and config.num_steps:
-            # The stopping step recorded its loss and gradient norm.
-            last = jnp.minimum(taken, config.num_steps - 1)
-            value, grad_norm = records.loss[last], records.grad_norm[last]
-            converged = (
-                stopped
-                & jnp.isfinite(value)
-                & jnp.isfinite(grad_norm)
-                & (grad_norm <= tol)
-            )
-        if carries_state:
-            opt_state = carry.opt_state
-        else:
-            count = start.opt_state.count
-            limit = jnp.iinfo(jnp.int32).max
-            opt_state = GradientDescentState(
-                jnp.where(count > limit - taken, limit, count + taken)
-            )
-        if counts_only:
-            rates = _rates(config, inputs, start.opt_state.count)
-        else:
-            rates = jnp.nan
-        applied = jnp.arange(config.num_steps) < taken
-        end = StepState(
-            params=carry.params,
-            opt_state=opt_state,
-            steps_taken=taken,
-            converged=converged,
-            diverged=stopped & ~converged,
-            stalled=jnp.zeros((), bool),
-            loss_evals=taken + stopped.astype(jnp.int32),
-        )
-        return end, jnp.where(applied, rates, jnp.nan).astype(records.loss.dtype)
-
-    init = _Carry(
-        start.params, start.opt_state if carries_state else None, start.steps_taken
-    )
-    return _Loop(init, body, finish)
-
-
-def _rates(config: Config, inputs: Inputs, count: jax.Array) -> jax.Array:
-    """The rate of each update of plain gradient descent, from opt_state count."""
-    if config.schedule is None:
-        return inputs.learning_rate
-    return jax.vmap(config.schedule)(
-        count + jnp.arange(config.num_steps, dtype=jnp.int32)
-    )
-
-
-def _line_search_loop(config: Config, inputs: Inputs, chunk: int | None) -> _Loop:
-    """The loop of a line search: `make_step`'s update and state, as they are."""
-    step = make_step(config.loss, learning_rate=config.line_search, tol=inputs.tol)
-
-    padded = _steps_run(config.num_steps, chunk) > config.num_steps
-
-    def body(state: StepState, t: jax.Array, batch: tuple) -> tuple:
-        new, info = step.update(state, *batch)
-        if padded and config.batch_size is None:  # steps past the end change nothing
-            new = jax.tree.map(
-                lambda n, o: jnp.where(t < config.num_steps, n, o), new, state
-            )
-        return new, _Record(info.loss, info.grad_norm, info.step_size)
-
-    def finish(state: StepState, records: _Record) -> tuple[StepState, jax.Array]:
-        return state, records.step_size
-
-    start = step.init(inputs.params, inputs.opt_state)
-    return _Loop(start, body, finish)
-
-
-# A single run goes through its steps in chunks of at most this many, each a
-# scan writing its own short history: measured on XLA:CPU, a step of a
-# 100 x 1 least-squares fit runs 2.4x faster that way than in one scan of 10,000
-# steps, and larger problems run as fast either way. Vmapped over lanes, each
-# chunk's history is copied out lane-major, transposed, and one scan is
-# faster (1.5x for 1,024 scalar lanes), so `sweep` and `multistart` use one.
-CHUNK = 128
-
-
-def _chunking(num_steps: int, chunk: int | None) -> tuple[int, int]:
-    """The number of chunks and their length: equal, at most `chunk` steps each."""
-    if chunk is None or num_steps <= chunk:
-        return 1, num_steps
-    chunks = -(-num_steps // chunk)
-    return chunks, -(-num_steps // chunks)
-
-
-def _steps_run(num_steps: int, chunk: int | None) -> int:
-    """How many steps `_chunked_scan` runs: num_steps, or up to a chunk count more."""
-    chunks, size = _chunking(num_steps, chunk)
-    return chunks * size
-
-
-def _chunked_scan(
-    body: Callable, state: Any, num_steps: int, chunk: int | None
-) -> tuple:
-    """`lax.scan(body, state, arange(num_steps))`, in chunks of <= `chunk` steps.
-
-    The chunks are equal, so the last may run past `num_steps`, by fewer steps
-    than there are chunks (under 1% of them): `body(state, t)` must leave the
-    state as it is for `t >= num_steps`, and what it returns for those steps
-    is dropped.
-    """
-    chunks, size = _chunking(num_steps, chunk)
-    steps = jnp.arange(size, dtype=jnp.int32)
-    if chunks == 1:
-        return jax.lax.scan(body, state, steps)
-
-    def one_chunk(state: Any, first: jax.Array) -> tuple:
-        return jax.lax.scan(body, state, first + steps)
-
-    starts = size * jnp.arange(chunks, dtype=jnp.int32)
-    state, ys = jax.lax.scan(one_chunk, state, starts)
-    ys = jax.tree.map(
-        lambda y: y.reshape((chunks * size, *y.shape[2:]))[:num_steps], ys
-    )
-    return state, ys
-
-
-def _mini_batch(
-    one_step: Callable, state: Any, data: tuple, key: jax.Array, config: Config
-):
-    """Mini-batch SGD: a fresh permutation of axis 0 every epoch.
-
-    An epoch is `n // batch_size` updates; the `n % batch_size` samples left at
-    the end of each epoch's permutation are not used in that epoch (a fresh
-    permutation draws them into the next), so every update sees exactly
-    `batch_size` samples.
-    """
-    batch_size = config.batch_size
-    n = _validate.num_samples(data)
-    per_epoch = n // batch_size
-
-    def epoch(state: Any, e: jax.Array, updates: int):
-        order = jax.random.permutation(jax.random.fold_in(key, e), n)
-
-        def body(state: Any, i: jax.Array):
-            rows = jax.lax.dynamic_slice_in_dim(order, i * batch_size, batch_size)
-            batch = jax.tree.map(lambda a: jnp.take(a, rows, axis=0), data)
-            return one_step(state, e * per_epoch + i, batch)
-
-        return jax.lax.scan(body, state, jnp.arange(updates, dtype=jnp.int32))
-
-    full, rest = divmod(config.num_steps, per_epoch)
-    state, ys = jax.lax.scan(
-        lambda s, e: epoch(s, e, per_epoch), state, jnp.arange(full, dtype=jnp.int32)
-    )
-    ys = jax.tree.map(lambda y: y.reshape((full * per_epoch, *y.shape[2:])), ys)
-    if rest:
-        state, tail = epoch(state, jnp.asarray(full, jnp.int32), rest)
-        ys = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), ys, tail)
-    return state, ys
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -432,8 +251,13 @@ def fit(
     record_params: bool = False,
     progress: bool = False,
     opt_state: Any = None,
+    validation_data: tuple[Any, ...] | None = None,
+    validation_every: int | None = None,
+    patience: int | None = None,
+    restore_best: bool = False,
+    callback: Callable[[_report.Evaluation], Any] | None = None,
 ) -> FitResult:
-    r"""Minimises `loss` by gradient descent in one compiled `lax.scan`.
+    r"""Minimises `loss` by gradient descent in one compiled loop.
 
     With `learning_rate` every step is
 
@@ -443,8 +267,8 @@ def fit(
     `learning_rate="auto"` each :math:`\eta_t` is chosen by an Armijo
     backtracking line search (see `jaxgd.backtracking`), inside the same
     compiled loop, and recorded in `step_sizes`. The whole loop is one
-    `jax.jit`-compiled scan of `num_steps` updates; the learning rate, the data
-    values and the initial params are traced, so new values of the same shapes
+    `jax.jit`-compiled program of `num_steps` updates; the learning rate, the
+    data values and the initial params are traced, so new values of the same shapes
     never recompile. A new `loss` function object (e.g. a fresh lambda) does.
 
     A step whose loss, gradient or updated params is non-finite sets
@@ -453,6 +277,31 @@ def fit(
     also diverges), and a line search that finds no decrease
     sets `stalled`. Nothing raises inside the compiled loop:
     call `FitResult.raise_if_diverged()` to turn divergence into an error.
+
+    **Stopping saves the time.** The steps run in chunks, and a chunk is
+    skipped once the run has stopped (on `tol`, on divergence, on `patience`,
+    or a stalled line search): a run that stops at step `s` of a budget of
+    `num_steps` costs about `s` steps, not `num_steps`. Under `jaxgd.sweep`
+    and `jaxgd.multistart` the loop stops when its last lane stops. Under your
+    own `jax.vmap` of `fit`, the "still going?" test is per lane and JAX
+    computes every chunk of every lane and selects: the results are the same,
+    without the saving.
+
+    **Validation.** With `validation_data`, `loss(params, *validation_data)`
+    is evaluated at the params before updates 0, k, 2k, ... (`k =
+    validation_every`) inside the same compiled loop, into
+    `validation_losses`; `best_step` is the number of updates applied at the
+    lowest of them. `patience=p` stops the run after p evaluations in a row
+    without a new lowest validation loss (`stopped_early`), before the update
+    at the last of them; `restore_best=True` returns the params and the
+    optimizer state of `best_step` (and their `final_loss`), so
+    `result.params` equals `fit(..., num_steps=result.best_step).params`;
+    `steps_taken` still counts every update applied.
+
+    **Differentiable.** `jax.grad` through `fit` (e.g. of a validation loss
+    with respect to the learning rate) runs the backward pass chunk by chunk,
+    recomputing each chunk's steps (`jax.checkpoint`): it keeps one state per
+    chunk, not one per step, so 100,000 steps fit in memory.
 
     Args:
         loss: `loss(params, *data) -> scalar`, a pure function.
@@ -477,9 +326,26 @@ def fit(
         tol: stop once the global L2 norm of the gradient is <= tol.
         record_params: also return the params after every step.
         progress: show a progress bar (tqdm when installed), updated about 100
-            times per run from inside the compiled loop.
+            times per run from inside the compiled loop; it stops where the
+            run stops and says why.
         opt_state: optimizer state to resume from, e.g. the `opt_state` of a
             previous `FitResult`.
+        validation_data: a tuple of arrays to pass to `loss` in place of
+            `data`, as many as `data` (e.g. `(X_val, y_val)`).
+        validation_every: evaluate the validation loss every this many
+            updates, 1 <= k <= num_steps; by default every epoch: every
+            update of full-batch descent, every `n_samples // batch_size`
+            updates with mini-batches.
+        patience: stop after this many evaluations in a row without a new
+            lowest validation loss (>= 1); None never stops on validation.
+        restore_best: return the params (and optimizer state) at the lowest
+            validation loss instead of the last ones.
+        callback: `callback(info)`, a host function called at every
+            evaluation with a `jaxgd.Evaluation` (`step`, `loss`,
+            `grad_norm`, `validation_loss`, `lane`, `num_steps`); without
+            `validation_data` an evaluation is about every 1% of the run
+            (`validation_loss` is NaN). Like `loss`, it is static: pass the
+            same function object to reuse the compiled loop.
 
     Returns:
         A `FitResult`.
@@ -519,5 +385,10 @@ def fit(
         record_params=record_params,
         progress=progress,
         opt_state=opt_state,
+        validation_data=validation_data,
+        validation_every=validation_every,
+        patience=patience,
+        restore_best=restore_best,
+        callback=callback,
     )
     return _run_jit(config, inputs)

@@ -51,6 +51,16 @@ class FitResult(NamedTuple):
             the run stopped there with the params kept: the loss cannot be
             lowered along the gradient at its float precision (or is not
             smooth there). Always False without a line search.
+        validation_losses: with `validation_data`, `(ceil(num_steps / k),)`
+            the validation loss at the params before updates 0, k, 2k, ...
+            (`k = validation_every`); NaN from the first evaluation after the
+            run stopped. None without `validation_data`.
+        best_step: with `validation_data`, the number of updates applied at
+            the lowest validation loss (int32); None without.
+        stopped_early: `patience` evaluations in a row brought no new lowest
+            validation loss, so the run stopped before the update at the
+            last of them (bool). Distinct from `converged`, `diverged` and
+            `stalled`.
     """
 
     params: Any
@@ -65,6 +75,9 @@ class FitResult(NamedTuple):
     step_sizes: jax.Array
     loss_evals: jax.Array
     stalled: jax.Array
+    validation_losses: jax.Array | None
+    best_step: jax.Array | None
+    stopped_early: jax.Array
 
     def raise_if_diverged(self) -> FitResult:
         """Raises `DivergenceError` if the run (or any lane of a batch) diverged.

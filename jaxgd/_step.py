@@ -17,11 +17,16 @@ class GradientDescentState(NamedTuple):
     """Optimizer state of plain gradient descent (`learning_rate=`).
 
     Attributes:
-        count: number of updates applied so far (0-d int32); a learning-rate
-            schedule is evaluated at it.
+        count: with a learning-rate schedule, the number of updates applied so
+            far (0-d int32), at which the schedule is evaluated; None at a
+            constant rate, which needs no count (as `optax.sgd`'s state).
     """
 
-    count: jax.Array
+    count: jax.Array | None
+
+
+# Why a run stopped, in `StepState.status`.
+RUNNING, CONVERGED, DIVERGED, STALLED, STOPPED_EARLY = range(5)
 
 
 class StepState(NamedTuple):
@@ -31,21 +36,49 @@ class StepState(NamedTuple):
         params: current parameters.
         opt_state: current optimizer state.
         steps_taken: updates applied so far (0-d int32).
-        converged: the gradient norm reached `tol` (0-d bool).
-        diverged: a non-finite loss, gradient or update was met (0-d bool).
-        stalled: the line search found no decrease (0-d bool); always False
-            without one.
-        loss_evals: evaluations of the loss so far (0-d int32): one per update
+        status: why the run stopped (0-d int32): 0 while it runs, then one of
+            `converged`, `diverged`, `stalled` or `stopped_early`, read as
+            the properties of the same names.
+        trial_evals: evaluations of the loss at the line search's trial
+            points so far (0-d int32); always 0 without a line search.
+
+    Properties:
+        converged: the gradient norm reached `tol`.
+        diverged: a non-finite loss, gradient or update was met.
+        stalled: the line search found no decrease; never without one.
+        stopped_early: `fit`'s `patience` ran out on a validation set.
+        loss_evals: evaluations of the loss so far: one per update
             attempted, plus the trial points of the line search.
     """
 
     params: Any
     opt_state: Any
     steps_taken: jax.Array
-    converged: jax.Array
-    diverged: jax.Array
-    stalled: jax.Array
-    loss_evals: jax.Array
+    status: jax.Array
+    trial_evals: jax.Array
+
+    @property
+    def converged(self) -> jax.Array:
+        return self.status == CONVERGED
+
+    @property
+    def diverged(self) -> jax.Array:
+        return self.status == DIVERGED
+
+    @property
+    def stalled(self) -> jax.Array:
+        return self.status == STALLED
+
+    @property
+    def stopped_early(self) -> jax.Array:
+        return self.status == STOPPED_EARLY
+
+    @property
+    def loss_evals(self) -> jax.Array:
+        # The update that stopped the run evaluated the loss; early stopping
+        # happens before an update, which then evaluates nothing.
+        stopping = (self.status != RUNNING) & (self.status != STOPPED_EARLY)
+        return self.steps_taken + stopping.astype(jnp.int32) + self.trial_evals
 
 
 class StepInfo(NamedTuple):
@@ -81,14 +114,18 @@ def gradient_descent(learning_rate: Any) -> optax.GradientTransformation:
 
     .. math:: \theta_{t+1} = \theta_t - \eta_t \nabla L(\theta_t)
 
-    `learning_rate` is a scalar or a schedule `count -> rate`. The rate is cast
-    to the widest floating dtype of the gradients (at least float32), so a
-    Python float keeps full precision for float64 params.
+    `learning_rate` is a scalar or a schedule `count -> rate`; only a schedule
+    counts the updates. The rate is cast to the widest floating dtype of the
+    gradients (at least float32), so a Python float keeps full precision for
+    float64 params.
     """
+    scheduled = callable(learning_rate)
 
     def init(params: Any) -> GradientDescentState:
         del params
-        return GradientDescentState(count=jnp.zeros((), jnp.int32))
+        return GradientDescentState(
+            count=jnp.zeros((), jnp.int32) if scheduled else None
+        )
 
     def update(
         grads: Any, state: GradientDescentState, params: Any = None
@@ -97,7 +134,9 @@ def gradient_descent(learning_rate: Any) -> optax.GradientTransformation:
         dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(grads))
         rate = rate_at(learning_rate, state.count, dtype)
         updates = jax.tree.map(lambda g: -rate * g, grads)
-        return updates, GradientDescentState(optax.safe_int32_increment(state.count))
+        if scheduled:
+            state = GradientDescentState(optax.safe_int32_increment(state.count))
+        return updates, state
 
     return optax.GradientTransformation(init, update)
 
@@ -178,7 +217,8 @@ def make_step(
     `converged` and keeps them too (so such a step never also diverges); a
     line search that finds no decrease sets `stalled`; once any
     is set every later update is a no-op that reports NaN. One `update` equals
-    one step of `jaxgd.fit` with the same arguments.
+    one step of `jaxgd.fit` with the same arguments: `fit` runs this very
+    update in its loop.
 
     Args:
         loss: `loss(params, *data) -> scalar`.
@@ -206,15 +246,61 @@ def make_step(
     """
     _validate.check_one_of(learning_rate, optimizer)
     _validate.check_tol(tol)
+    if not _linesearch.is_line_search(learning_rate):
+        if optimizer is None:
+            _validate.check_learning_rate(learning_rate)
+        else:
+            _validate.check_optimizer(optimizer)
+    guarded = guarded_update(
+        loss, learning_rate=learning_rate, optimizer=optimizer, tol=tol
+    )
+
+    def update(state: StepState, *data: Any) -> tuple[StepState, StepInfo]:
+        _validate.check_loss_output(loss, state.params, data)
+        return guarded.update(state, data)
+
+    return Step(guarded.init, update)
+
+
+class Guarded(NamedTuple):
+    """The one guarded update, as `fit`'s loop uses it.
+
+    Attributes:
+        init: `init(params, opt_state=None) -> StepState`.
+        update: `update(state, data, active=True) -> (StepState, StepInfo)`,
+            `make_step`'s update with `data` as a tuple. A step that is not
+            `active` (the loop passes False for the steps it runs past the end
+            of a run) applies nothing, evaluates nothing and reports NaN.
+        step_sizes: `step_sizes(opt_state, num_steps, dtype)`, the step size
+            of each of the next `num_steps` updates from `opt_state` when the
+            rule fixes them in advance (a rate, a schedule; NaN for an
+            optimizer), None when only running finds them (a line search):
+            then `StepInfo.step_size` is the record to keep.
+    """
+
+    init: Callable[..., StepState]
+    update: Callable[..., tuple[StepState, StepInfo]]
+    step_sizes: Callable[..., jax.Array | None]
+
+
+def guarded_update(
+    loss: Callable[..., jax.Array],
+    *,
+    learning_rate: Any = None,
+    optimizer: optax.GradientTransformation | None = None,
+    tol: Any = None,
+) -> Guarded:
+    """Builds the one guarded update, for `make_step` and `fit`'s loop.
+
+    The arguments are those of `make_step`, already checked.
+    """
     line_search = _linesearch.line_search_or_none(learning_rate)
     if line_search is not None:
         init_opt_state = functools.partial(_linesearch.init, line_search)
     else:
         if optimizer is None:
-            _validate.check_learning_rate(learning_rate)
             transformation = gradient_descent(learning_rate)
         else:
-            _validate.check_optimizer(optimizer)
             transformation = optimizer
         init_opt_state = transformation.init
 
@@ -229,17 +315,18 @@ def make_step(
             params=params,
             opt_state=opt_state,
             steps_taken=jnp.zeros((), jnp.int32),
-            converged=jnp.zeros((), bool),
-            diverged=jnp.zeros((), bool),
-            stalled=jnp.zeros((), bool),
-            loss_evals=jnp.zeros((), jnp.int32),
+            status=jnp.full((), RUNNING, jnp.int32),
+            trial_evals=jnp.zeros((), jnp.int32),
         )
 
-    def update(state: StepState, *data: Any) -> tuple[StepState, StepInfo]:
-        _validate.check_loss_output(loss, state.params, data)
+    def update(
+        state: StepState, data: tuple, active: Any = True
+    ) -> tuple[StepState, StepInfo]:
         value, grads = jax.value_and_grad(loss)(state.params, *data)
         grad_norm = global_norm(grads)
-        stopped = state.converged | state.diverged | state.stalled
+        stopped = state.status != RUNNING
+        if active is not True:
+            stopped |= ~active
         finite = jnp.isfinite(value) & jnp.isfinite(grad_norm)
         converging = (
             finite & (grad_norm <= tol) if tol is not None else jnp.zeros((), bool)
@@ -278,14 +365,21 @@ def make_step(
         def keep(new: Any, old: Any) -> Any:
             return jax.tree.map(lambda n, o: jnp.where(apply, n, o), new, old)
 
+        status = jnp.where(
+            stopped,
+            state.status,
+            jnp.where(
+                converging,
+                CONVERGED,
+                jnp.where(diverging, DIVERGED, jnp.where(stalling, STALLED, RUNNING)),
+            ),
+        )
         new_state = StepState(
             params=keep(params, state.params),
             opt_state=keep(opt_state, state.opt_state),
             steps_taken=state.steps_taken + apply.astype(jnp.int32),
-            converged=state.converged | (~stopped & converging),
-            diverged=state.diverged | (~stopped & diverging),
-            stalled=state.stalled | stalling,
-            loss_evals=state.loss_evals + jnp.where(stopped, 0, 1 + tries),
+            status=status.astype(jnp.int32),
+            trial_evals=state.trial_evals + tries,
         )
         info = StepInfo(
             loss=jnp.where(stopped, jnp.nan, value).astype(record),
@@ -294,7 +388,28 @@ def make_step(
         )
         return new_state, info
 
-    return Step(init, update)
+    def step_sizes(opt_state: Any, num_steps: int, dtype: Any) -> jax.Array | None:
+        if line_search is not None:
+            return None
+        if optimizer is not None:
+            return jnp.full((num_steps,), jnp.nan, dtype)
+        if callable(learning_rate):
+            counts = opt_state.count + jnp.arange(num_steps, dtype=jnp.int32)
+            return jax.vmap(lambda c: rate_at(learning_rate, c, dtype))(counts)
+        return jnp.full((num_steps,), learning_rate, dtype)
+
+    return Guarded(init, update, step_sizes)
+
+
+def nan_info(value_dtype: Any, params: Any) -> StepInfo:
+    """The `StepInfo` of a step that did not run: NaN, in the dtypes of `update`'s."""
+    record = jnp.result_type(jnp.float32, value_dtype)
+    norm = jnp.result_type(jnp.float32, *jax.tree.leaves(params))
+    return StepInfo(
+        loss=jnp.full((), jnp.nan, record),
+        grad_norm=jnp.full((), jnp.nan, norm),
+        step_size=jnp.full((), jnp.nan, record),
+    )
 
 
 def _check_opt_state(opt_state: Any, expected: Any) -> None:

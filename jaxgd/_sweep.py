@@ -1,7 +1,8 @@
 """Many runs in one compilation: `sweep`, `multistart`, and `best` to pick a lane.
 
-`sweep` vmaps the loop of `fit` over learning rates, `multistart` over initial
-params; each is one compiled call whose lanes never affect one another.
+`sweep` vmaps the run of `fit` over learning rates, `multistart` over initial
+params; each is one compiled call whose lanes never affect one another, and
+whose loop stops when its last lane stops.
 """
 
 from __future__ import annotations
@@ -22,16 +23,23 @@ from ._result import FitResult
 
 # Which fields of `Inputs` carry the lane axis.
 _SWEEP_AXES = Inputs(
-    params=None, data=None, learning_rate=0, key=None, tol=None, opt_state=None
+    params=None,
+    data=None,
+    learning_rate=0,
+    key=None,
+    tol=None,
+    opt_state=None,
+    validation_data=None,
 )
-_MULTISTART_AXES = Inputs(
-    params=0, data=None, learning_rate=None, key=None, tol=None, opt_state=0
-)
+_MULTISTART_AXES = _SWEEP_AXES._replace(params=0, learning_rate=None, opt_state=0)
+# The name of the lanes' axis, over which the loop asks "is any lane going?".
+_LANES = "lanes"
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _run_lanes(config: Config, axes: Inputs, inputs: Inputs) -> FitResult:
-    return jax.vmap(functools.partial(run, config, lanes=True), in_axes=(axes,))(inputs)
+    lanes = functools.partial(run, config, lane_axis=_LANES)
+    return jax.vmap(lanes, in_axes=(axes,), axis_name=_LANES)(inputs)
 
 
 def sweep(
@@ -102,11 +110,12 @@ def sweep(
             f"{_validate.describe(optimizer)}."
         )
     rates = _check_learning_rates(learning_rates)
+    # The arguments are checked as those of the first lane's fit.
     config, inputs = prepare(
         loss,
         params,
         data,
-        learning_rate=1.0 if optimizer is None else None,  # rates checked above
+        learning_rate=rates[0] if optimizer is None else None,
         optimizer=None,
         optimizer_factory=optimizer,
         **fit_kwargs,
@@ -161,19 +170,28 @@ def multistart(
     return _run_lanes(config, _MULTISTART_AXES, inputs._replace(params=params))
 
 
-def best(result: FitResult) -> tuple[int, FitResult]:
-    """The lane with the lowest finite `final_loss` among lanes that did not diverge.
+def best(result: FitResult, *, by: str = "loss") -> tuple[int, FitResult]:
+    """The best lane of a sweep or multistart: the lowest loss among usable lanes.
+
+    `by="loss"` ranks the lanes by `final_loss`, `by="validation"` by the lowest
+    validation loss each lane reached (the one of its `best_step`, whose params
+    `restore_best=True` returns). Lanes that diverged, or whose loss is not
+    finite, are never picked. Lanes that tie pick the first, the lowest index:
+    with a sweep over increasing rates, the smallest rate that reached the loss.
 
     Args:
         result: a batched `FitResult` from `sweep` or `multistart`.
+        by: `"loss"` or `"validation"`.
 
     Returns:
         `(index, lane)`: the lane's index and its `FitResult`, without the lane
         axis.
 
     Raises:
-        ValueError: if `result` has no lane axis, or every lane diverged or
-            ended with a non-finite loss.
+        ValueError: if `result` has no lane axis, `by` is unknown or asks for
+            validation losses that the run did not record, or no lane is
+            usable.
+        TypeError: if `result` is not a `FitResult`.
 
     Examples:
         >>> import jax.numpy as jnp, jaxgd
@@ -184,19 +202,38 @@ def best(result: FitResult) -> tuple[int, FitResult]:
         >>> index
         1
     """
+    if not isinstance(result, FitResult):
+        raise TypeError(
+            f"best needs the FitResult of a sweep or multistart; got "
+            f"{_validate.describe(result)}."
+        )
+    if by not in ("loss", "validation"):
+        raise ValueError(f"by must be 'loss' or 'validation'; got {by!r}.")
     final = np.asarray(result.final_loss, dtype=np.float64)
     if final.ndim != 1:
         raise ValueError(
             "best needs a batched FitResult (from sweep or multistart) whose "
             f"final_loss has shape (lanes,); got shape {final.shape}."
         )
-    usable = np.isfinite(final) & ~np.asarray(result.diverged)
+    if by == "loss":
+        scores = final
+    else:
+        if result.validation_losses is None:
+            raise ValueError(
+                "best(..., by='validation') needs the validation losses of a run "
+                "with validation_data; this one has none."
+            )
+        values = np.asarray(result.validation_losses, dtype=np.float64)
+        finite = np.where(np.isfinite(values), values, np.inf)
+        scores = finite.min(axis=1, initial=np.inf)
+    usable = np.isfinite(scores) & ~np.asarray(result.diverged)
     if not usable.any():
         raise ValueError(
             f"every one of the {final.size} lanes diverged or ended with a "
-            "non-finite loss; try smaller learning rates."
+            f"non-finite {'validation ' if by == 'validation' else ''}loss; try "
+            "smaller learning rates."
         )
-    index = int(np.argmin(np.where(usable, final, np.inf)))
+    index = int(np.argmin(np.where(usable, scores, np.inf)))
     return index, jax.tree.map(lambda x: x[index], result)
 
 

@@ -74,31 +74,95 @@ def check_params(params: Any) -> Any:
     return jax.tree.unflatten(treedef, leaves)
 
 
-def check_loss_output(loss: Callable, params: Any, data: Sequence[Any]) -> None:
-    """Traces `loss` abstractly and checks it returns a real floating scalar."""
+def check_loss_output(
+    loss: Callable, params: Any, data: Sequence[Any], what: str = "data"
+) -> jax.ShapeDtypeStruct:
+    """Traces `loss` abstractly, checks it returns a real floating scalar.
+
+    Returns the output's shape and dtype. `what` names the data in messages
+    (`"validation_data"` for a validation set).
+    """
     name = getattr(loss, "__name__", repr(loss))
+    call = f"{name}(params, *{what})"
     try:
         out = jax.eval_shape(loss, params, *data)
     except TypeError as error:
         raise TypeError(
-            f"calling loss {name}(params, *data) with {len(data)} data "
-            f"argument(s) failed: {error}"
+            f"calling loss {call} with {len(data)} {what} argument(s) failed: {error}"
         ) from error
     if not (hasattr(out, "shape") and hasattr(out, "dtype")):
         raise TypeError(
-            f"loss must return a scalar array; {name}(params, *data) returned "
-            f"{describe(out)}."
+            f"loss must return a scalar array; {call} returned {describe(out)}."
         )
     if out.shape != ():
         raise ValueError(
-            f"loss must return a scalar; {name}(params, *data) returned shape "
+            f"loss must return a scalar; {call} returned shape "
             f"{tuple(out.shape)}. Reduce it, e.g. with jnp.mean or jnp.sum."
         )
     if not jnp.issubdtype(out.dtype, jnp.floating):
         raise TypeError(
-            f"loss must return a real floating-point scalar; {name}(params, *data) "
+            f"loss must return a real floating-point scalar; {call} "
             f"returned dtype {out.dtype}."
         )
+    return out
+
+
+def check_validation(
+    loss: Callable,
+    params: Any,
+    data: Sequence[Any],
+    *,
+    validation_data: Any,
+    validation_every: Any,
+    patience: Any,
+    restore_best: bool,
+    num_steps: int,
+    batch_size: int | None,
+) -> tuple[tuple | None, int | None, int | None]:
+    """Checks the validation arguments of `fit` together.
+
+    Returns `(validation_data, validation_every, patience)`, the data as a
+    tuple and the period filled in: one epoch by default.
+    """
+    if validation_data is None:
+        for name, value, unset in (
+            ("validation_every", validation_every, None),
+            ("patience", patience, None),
+            ("restore_best", restore_best, False),
+        ):
+            if value is not unset:
+                raise ValueError(
+                    f"{name} needs validation_data to watch; got {name}="
+                    f"{value!r} without validation_data. Pass "
+                    "validation_data=(X_val, y_val), or drop it."
+                )
+        return None, None, None
+    if not isinstance(validation_data, (tuple, list)):
+        raise TypeError(
+            "validation_data must be a tuple of arrays passed to loss in place "
+            f"of data, e.g. (X_val, y_val); got {describe(validation_data)}."
+        )
+    validation_data = tuple(validation_data)
+    if len(validation_data) != len(data):
+        raise ValueError(
+            f"validation_data must hold as many arrays as data ({len(data)}), "
+            f"since loss(params, *validation_data) takes their place; got "
+            f"{len(validation_data)}."
+        )
+    check_loss_output(loss, params, validation_data, what="validation_data")
+    if validation_every is None:
+        every = 1 if batch_size is None else num_samples(data) // batch_size
+        validation_every = max(1, min(every, num_steps))
+    else:
+        validation_every = check_int(validation_every, "validation_every", minimum=1)
+        if validation_every > num_steps:
+            raise ValueError(
+                f"validation_every must be at most num_steps ({num_steps}); got "
+                f"{validation_every}."
+            )
+    if patience is not None:
+        patience = check_int(patience, "patience", minimum=1)
+    return validation_data, validation_every, patience
 
 
 def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None:

@@ -619,7 +619,7 @@ def test_make_step_equals_one_step_of_fit():
         (3.0, None, "diverged", 60),
         (0.1, None, None, 60),
         (optax.exponential_decay(0.1, 20, 0.8), 0.05, "converged", 60),
-        # Longer runs go in chunks of steps: these stop in the third of four.
+        # Longer runs, which stop well after their start.
         (0.02, 1e-3, "converged", 400),
         (0.77, None, "diverged", 400),
         (0.1, None, None, 401),
@@ -673,5 +673,3 @@ def test_fit_equals_a_python_loop_of_make_step(learning_rate, tol, stop, num_ste
     else:
         assert 0 < int(result.steps_taken) < num_steps
         assert getattr(result, stop)
-    if num_steps == 400 and stop is not None:
-        assert 128 < int(result.steps_taken) < num_steps

@@ -31,6 +31,19 @@ def test_quickstart_fits_the_linear_layer(capsys):
     np.testing.assert_allclose(result.params["b"], [0.3], atol=1e-3)
 
 
+def test_early_stopping_prints_what_the_readme_shows(capsys):
+    code = _block_after("## Stopping early and watching a validation set")
+    section = README.read_text(encoding="utf-8").split(
+        "## Stopping early and watching a validation set", 1
+    )[1]
+    shown = re.search(r"```text\n(.*?)```", section, re.S).group(1)
+    namespace = {}
+    exec(compile(code, str(README), "exec"), namespace)
+    assert capsys.readouterr().out == shown
+    result = namespace["result"]
+    assert result.stopped_early and int(result.best_step) < int(result.steps_taken)
+
+
 def test_setup_commands_are_the_ones_ci_runs():
     text = README.read_text(encoding="utf-8")
     commands = re.findall(r"```bash\n(.*?)\n```", text.split("## Set up", 1)[1], re.S)
