@@ -12,7 +12,10 @@ Workloads (float32, full batch, plain gradient descent):
 * ``sweep``: 64 log-spaced learning rates in [1e-3, 0.5] on the small size;
 * ``logistic``: logistic regression (`jaxgd.linear.bce`) on the embedded breast
   cancer table (569 x 10, standardised) for 200,000 steps;
-* ``multistart``: 1,024 balls on a 1-D curve with two valleys.
+* ``multistart``: 1,024 balls on a 1-D curve with two valleys;
+* ``early-exit``: a `tol` run on a 20,000-step budget that converges at about
+  1,000 steps, and a 16-rate sweep of the same, each against a run of exactly
+  the steps it took: what stopping early saves.
 
 Implementations: jaxgd; a hand-written ``jax.jit(lax.scan(...))`` of the same
 update (the JAX limit, and the reference every other result is checked
@@ -648,6 +651,33 @@ SWEEP_IMPLS = (
 )
 
 
+# Stopping early: a budget against the steps actually taken.
+
+EARLY_EXIT = {"size": (1_000, 20), "budget": 20_000, "tol": 1e-5, "rate": 0.007}
+QUICK_EARLY_EXIT = {"size": (200, 5), "budget": 2_000, "tol": 1e-4, "rate": 0.02}
+
+
+def early_exit_problem(quick: bool) -> Problem:
+    setting = QUICK_EARLY_EXIT if quick else EARLY_EXIT
+    (N, n), budget = setting["size"], setting["budget"]
+    X, y = standardised_regression(N, n, 1)
+    return Problem(
+        name="early-exit",
+        title=(
+            f"stopping at tol={setting['tol']:g}: linear regression N={N:,}, "
+            f"n={n}, a budget of {budget:,} steps; one fit at rate "
+            f"{setting['rate']:g}, and a sweep of 16 rates from "
+            f"{setting['rate']:g} to {10 * setting['rate']:g}"
+        ),
+        loss=linear.mse,
+        params=linear.init(jax.random.key(1), n, 1),
+        data=(X, y),
+        learning_rate=setting["rate"],
+        num_steps=budget,
+        lanes=16,
+    )
+
+
 # --------------------------------------------------------------------------
 # Running, checking, timing
 
@@ -919,6 +949,79 @@ def sweep_compilations(problem: Problem) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def early_exit(problem: Problem, args: argparse.Namespace, quick: bool) -> Section:
+    """A run on the whole budget against one of exactly the steps it took.
+
+    Each run that stops at `tol` is checked against the run of exactly the
+    steps it took (its `steps_taken`, plus the step that met `tol`) before both
+    are timed, side by side; for the sweep, the exact run is the sweep of as
+    many steps as its slowest lane took.
+    """
+    tol = (QUICK_EARLY_EXIT if quick else EARLY_EXIT)["tol"]
+    rates = jnp.logspace(
+        math.log10(problem.learning_rate),
+        math.log10(10 * problem.learning_rate),
+        problem.lanes,
+        dtype=jnp.float32,
+    )
+
+    def single(num_steps: int) -> Callable[[], Any]:
+        return lambda: jaxgd.fit(
+            problem.loss,
+            problem.params,
+            *problem.data,
+            learning_rate=problem.learning_rate,
+            num_steps=num_steps,
+            tol=tol,
+        )
+
+    def lanes(num_steps: int) -> Callable[[], Any]:
+        return lambda: jaxgd.sweep(
+            problem.loss,
+            problem.params,
+            *problem.data,
+            learning_rates=rates,
+            num_steps=num_steps,
+            tol=tol,
+        )
+
+    runs = {}
+    for name, build in (("fit", single), ("sweep", lanes)):
+        budget = build(problem.num_steps)
+        result = wait(budget())
+        if not bool(np.all(result.converged)):
+            raise MismatchError(f"early-exit {name}: not every run met tol={tol:g}")
+        steps = int(np.max(result.steps_taken)) + 1
+        exact = build(steps)
+        reference = wait(exact())
+        check(
+            f"{name}, budget {problem.num_steps:,}",
+            (result.params, np.nan_to_num(result.losses[..., :steps])),
+            (reference.params, np.nan_to_num(reference.losses)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+        runs[f"jaxgd {name}, budget {problem.num_steps:,}"] = (budget, steps)
+        runs[f"jaxgd {name}, exactly {steps:,} steps"] = (exact, steps)
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    firsts: dict[str, float] = {}
+    for name, (run, _) in runs.items():
+        jax.clear_caches()
+        firsts[name] = timed(run, args.pause)[0]
+    for run, _ in runs.values():
+        wait(run())
+    for _ in range(args.repeats):
+        for name, (run, _) in runs.items():
+            samples[name].append(timed(run, args.pause)[0])
+    timings = []
+    for name, (_, steps) in runs.items():
+        run_s = statistics.median(samples[name])
+        timings.append(
+            Timing(name, steps, firsts[name], max(0.0, firsts[name] - run_s), run_s)
+        )
+    return Section(problem, timings, [], {})
+
+
 def environment() -> dict[str, Any]:
     def version(name: str) -> str | None:
         try:
@@ -1101,6 +1204,19 @@ def targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool | No
         find(sections, "logistic", "torch"), find(sections, "logistic", "jaxgd")
     )
     add("logistic: torch ÷ jaxgd", value, "≥ 50", value >= 50)
+    stops = sections.get("early-exit")
+    if stops is not None:
+        for kind in ("fit", "sweep"):
+            budget, exact = (
+                t for t in stops.timings if t.name.startswith(f"jaxgd {kind},")
+            )
+            value = ratio(budget, exact, "run_s") if not budget.error else math.nan
+            add(
+                f"early-exit: {kind} on the budget ÷ exactly the steps taken",
+                value,
+                "≤ 1.3",
+                value <= 1.3,
+            )
     for workload, section in sections.items():
         mine = "jaxgd sweep" if workload == "sweep" else "jaxgd"
         for peer in (
@@ -1121,9 +1237,7 @@ def report(sections: dict[str, Section], peak: dict | None, env: dict) -> str:
         f"{env['cpu']}, {env['cpu_count']} cores, load average at the start "
         f"{env['load_average']}; Python {env['python']}; {versions}."
         + (f" Not installed: {', '.join(missing)}." if missing else "")
-        + "".join(
-            f" {name}={value!r}." for name, value in env["flags"].items()
-        ),
+        + "".join(f" {name}={value!r}." for name, value in env["flags"].items()),
         "",
         "Times are medians of whole runs; `s / step` divides by the steps timed "
         "(loops that dispatch from Python run fewer steps); `× hand scan` is the "
@@ -1165,6 +1279,7 @@ WORKLOADS = (
     "sweep",
     "logistic",
     "multistart",
+    "early-exit",
 )
 
 
@@ -1234,10 +1349,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             problem, impls = sweep_problem(args.quick), SWEEP_IMPLS
         elif workload == "logistic":
             problem, impls = logistic_problem(args.quick), SINGLE_IMPLS
-        else:
+        elif workload == "multistart":
             problem, impls = multistart_problem(args.quick), MULTISTART_IMPLS
+        else:
+            problem, impls = early_exit_problem(args.quick), None
         problem = capped(problem, args.max_steps)
-        section = run_section(problem, impls, args)
+        if impls is None:
+            print(f"... {problem.name}", file=sys.stderr, flush=True)
+            section = early_exit(problem, args, args.quick)
+        else:
+            section = run_section(problem, impls, args)
         if workload == "linreg-large":
             peak = matmul_peak(args.repeats)
             section.extra["fast path scaling"] = fast_path_scaling(problem, args)
