@@ -12,7 +12,7 @@ import pytest
 
 import jaxgd
 from jaxgd import datasets, linear
-from jaxgd._cli import main
+from jaxgd.cli import main
 
 FEATURES = ("x1", "x2")
 # One step count and one table shape for most runs, so they share compilations.

@@ -6,7 +6,7 @@ import jax
 import pytest
 
 from jaxgd import datasets, linear
-from jaxgd._cli import main
+from jaxgd.cli import main
 
 FIGURES = (
     "01_ball_1d.png",

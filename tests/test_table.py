@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from jaxgd._table import Table, TableError, read_table, select
+from jaxgd.cli._table import Table, TableError, read_table, select
 
 
 def exactly(message: str) -> str:

@@ -23,11 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import datasets, linear
+from .. import datasets, linear
+from .._fit import fit
+from .._result import FitResult
+from .._sweep import best, sweep
 from ._demo import accuracy, closed_form_mse, float64_loss, run_demo
-from ._fit import fit
-from ._result import FitResult
-from ._sweep import best, sweep
 from ._table import Table, TableError, read_table, select
 
 _LOSSES = {"mse": linear.mse, "bce": linear.bce}
@@ -655,7 +655,7 @@ def _plot_module(what: str) -> Any:
     """`jaxgd.plot`, or a one-line error when matplotlib is not installed."""
     if importlib.util.find_spec("matplotlib") is None:
         raise CliError(f'{what} draws with matplotlib: pip install "jaxgd[plot]"')
-    from . import plot
+    from .. import plot
 
     return plot
 

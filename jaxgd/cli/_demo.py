@@ -23,11 +23,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import datasets, linear
-from ._finder import find_learning_rate
-from ._fit import fit
-from ._result import FitResult
-from ._sweep import best, multistart, sweep
+from .. import datasets, linear
+from .._finder import find_learning_rate
+from .._fit import fit
+from .._result import FitResult
+from .._sweep import best, multistart, sweep
 
 # The 1-D and 2-D paths are drawn ball by ball; they take at most this many
 # steps so that each one stays visible.
@@ -54,7 +54,7 @@ def run_demo(out: str | os.PathLike[str], *, num_steps: int = 1000) -> list[Row]
     Returns:
         One `Row` per part, in order, with the path of the figure written.
     """
-    from . import plot
+    from .. import plot
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
