@@ -1,37 +1,40 @@
-"""A strict reader for small numeric CSV tables.
+"""Reading numeric CSV tables for the command line, a block of rows at a time.
 
-A table is a header row of column names followed by rows of numbers, with `,`
-between cells and `.` as the decimal separator. Anything else is an error that
-names the place and the content at fault, so that a bad file is never turned
-into silently wrong numbers: no guessed separators, no skipped rows, no cell
-quietly read as NaN.
-
-Only the standard library's `csv` module and numpy are used, so the reader
-works wherever jaxgd does. The shipped data sets (`jaxgd.datasets`) and the
-command line read their tables with it.
+A table is a header row of column names, then rows of cells separated by one
+delimiter (`,` `;` tab or `|`, found from the header and the first row when
+not given). numpy's C parser (`numpy.loadtxt`) reads the rows a block at a
+time, only the columns that are used, so a table larger than memory streams
+and unused columns may hold anything. What the C parser cannot read is read
+again in Python, which names the file, the data row, the line, the column and
+the cell at fault. Nothing is guessed: a cell that is not a number is an
+error, and so is an infinite one; a missing cell (empty, NA, N/A, NaN, null
+or ?) is an error unless the caller drops its row.
 """
 
 from __future__ import annotations
 
 import csv
-import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import IO, NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Table", "TableError", "read_table", "select"]
-
 # How many bad cells a message lists before it only counts the rest.
 _MAX_LISTED = 5
-
+# Text read from the file at a time; a line longer than _MAX_LINE is refused
+# (a file with no line breaks, such as a binary one, is not read into memory).
+_BLOCK_BYTES = 1 << 22
+_MAX_LINE = 1 << 20
+_DELIMITERS = (",", ";", "\t", "|")
+_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+# Cells that mean "no value here", compared lower-cased and stripped.
+MISSING = ("", "na", "n/a", "nan", "null", "?")
 # A finite decimal number as written in a CSV file: optional sign, digits with
-# an optional `.` fraction, optional exponent. Python's `float` alone would also
-# take `1_000`, non-ASCII digits and words such as `infinity`.
+# an optional `.` fraction, optional exponent.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_NAN = frozenset({"nan", "+nan", "-nan"})
-_INF = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+_INFINITE = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+_BLANK_LINE = re.compile(r"^[ \t\r]*$", re.M)
 
 
 class TableError(ValueError):
@@ -39,122 +42,105 @@ class TableError(ValueError):
 
 
 class Table(NamedTuple):
-    """A numeric table read from CSV.
+    """An opened CSV table: its header, and how to read its rows.
 
     Attributes:
+        path: the file, as given (it names the table in messages).
         columns: the column names, in file order.
-        data: (rows, columns) float64 array; ``data[:, j]`` is ``columns[j]``.
+        delimiter: the character between cells.
     """
 
+    path: str
     columns: tuple[str, ...]
-    data: np.ndarray
+    delimiter: str
 
 
-def read_table(source: str | os.PathLike[str] | IO[str]) -> Table:
-    r"""Reads a numeric CSV table: a header row of names, then rows of numbers.
+class Block(NamedTuple):
+    """Rows read from a table.
 
-    Cells are separated by `,` and numbers use `.` as the decimal separator.
-    Spaces around names and cells are ignored, as are blank lines and a UTF-8
-    byte order mark. Every cell must be a finite number.
+    Attributes:
+        values: (rows, k) float64, the columns asked for, in that order.
+        dropped: rows left out since the previous block, for a missing cell.
+    """
 
-    Args:
-        source: a path to a UTF-8 CSV file, or a text stream opened on one
-            (preferably with ``newline=""``).
+    values: np.ndarray
+    dropped: int
 
-    Returns:
-        A `Table` with the column names and a (rows, columns) float64 array.
+
+def open_table(path: str, delimiter: str | None = None) -> Table:
+    """Reads the header of a CSV table and settles its delimiter.
 
     Raises:
-        TableError: the file cannot be read or is empty; the header is missing,
-            has an empty or repeated name, or is made of numbers; a row has the
-            wrong number of cells; a cell is not a number; or cells are empty,
-            NaN or infinite. The message names the file, the 1-based data row
-            (the first row after the header is row 1), the column and the
-            cell's text.
-
-    Examples:
-        >>> import io
-        >>> table = read_table(io.StringIO("x,y\n1,2.5\n3,-4e-1\n"))
-        >>> table.columns
-        ('x', 'y')
-        >>> table.data
-        array([[ 1. ,  2.5],
-               [ 3. , -0.4]])
+        TableError: the file cannot be read, is empty or not UTF-8 text; the
+            header has an empty or repeated name, or is all numbers.
     """
-    if not isinstance(source, (str, os.PathLike)):
-        name = getattr(source, "name", None)
-        where = name if isinstance(name, str) else "<stream>"
-        return _decode(lambda: _parse(source, where), where)
-    where = os.fspath(source)
     try:
-        # utf-8-sig drops the byte order mark that spreadsheet exports add.
-        with open(source, encoding="utf-8-sig", newline="") as stream:
-            return _decode(lambda: _parse(stream, where), where)
+        with open(path, "rb") as stream:
+            head, end = stream.read(_MAX_LINE + 1), False
+            while head.count(b"\n") < 2 and len(head) <= 2 * _MAX_LINE:
+                more = stream.read(_MAX_LINE)
+                end = not more
+                if end:
+                    break
+                head += more
     except OSError as error:
-        reason = error.strerror or str(error)
-        raise TableError(f"{where}: cannot read the table: {reason}") from None
+        raise TableError(
+            f"{path}: cannot read the table: {error.strerror or error}"
+        ) from None
+    lines = head.split(b"\n")
+    if len(lines[0]) > _MAX_LINE:
+        raise _too_long(path, 1)
+    header = _decode(lines[0], path, 1).removeprefix("\ufeff").rstrip("\r")
+    if not header.strip():
+        raise TableError(
+            f"{path}: the table is empty; it needs a header row of column names "
+            "and at least one row of numbers"
+        )
+    first = next(
+        (
+            _decode(line, path, 2 + i).rstrip("\r")
+            for i, line in enumerate(lines[1:] if end else lines[1:-1])
+            if line.strip()
+        ),
+        None,
+    )
+    if delimiter is None:
+        delimiter = _detect(header, first)
+    columns = _parse_header(_cells(header, delimiter), path)
+    return Table(path, columns, delimiter)
 
 
 def select(
-    table: Table, target: str, features: Sequence[str] | None = None
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    r"""Splits a table into a feature matrix and a target column.
-
-    Args:
-        table: a `Table`, as returned by `read_table`.
-        target: the name of the column to predict.
-        features: the names of the input columns, in the order wanted in ``X``;
-            ``None`` takes every column but the target, in table order.
-
-    Returns:
-        ``(X, y, feature_names)``: ``X`` of shape (rows, len(feature_names))
-        and ``y`` of shape (rows, 1), both float64 and fresh copies.
+    table: Table, target: str | None, features: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The feature columns: those named, or every column but the target.
 
     Raises:
-        TypeError: ``features`` is a single string rather than a sequence.
-        TableError: the target or a feature is not a column of the table, the
-            target is among the features, a feature is listed twice, or no
-            feature is left.
-
-    Examples:
-        >>> import io
-        >>> table = read_table(io.StringIO("a,b,y\n1,2,3\n4,5,6\n"))
-        >>> X, y, names = select(table, "y")
-        >>> X.shape, y.shape, names
-        ((2, 2), (2, 1), ('a', 'b'))
-        >>> select(table, "y", ["b"])[0]
-        array([[2.],
-               [5.]])
+        TableError: a named column is not in the table, the target is among
+            the features, a feature is listed twice, or none is left.
     """
-    if isinstance(features, str):
-        raise TypeError(
-            f"features must be a sequence of column names, not the string "
-            f"{features!r}; write features=[{features!r}]"
-        )
-    index = {name: j for j, name in enumerate(table.columns)}
-    if target not in index:
+    names = table.columns
+    if target is not None and target not in names:
         raise TableError(
             f"target column {target!r} is not in the table; "
-            f"its columns are: {_names(table.columns)}"
+            f"its columns are: {_listed(names)}"
         )
     if features is None:
-        features = [name for name in table.columns if name != target]
+        features = [name for name in names if name != target]
         if not features:
             raise TableError(
                 f"the table has no column besides the target {target!r}, "
                 "so there is nothing to predict it from"
             )
-    features = tuple(features)
-    if not features:
-        raise TableError("features is empty: name at least one feature column")
-    missing = [name for name in features if name not in index]
+    missing = [name for name in features if name not in names]
     if missing:
+        plural = len(missing) > 1
         raise TableError(
-            f"feature column{'s' if len(missing) > 1 else ''} {_names(missing)} "
-            f"{'are' if len(missing) > 1 else 'is'} not in the table; "
-            f"its columns are: {_names(table.columns)}"
+            f"feature column{'s' if plural else ''} {_listed(missing)} "
+            f"{'are' if plural else 'is'} not in the table; "
+            f"its columns are: {_listed(names)}"
         )
-    if target in features:
+    if target is not None and target in features:
         raise TableError(
             f"target column {target!r} is also listed among the features; "
             "a column cannot be used to predict itself"
@@ -164,83 +150,90 @@ def select(
         if name in seen:
             raise TableError(f"feature column {name!r} is listed twice")
         seen.add(name)
-    X = table.data[:, [index[name] for name in features]]  # fancy indexing copies
-    y = table.data[:, [index[target]]]
-    return X, y, features
+    return tuple(features)
 
 
-def _parse(stream: IO[str], where: str) -> Table:
-    """Parses an open CSV stream; `where` names it in error messages."""
-    rows = _rows(stream, where)
+def read_rows(
+    table: Table,
+    names: Sequence[str],
+    *,
+    missing: str = "error",
+    block_rows: int = 1 << 16,
+) -> Iterator[Block]:
+    """The rows of the named columns, `block_rows` rows a block (the last fewer).
+
+    Args:
+        table: an opened table.
+        names: the columns to read, in the order wanted.
+        missing: `"error"` to refuse a missing cell in these columns, `"drop"`
+            to leave its row out.
+        block_rows: rows per block.
+
+    Raises:
+        TableError: a row has the wrong number of cells, a cell of these
+            columns is not a number or is infinite, or (with `"error"`) is
+            missing; the file cannot be read or a line is too long.
+    """
+    index = {name: j for j, name in enumerate(table.columns)}
+    usecols = [index[name] for name in names]
+    pending: list[np.ndarray] = []
+    held, dropped, rows_seen = 0, 0, 0
+    for text, first_line in _text_blocks(table.path):
+        values, lines = _parse(table, text, first_line, rows_seen, usecols)
+        rows_seen += values.shape[0]
+        bad = np.isnan(values).any(axis=1)
+        if bad.any():
+            if missing == "error":
+                raise _missing_error(table, names, values, lines, rows_seen)
+            dropped += int(bad.sum())
+            values = values[~bad]
+        pending.append(values)
+        held += values.shape[0]
+        while held >= block_rows:
+            rows = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            yield Block(rows[:block_rows], dropped)
+            pending, held, dropped = [rows[block_rows:]], held - block_rows, 0
+    if rows_seen == 0:
+        raise TableError(f"{table.path}: the table has a header but no rows of numbers")
+    if held or dropped:
+        rows = np.concatenate(pending) if pending else np.zeros((0, len(usecols)))
+        yield Block(rows, dropped)
+
+
+def read_all(
+    table: Table, names: Sequence[str], *, missing: str = "error"
+) -> tuple[np.ndarray, int]:
+    """All rows of the named columns at once, and the number of rows dropped."""
+    blocks = list(read_rows(table, names, missing=missing))
+    values = np.concatenate([block.values for block in blocks])
+    return values, sum(block.dropped for block in blocks)
+
+
+# --- the header --------------------------------------------------------------
+
+
+def _detect(header: str, first: str | None) -> str:
+    """The delimiter that splits the header, and the first row alike, best."""
+    counts = {d: len(_cells(header, d)) for d in _DELIMITERS}
+    splitting = [d for d in _DELIMITERS if counts[d] > 1]
+    if not splitting:
+        return ","
+    if first is not None:
+        agreeing = [d for d in splitting if len(_cells(first, d)) == counts[d]]
+        if agreeing:
+            return agreeing[0]
+    return max(splitting, key=lambda d: counts[d])
+
+
+def _cells(line: str, delimiter: str) -> list[str]:
     try:
-        _, header = next(rows)
-    except StopIteration:
-        raise TableError(
-            f"{where}: the table is empty; it needs a header row of column names "
-            "and at least one row of numbers"
-        ) from None
-    columns = _parse_header(header, where)
-    values: list[list[float]] = []
-    bad: list[str] = []  # empty, NaN or infinite cells, as "data row R column 'c'"
-    for row_number, (line, row) in enumerate(rows, start=1):
-        if len(row) != len(columns):
-            raise TableError(
-                f"{where}: data row {row_number} (line {line}) has {len(row)} "
-                f"cell{'s' if len(row) != 1 else ''}, expected {len(columns)} "
-                "(one per column of the header)"
-            )
-        parsed = []
-        for column, cell in zip(columns, row, strict=True):
-            text = cell.strip()
-            if _NUMBER.fullmatch(text):
-                parsed.append(float(text))
-            elif text == "" or text.lower() in _NAN or text.lower() in _INF:
-                bad.append(f"data row {row_number} column {column!r}")
-                parsed.append(float("nan"))
-            else:
-                raise TableError(
-                    f"{where}: data row {row_number} (line {line}), column "
-                    f"{column!r}: cannot read {cell!r} as a number"
-                )
-        values.append(parsed)
-    if not values:
-        raise TableError(f"{where}: the table has a header but no rows of numbers")
-    if bad:
-        raise TableError(
-            f"{where}: {len(bad)} cell{'s are' if len(bad) > 1 else ' is'} "
-            f"empty, NaN or infinite: {_listing(bad)}"
-        )
-    return Table(columns, np.array(values, dtype=np.float64))
+        return next(csv.reader([line], delimiter=delimiter, strict=True), [])
+    except csv.Error:
+        return line.split(delimiter)
 
 
-def _decode(parse: Callable[[], Table], where: str) -> Table:
-    """Runs `parse`, turning a text decoding error into a `TableError`."""
-    try:
-        return parse()
-    except UnicodeDecodeError as error:
-        raise TableError(
-            f"{where}: cannot read the table: it is not UTF-8 text "
-            f"(found the byte {error.object[error.start]:#04x})"
-        ) from None
-
-
-def _rows(stream: IO[str], where: str) -> Iterator[tuple[int, list[str]]]:
-    """Yields ``(line number, cells)`` for each non-blank row of CSV text."""
-    reader = csv.reader(stream, strict=True)
-    try:
-        for row in reader:
-            if row:
-                yield reader.line_num, row
-    except csv.Error as error:
-        at = f"line {reader.line_num}" if reader.line_num else "the text"
-        raise TableError(f"{where}: {at} is not valid CSV: {error}") from None
-
-
-def _parse_header(header: list[str], where: str) -> tuple[str, ...]:
-    """Checks the header row and returns its stripped column names."""
-    # A stream opened without utf-8-sig still carries the byte order mark.
-    columns = tuple(name.strip() for name in header)
-    columns = (columns[0].removeprefix("\ufeff").strip(), *columns[1:])
+def _parse_header(cells: list[str], where: str) -> tuple[str, ...]:
+    columns = tuple(name.strip() for name in cells)
     for j, name in enumerate(columns, start=1):
         if not name:
             raise TableError(
@@ -262,13 +255,196 @@ def _parse_header(header: list[str], where: str) -> tuple[str, ...]:
     return columns
 
 
-def _names(names: Iterable[str]) -> str:
-    """Formats column names as a comma-separated list of quoted names."""
+# --- the rows ----------------------------------------------------------------
+
+
+def _text_blocks(path: str) -> Iterator[tuple[str, int]]:
+    """Whole lines of the rows after the header: `(text, number of its first line)`."""
+    try:
+        with open(path, "rb") as stream:
+            if len(stream.readline(_MAX_LINE + 1)) > _MAX_LINE:
+                raise _too_long(path, 1)
+            line, rest = 2, b""
+            while True:
+                chunk = stream.read(_BLOCK_BYTES)
+                data = rest + chunk
+                end = data.rfind(b"\n") + 1 if chunk else len(data)
+                if end == 0 and len(data) > _MAX_LINE:
+                    raise _too_long(path, line)
+                if end:
+                    text = _decode(data[:end], path, line)
+                    yield text, line
+                    line += text.count("\n")
+                rest = data[end:]
+                if not chunk:
+                    return
+    except OSError as error:
+        raise TableError(
+            f"{path}: cannot read the table: {error.strerror or error}"
+        ) from None
+
+
+def _parse(
+    table: Table, text: str, first_line: int, rows_before: int, usecols: list[int]
+) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """One block of lines as (rows, k) float64 with NaN where a cell is missing.
+
+    Also returns the block's `(line number, line)` of every row, for messages.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    numbered = list(enumerate(lines, start=first_line))
+    if _BLANK_LINE.search(text):
+        numbered = [(n, line) for n, line in numbered if line.strip()]
+        lines = [line for _, line in numbered]
+    if not lines:
+        return np.zeros((0, len(usecols))), numbered
+    d = table.delimiter
+    expected = len(table.columns)
+    if '"' in text or text.count(d) != len(lines) * (expected - 1):
+        _check_counts(table, numbered, rows_before)
+    values = _loadtxt(lines, d, usecols)
+    if values is None:  # missing markers, or something to explain
+        marked = _MARKERS[d].sub(r"\1nan", "\n".join(lines))
+        values = _loadtxt(marked.split("\n"), d, usecols)
+    if values is None:
+        values = _parse_in_python(table, numbered, rows_before, usecols)
+    infinite = np.argwhere(np.isinf(values))
+    if infinite.size:
+        row, col = infinite[0]
+        n, line = numbered[row]
+        cell = _cells(line, d)[usecols[col]]
+        raise TableError(
+            f"{table.path}: data row {rows_before + row + 1} (line {n}), column "
+            f"{table.columns[usecols[col]]!r}: {cell!r} is not a finite number"
+        )
+    return values, numbered
+
+
+def _loadtxt(lines: list[str], delimiter: str, usecols: list[int]) -> np.ndarray | None:
+    try:
+        return np.loadtxt(
+            lines,
+            delimiter=delimiter,
+            usecols=usecols,
+            comments=None,
+            quotechar='"',
+            ndmin=2,
+            dtype=np.float64,
+        )
+    except ValueError:
+        return None
+
+
+def _marker(d: str) -> re.Pattern[str]:
+    """`(start or delimiter) marker (end or delimiter)`: a missing cell."""
+    space = "[ ]*" if d == "\t" else "[ \t]*"
+    d = re.escape(d)
+    return re.compile(
+        rf"(^|{d}){space}(?:na|n/a|null|\?)?{space}(?={d}|\r?$)", re.M | re.I
+    )
+
+
+_MARKERS = {d: _marker(d) for d in _DELIMITERS}
+
+
+def _check_counts(
+    table: Table, numbered: list[tuple[int, str]], rows_before: int
+) -> None:
+    """Every row has one cell per column of the header, or an error says where."""
+    expected = len(table.columns)
+    lines = [line for _, line in numbered]
+    rows = csv.reader(lines, delimiter=table.delimiter, strict=True)
+    try:
+        for row, ((n, _), cells) in enumerate(
+            zip(numbered, rows, strict=True), start=rows_before + 1
+        ):
+            if len(cells) != expected:
+                raise TableError(
+                    f"{table.path}: data row {row} (line {n}) has {len(cells)} "
+                    f"cell{'s' if len(cells) != 1 else ''}, expected {expected} "
+                    "(one per column of the header)"
+                )
+    except csv.Error as error:
+        raise TableError(f"{table.path}: a line is not valid CSV: {error}") from None
+
+
+def _parse_in_python(
+    table: Table, numbered: list[tuple[int, str]], rows_before: int, usecols: list[int]
+) -> np.ndarray:
+    """The slow, exact reading of a block, whose errors name the cell at fault."""
+    values = np.empty((len(numbered), len(usecols)))
+    for i, (n, line) in enumerate(numbered):
+        cells = _cells(line, table.delimiter)
+        for k, j in enumerate(usecols):
+            text = cells[j].strip()
+            if _NUMBER.fullmatch(text):
+                values[i, k] = float(text)
+            elif text.lower() in MISSING:
+                values[i, k] = np.nan
+            elif text.lower() in _INFINITE:
+                values[i, k] = np.inf
+            else:
+                raise TableError(
+                    f"{table.path}: data row {rows_before + i + 1} (line {n}), "
+                    f"column {table.columns[j]!r}: cannot read {cells[j]!r} as a "
+                    f"number{_hint(text, table.delimiter)}"
+                )
+    return values
+
+
+def _hint(text: str, delimiter: str) -> str:
+    others = [d for d in _DELIMITERS if d != delimiter and d in text]
+    if others:
+        return (
+            f" (the delimiter is {_NAMES[delimiter]}; if it is "
+            f"{_NAMES[others[0]]}, say --delimiter)"
+        )
+    if re.fullmatch(r"[+-]?[0-9]+,[0-9]+", text):
+        return " (numbers take '.' as the decimal separator)"
+    return ""
+
+
+def _missing_error(
+    table: Table,
+    names: Sequence[str],
+    values: np.ndarray,
+    numbered: list[tuple[int, str]],
+    rows_seen: int,
+) -> TableError:
+    first = rows_seen - values.shape[0]
+    places = [
+        f"data row {first + row + 1} column {names[col]!r}"
+        for row, col in np.argwhere(np.isnan(values))
+    ]
+    shown = "; ".join(places[:_MAX_LISTED])
+    rest = len(places) - _MAX_LISTED
+    count = len(places)
+    return TableError(
+        f"{table.path}: {count} cell{'s are' if count > 1 else ' is'} missing "
+        f"(empty, NA or NaN): {shown}{f'; and {rest} more' if rest > 0 else ''}"
+        f"{f' in data rows up to {rows_seen}' if first else ''}; "
+        "--missing drop leaves such rows out"
+    )
+
+
+def _decode(data: bytes, path: str, line: int) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        at = line + data[: error.start].count(b"\n")
+        raise TableError(
+            f"{path}: cannot read the table: line {at} is not UTF-8 text "
+            f"(found the byte {data[error.start]:#04x})"
+        ) from None
+
+
+def _too_long(path: str, line: int) -> TableError:
+    return TableError(
+        f"{path}: line {line} is longer than {_MAX_LINE:,} bytes; is it a CSV table?"
+    )
+
+
+def _listed(names: Sequence[str]) -> str:
     return ", ".join(repr(name) for name in names)
-
-
-def _listing(items: list[str]) -> str:
-    """Lists the first few items and counts the rest."""
-    shown = "; ".join(items[:_MAX_LISTED])
-    rest = len(items) - _MAX_LISTED
-    return f"{shown}; and {rest} more" if rest > 0 else shown
