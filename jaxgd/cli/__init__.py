@@ -184,7 +184,8 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, help=kwargs.get("help"))
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        parser.exit(0, f"jaxgd {_version()}\n")
+        print(f"jaxgd {_version()}")
+        parser.exit(0)
 
 
 def _cache_option(parser: argparse.ArgumentParser) -> None:

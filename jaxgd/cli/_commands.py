@@ -359,6 +359,11 @@ def _run_fit(args: argparse.Namespace) -> int:
         "converged": bool(result.converged),
         "diverged": bool(result.diverged),
     }
+    # In float64 a rate past the bound can take hundreds of steps to overflow;
+    # a loss that ended above where it started is divergence all the same.
+    start = float(result.losses[0])
+    growing = not report["diverged"] and report["final_loss"] > start
+    report["diverged"] = report["diverged"] or growing
     if rate == "auto":
         steps = np.asarray(result.step_sizes, np.float64)
         taken = steps[np.isfinite(steps)]
@@ -376,18 +381,21 @@ def _run_fit(args: argparse.Namespace) -> int:
     if args.plot:
         _save_figure(plot.loss_curve(result), args.plot)
     if report["diverged"]:
+        where = (
+            f": the loss grew from {start:.6g} to {report['final_loss']:.6g} in "
+            f"{report['steps_taken']} steps"
+            if growing
+            else f" at step {report['steps_taken']}"
+        )
         if rate == "auto" or args.optimizer != "sgd":
+            why = "" if growing else ": the loss or its gradient is not finite there"
             print(
-                f"jaxgd: the fit diverged at step {report['steps_taken']}: the loss "
-                "or its gradient is not finite there; check the data, or try a "
+                f"jaxgd: the fit diverged{where}{why}; check the data, or try a "
                 "smaller --learning-rate",
                 file=sys.stderr,
             )
         else:
-            print(
-                _divergence(rate, problem.max_rate, report["steps_taken"]),
-                file=sys.stderr,
-            )
+            print(_divergence(rate, problem.max_rate, where), file=sys.stderr)
         if args.save:
             print("jaxgd: the model was not saved", file=sys.stderr)
         return 1
@@ -410,24 +418,26 @@ def _run_sweep(args: argparse.Namespace) -> int:
         optimizer=_OPTIMIZERS[args.optimizer],
         **options,
     )
+    # As for fit: a lane whose loss ended above where it started diverged,
+    # though in float64 it may not have overflowed yet.
+    final = np.asarray(result.final_loss, np.float64)
+    diverged = np.asarray(result.diverged) | (final > np.asarray(result.losses)[:, 0])
     runs = [
         {
             "learning_rate": float(rate),
             "final_loss": float(loss),
             "steps_taken": int(steps),
-            "diverged": bool(diverged),
+            "diverged": bool(lost),
         }
-        for rate, loss, steps, diverged in zip(
-            rates,
-            np.asarray(result.final_loss),
-            np.asarray(result.steps_taken),
-            np.asarray(result.diverged),
-            strict=True,
+        for rate, loss, steps, lost in zip(
+            rates, final, np.asarray(result.steps_taken), diverged, strict=True
         )
     ]
     try:
         index, lane = jaxgd.best(result)
     except ValueError:  # every lane diverged
+        index = None
+    if index is None or diverged[index]:
         top = None
     else:
         learned = _unscaled(problem, lane.params)
@@ -745,7 +755,7 @@ def _json(report: dict[str, Any]) -> str:
     return json.dumps(clean(report), allow_nan=False)
 
 
-def _divergence(rate: float, max_rate: float, step: int) -> str:
+def _divergence(rate: float, max_rate: float, where: str) -> str:
     # The chapter's advice is to cut a diverging rate to 10%; when even that is
     # above the bound, the bound's safe fraction is the better move.
     tenth = rate / 10
@@ -757,7 +767,7 @@ def _divergence(rate: float, max_rate: float, step: int) -> str:
             f"({AUTO_FRACTION} × max_learning_rate)"
         )
     return (
-        f"jaxgd: the fit diverged at step {step}: learning rate {rate:.6g} is too "
+        f"jaxgd: the fit diverged{where}: learning rate {rate:.6g} is too "
         f"large (max_learning_rate = {max_rate:.6g}); try {suggestion}"
     )
 

@@ -24,7 +24,7 @@ import numpy as np
 _MAX_LISTED = 5
 # Text read from the file at a time; a line longer than _MAX_LINE is refused
 # (a file with no line breaks, such as a binary one, is not read into memory).
-_BLOCK_BYTES = 1 << 22
+_BLOCK_BYTES = 1 << 20
 _MAX_LINE = 1 << 20
 _DELIMITERS = (",", ";", "\t", "|")
 _NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
@@ -158,7 +158,7 @@ def read_rows(
     names: Sequence[str],
     *,
     missing: str = "error",
-    block_rows: int = 1 << 16,
+    block_rows: int = 1 << 14,
 ) -> Iterator[Block]:
     """The rows of the named columns, `block_rows` rows a block (the last fewer).
 
@@ -268,9 +268,10 @@ def _text_blocks(path: str) -> Iterator[tuple[str, int]]:
             while True:
                 chunk = stream.read(_BLOCK_BYTES)
                 data = rest + chunk
-                end = data.rfind(b"\n") + 1 if chunk else len(data)
-                if end == 0 and len(data) > _MAX_LINE:
-                    raise _too_long(path, line)
+                last = data.rfind(b"\n") + 1
+                if len(data) - last > _MAX_LINE:
+                    raise _too_long(path, line + data.count(b"\n"))
+                end = last if chunk else len(data)
                 if end:
                     text = _decode(data[:end], path, line)
                     yield text, line
