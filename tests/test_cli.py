@@ -586,3 +586,21 @@ def test_a_cache_folder_that_cannot_be_made_is_a_warning(tmp_path, capsys, monke
         f"jaxgd: warning: cannot keep compiled programs in {blocker / 'cache'}: "
     )
     assert json.loads(done.stdout)["diverged"] is False
+
+
+def test_the_package_loads_jax_when_a_name_is_first_used():
+    script = (
+        "import sys, jaxgd\n"
+        "before = 'jax' in sys.modules\n"
+        "from jaxgd import fit, linear\n"
+        "names = [n for n in jaxgd.__all__ if getattr(jaxgd, n, None) is None]\n"
+        "listed = set(jaxgd.__all__) <= set(dir(jaxgd))\n"
+        "print(before, 'jax' in sys.modules, names, listed)\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "False True [] True\n"
+    with pytest.raises(AttributeError, match="module 'jaxgd' has no attribute 'nope'"):
+        jaxgd.nope  # noqa: B018
