@@ -337,6 +337,7 @@ def _merged(parts: _Moments) -> _Moments:
     return summed._replace(x_mean=x_mean, y_mean=y_mean)
 
 
+@jax.jit
 def _merge(a: _Moments, b: _Moments) -> _Moments:
     return _merged(jax.tree.map(lambda *leaves: jnp.stack(leaves), a, b))
 
@@ -355,7 +356,12 @@ def _chunk_moments(chunks: Any) -> _Moments:
                 f"chunk {k} must be an (X, y) pair of arrays; got "
                 f"{_validate.describe(chunk)}."
             )
-        X, y = _shapes.check_X_y(*chunk)
+        # numpy chunks stay numpy until the one transfer into `_moments`.
+        X, y = (
+            c if isinstance(c, (np.ndarray, jax.Array)) else np.asarray(c)
+            for c in chunk
+        )
+        _shapes.check_shapes(X, y)
         if X.shape[0] == 0:
             continue
         dtype = jnp.result_type(jnp.float32, X, y)
@@ -368,7 +374,7 @@ def _chunk_moments(chunks: Any) -> _Moments:
                 f"{shape[2]}, but chunk 0 has {first[0]}, {first[1]} and "
                 f"{first[2]}; every chunk must agree."
             )
-        part = _moments(X.astype(dtype), y.astype(dtype))
+        part = _moments(X.astype(dtype, copy=False), y.astype(dtype, copy=False))
         total = part if total is None else _merge(total, part)
     if total is None:
         raise ValueError("stats needs at least one sample; the chunks hold none.")
@@ -516,6 +522,7 @@ def check_stats(stats: Any, shape: tuple[int, ...] | None = None) -> Stats:
     return stats
 
 
+@jax.jit
 def solve_stats(stats: Stats) -> dict:
     r"""The params minimising `mse_stats(params, stats)`: the closed form.
 
@@ -530,6 +537,7 @@ def solve_stats(stats: Stats) -> dict:
     return {"W": W, "b": b}
 
 
+@jax.jit
 def raw_gram(stats: Stats) -> jax.Array:
     r""":math:`A^T A` for :math:`A = [X, 1]`, from the statistics.
 
@@ -547,6 +555,7 @@ def raw_gram(stats: Stats) -> jax.Array:
     return jnp.concatenate([top, bottom], axis=0)
 
 
+@jax.jit
 def standardized_stats(stats: Stats, mean: jax.Array, scale: jax.Array) -> Stats:
     r"""The statistics of :math:`Z = (X - \mu) / \sigma`, from those of `X`.
 

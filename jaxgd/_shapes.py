@@ -33,15 +33,23 @@ def check_X(X: ArrayLike) -> jax.Array:
 
 def check_X_y(X: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """`X: (N, n)` and `y: (N, m)` as arrays, or a `ValueError`."""
-    X = check_X(X)
-    y = jnp.asarray(y)
+    X, y = jnp.asarray(X), jnp.asarray(y)
+    check_shapes(X, y)
+    return X, y
+
+
+def check_shapes(X: jax.Array, y: jax.Array) -> None:
+    """A `ValueError` unless `X: (N, n)` and `y: (N, m)`."""
+    if X.ndim != 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features); got X.shape={X.shape}."
+        )
     if y.ndim != 2 or y.shape[0] != X.shape[0]:
         raise ValueError(
             f"y must be 2-D (n_samples, n_outputs) with as many rows as X; got "
             f"X.shape={X.shape}, y.shape={y.shape}."
             + (" Reshape it with y[:, None]." if y.shape == X.shape[:1] else "")
         )
-    return X, y
 
 
 def targets(y: ArrayLike, predictions: jax.Array, X: ArrayLike) -> jax.Array:

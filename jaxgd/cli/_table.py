@@ -24,7 +24,7 @@ import numpy as np
 _MAX_LISTED = 5
 # Text read from the file at a time; a line longer than _MAX_LINE is refused
 # (a file with no line breaks, such as a binary one, is not read into memory).
-_BLOCK_BYTES = 1 << 20
+_BLOCK_BYTES = 1 << 22
 _MAX_LINE = 1 << 20
 _DELIMITERS = (",", ";", "\t", "|")
 _NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
@@ -34,7 +34,6 @@ MISSING = ("", "na", "n/a", "nan", "null", "?")
 # an optional `.` fraction, optional exponent.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INFINITE = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
-_BLANK_LINE = re.compile(r"^[ \t\r]*$", re.M)
 
 
 class TableError(ValueError):
@@ -158,7 +157,7 @@ def read_rows(
     names: Sequence[str],
     *,
     missing: str = "error",
-    block_rows: int = 1 << 14,
+    block_rows: int = 1 << 16,
 ) -> Iterator[Block]:
     """The rows of the named columns, `block_rows` rows a block (the last fewer).
 
@@ -179,12 +178,12 @@ def read_rows(
     pending: list[np.ndarray] = []
     held, dropped, rows_seen = 0, 0, 0
     for text, first_line in _text_blocks(table.path):
-        values, lines = _parse(table, text, first_line, rows_seen, usecols)
+        values, _, _ = _parse(table, text, first_line, rows_seen, usecols)
         rows_seen += values.shape[0]
         bad = np.isnan(values).any(axis=1)
         if bad.any():
             if missing == "error":
-                raise _missing_error(table, names, values, lines, rows_seen)
+                raise _missing_error(table, names, values, rows_seen)
             dropped += int(bad.sum())
             values = values[~bad]
         pending.append(values)
@@ -287,40 +286,48 @@ def _text_blocks(path: str) -> Iterator[tuple[str, int]]:
 
 def _parse(
     table: Table, text: str, first_line: int, rows_before: int, usecols: list[int]
-) -> tuple[np.ndarray, list[tuple[int, str]]]:
+) -> tuple[np.ndarray, list[str], Sequence[int]]:
     """One block of lines as (rows, k) float64 with NaN where a cell is missing.
 
-    Also returns the block's `(line number, line)` of every row, for messages.
+    Also returns the block's rows as lines, and their line numbers, for
+    messages. A block whose delimiters do not add up to one cell per column
+    in every line (or that has quotes or blank lines) is checked line by line.
     """
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    numbered = list(enumerate(lines, start=first_line))
-    if _BLANK_LINE.search(text):
-        numbered = [(n, line) for n, line in numbered if line.strip()]
-        lines = [line for _, line in numbered]
-    if not lines:
-        return np.zeros((0, len(usecols))), numbered
+    numbers: Sequence[int] = range(first_line, first_line + len(lines))
     d = table.delimiter
     expected = len(table.columns)
-    if '"' in text or text.count(d) != len(lines) * (expected - 1):
-        _check_counts(table, numbered, rows_before)
+    if (
+        '"' in text
+        or "\n\n" in text
+        or "\n\r\n" in text
+        or text[:1] in ("\n", "\r")
+        or text.count(d) != len(lines) * (expected - 1)
+    ):
+        kept = [
+            (n, line) for n, line in zip(numbers, lines, strict=True) if line.strip()
+        ]
+        numbers, lines = [n for n, _ in kept], [line for _, line in kept]
+        _check_counts(table, lines, numbers, rows_before)
+    if not lines:
+        return np.zeros((0, len(usecols))), lines, numbers
     values = _loadtxt(lines, d, usecols)
     if values is None:  # missing markers, or something to explain
         marked = _MARKERS[d].sub(r"\1nan", "\n".join(lines))
         values = _loadtxt(marked.split("\n"), d, usecols)
     if values is None:
-        values = _parse_in_python(table, numbered, rows_before, usecols)
+        values = _parse_in_python(table, lines, numbers, rows_before, usecols)
     infinite = np.argwhere(np.isinf(values))
     if infinite.size:
         row, col = infinite[0]
-        n, line = numbered[row]
-        cell = _cells(line, d)[usecols[col]]
+        cell = _cells(lines[row], d)[usecols[col]]
         raise TableError(
-            f"{table.path}: data row {rows_before + row + 1} (line {n}), column "
-            f"{table.columns[usecols[col]]!r}: {cell!r} is not a finite number"
+            f"{table.path}: data row {rows_before + row + 1} (line {numbers[row]}), "
+            f"column {table.columns[usecols[col]]!r}: {cell!r} is not a finite number"
         )
-    return values, numbered
+    return values, lines, numbers
 
 
 def _loadtxt(lines: list[str], delimiter: str, usecols: list[int]) -> np.ndarray | None:
@@ -351,15 +358,14 @@ _MARKERS = {d: _marker(d) for d in _DELIMITERS}
 
 
 def _check_counts(
-    table: Table, numbered: list[tuple[int, str]], rows_before: int
+    table: Table, lines: list[str], numbers: Sequence[int], rows_before: int
 ) -> None:
     """Every row has one cell per column of the header, or an error says where."""
     expected = len(table.columns)
-    lines = [line for _, line in numbered]
     rows = csv.reader(lines, delimiter=table.delimiter, strict=True)
     try:
-        for row, ((n, _), cells) in enumerate(
-            zip(numbered, rows, strict=True), start=rows_before + 1
+        for row, (n, cells) in enumerate(
+            zip(numbers, rows, strict=True), start=rows_before + 1
         ):
             if len(cells) != expected:
                 raise TableError(
@@ -372,11 +378,15 @@ def _check_counts(
 
 
 def _parse_in_python(
-    table: Table, numbered: list[tuple[int, str]], rows_before: int, usecols: list[int]
+    table: Table,
+    lines: list[str],
+    numbers: Sequence[int],
+    rows_before: int,
+    usecols: list[int],
 ) -> np.ndarray:
     """The slow, exact reading of a block, whose errors name the cell at fault."""
-    values = np.empty((len(numbered), len(usecols)))
-    for i, (n, line) in enumerate(numbered):
+    values = np.empty((len(lines), len(usecols)))
+    for i, (n, line) in enumerate(zip(numbers, lines, strict=True)):
         cells = _cells(line, table.delimiter)
         for k, j in enumerate(usecols):
             text = cells[j].strip()
@@ -411,7 +421,6 @@ def _missing_error(
     table: Table,
     names: Sequence[str],
     values: np.ndarray,
-    numbered: list[tuple[int, str]],
     rows_seen: int,
 ) -> TableError:
     first = rows_seen - values.shape[0]
