@@ -376,6 +376,9 @@ def _chunk_moments(chunks: Any) -> _Moments:
             )
         part = _moments(X.astype(dtype, copy=False), y.astype(dtype, copy=False))
         total = part if total is None else _merge(total, part)
+        # One chunk at a time: without the wait, reading runs ahead of the
+        # computation and every chunk read waits in memory for its turn.
+        total = jax.block_until_ready(total)
     if total is None:
         raise ValueError("stats needs at least one sample; the chunks hold none.")
     return total
