@@ -162,24 +162,3 @@ def test_the_problems_are_well_posed(bench):
     assert np.min(np.abs(starts - hilltop)) > 1e-3
     curvature = 12 * np.max(starts**2) - 6
     assert multistart.learning_rate * curvature < 2
-
-
-@pytest.mark.slow
-def test_the_file_workloads_run_the_command_line(bench, tmp_path, capsys):
-    out = tmp_path / "results.json"
-    status = bench.main(
-        ["--quick", "--only", "csv-parse,out-of-core", "--json", str(out)]
-    )
-    assert status == 0
-    results = json.loads(out.read_text())
-    times = results["workloads"]["csv-parse"]["times"]
-    assert len(times) == 3  # one format in a quick run
-    assert all(row["s"] > 0 for row in times.values())
-    memory = results["workloads"]["out-of-core"]["memory"]
-    big = next(iter(memory.values()))
-    assert big["rows"] == bench.QUICK_CSV_ROWS["out-of-core"]
-    assert abs(big["gap to closed form"]) < 1e-9
-    targets = [row[0] for row in results["targets"]]
-    assert "out-of-core: peak RSS MB" in targets
-    assert sum(target.startswith("csv-parse, ") for target in targets) == 2
-    capsys.readouterr()

@@ -513,23 +513,21 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
     assert b"Traceback" not in err and b"BrokenPipeError" not in err
 
 
-def test_closed_and_full_standard_output_are_one_line(tmp_path):
+def test_closed_and_full_standard_output_are_one_line(tmp_path, capsys, monkeypatch):
     path, _, _ = regression_csv(tmp_path)
-    command = f'"{PYTHON}" -m jaxgd fit "{path}" --target y --steps {STEPS}'
-    for redirect, message in [
-        (">&-", "standard output is closed; there is nowhere to report"),
-        ("> /dev/full", "cannot write to standard output: No space left on device"),
-    ]:
-        done = subprocess.run(
-            f"{command} {redirect}",
-            shell=True,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-            timeout=300,
-            env=subprocess_env(tmp_path),
-        )
-        assert (done.returncode, done.stderr) == (2, f"jaxgd: error: {message}\n")
+    monkeypatch.setattr(sys, "stdout", None)  # as `jaxgd fit ... >&-` starts
+    code, _, err = run(capsys, fit_args(path))
+    assert (code, err) == (
+        2,
+        "jaxgd: error: standard output is closed; there is nowhere to report\n",
+    )
+    with open("/dev/full", "w") as full:
+        monkeypatch.setattr(sys, "stdout", full)
+        code, _, err = run(capsys, fit_args(path))
+    assert (code, err) == (
+        2,
+        "jaxgd: error: cannot write to standard output: No space left on device\n",
+    )
 
 
 def test_the_compilation_cache_is_filled_and_reused(tmp_path):
@@ -559,8 +557,6 @@ def test_the_compilation_cache_is_filled_and_reused(tmp_path):
         assert done.returncode == 0, done.stderr
         return int(done.stderr.split("HITS ")[1])
 
-    assert once("--no-cache") == 0
-    assert not cache.exists()
     assert once() == 0
     entries = sorted(p.name for p in cache.iterdir())
     assert entries
@@ -573,19 +569,20 @@ def test_a_cache_folder_that_cannot_be_made_is_a_warning(tmp_path, capsys, monke
     blocker.write_text("not a folder")
     monkeypatch.setenv("JAXGD_CACHE_DIR", str(blocker / "cache"))
     path, _, _ = regression_csv(tmp_path)
-    # In a subprocess, so that this test process keeps its configuration.
-    done = subprocess.run(
-        [PYTHON, "-m", "jaxgd", *map(str, fit_args(path)), "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0
-    assert done.stderr.startswith(
+    code, out, err = run(capsys, [*fit_args(path), "--json"], cache=True)
+    assert code == 0 and json.loads(out)["diverged"] is False
+    assert err.startswith(
         f"jaxgd: warning: cannot keep compiled programs in {blocker / 'cache'}: "
     )
-    assert json.loads(done.stdout)["diverged"] is False
+    assert err.endswith("; running without the cache\n") and err.count("\n") == 1
+
+
+def test_no_cache_makes_no_cache_folder(tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("JAXGD_CACHE_DIR", str(cache))
+    path, _, _ = regression_csv(tmp_path)
+    code, _, _ = run(capsys, [*fit_args(path), "--no-cache"], cache=True)
+    assert code == 0 and not cache.exists()
 
 
 def test_the_package_loads_jax_when_a_name_is_first_used():
