@@ -16,6 +16,8 @@ Workloads (float32, full batch, plain gradient descent):
 * ``early-exit``: a `tol` run on a 20,000-step budget that converges at about
   1,000 steps, and a 16-rate sweep of the same, each against a run of exactly
   the steps it took: what stopping early saves.
+* ``csv-parse`` and ``out-of-core``: the command line on CSV files, see
+  `csv_parse_section` and `out_of_core_section`.
 
 Implementations: jaxgd; a hand-written ``jax.jit(lax.scan(...))`` of the same
 update (the JAX limit, and the reference every other result is checked
@@ -48,7 +50,9 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -1020,6 +1024,182 @@ def early_exit(problem: Problem, args: argparse.Namespace, quick: bool) -> Secti
             Timing(name, steps, firsts[name], max(0.0, firsts[name] - run_s), run_s)
         )
     return Section(problem, timings, [], {})
+# --------------------------------------------------------------------------
+# Files: the command line on CSV tables
+
+
+def write_table(path: str, rows: int, seed: int = 0, fmt: str = "%.5g") -> int:
+    """A CSV of `rows` rows: ten features of mixed scales and a noisy target.
+
+    Written a million rows at a time, by default with 5 significant digits
+    (about 82 bytes a row); returns the file's size in bytes.
+    """
+    rng = np.random.default_rng(seed)
+    scales = np.logspace(-2, 3, 10)
+    weights = rng.standard_normal(10) / scales
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(",".join([*(f"x{j}" for j in range(10)), "y"]) + "\n")
+        for start in range(0, rows, 1_000_000):
+            n = min(1_000_000, rows - start)
+            X = rng.standard_normal((n, 10)) * scales + 3 * scales
+            y = X @ weights + rng.standard_normal(n)
+            np.savetxt(out, np.column_stack([X, y]), delimiter=",", fmt=fmt)
+    return os.path.getsize(path)
+
+
+def peak_of(argv: list[str]) -> tuple[float, int, dict]:
+    """Like `run_command`, with the child's peak resident memory from `wait4`."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jaxgd", *argv, "--json"], stdout=out, stderr=err
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            message = err.read().decode()[-500:]
+            raise RuntimeError(f"jaxgd {' '.join(argv)} failed: {message}")
+        report = json.loads(out.read())
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return seconds, usage.ru_maxrss * scale, report
+
+
+CSV_ROWS = {"csv-parse": 2_000_000, "out-of-core": 12_000_000}
+QUICK_CSV_ROWS = {"csv-parse": 20_000, "out-of-core": 60_000}
+# The goals: fit ≤ 2 × numpy.loadtxt alone; a peak under 700 MB.
+PARSE_GOAL = 2.0
+PEAK_GOAL_MB = 700
+
+
+# The parse row's two files: short numbers, and numpy.savetxt's default format
+# (full float64 precision, as a table saved from numpy is written).
+PARSE_FORMATS = {"5 digits": "%.5g", "savetxt default %.18e": "%.18e"}
+
+
+def csv_parse_section(args: argparse.Namespace) -> Section:
+    """`jaxgd fit` on a 2M x 11 CSV beside `numpy.loadtxt` alone on the file.
+
+    The whole command is timed from a fresh process (start-up, reading, the
+    statistics, 1,000 steps, the report), with the compilation cache warm
+    and with `--no-cache`, interleaved with `numpy.loadtxt(path,
+    delimiter=",", skiprows=1)` in this process; on two files of the same
+    numbers, written short and at full precision.
+    """
+    rows = (QUICK_CSV_ROWS if args.quick else CSV_ROWS)["csv-parse"]
+    table, gaps = {}, []
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["JAXGD_CACHE_DIR"] = os.path.join(folder, "cache")
+        try:
+            formats = list(PARSE_FORMATS.items())[: 1 if args.quick else None]
+            for label, number_format in formats:
+                path = os.path.join(folder, "table.csv")
+                size = write_table(path, rows, fmt=number_format)
+                argv = ["fit", path, "--target", "y"]
+                peak_of(argv)  # fills the cache
+                numpy_s, cold_s, warm_s = [], [], []
+                for _ in range(max(1, min(args.repeats, 3))):
+                    start = time.perf_counter()
+                    np.loadtxt(path, delimiter=",", skiprows=1)
+                    numpy_s.append(time.perf_counter() - start)
+                    cold_s.append(peak_of([*argv, "--no-cache"])[0])
+                    seconds, _, report = peak_of(argv)
+                    warm_s.append(seconds)
+                gaps.append(report["gap"])
+                loadtxt = statistics.median(numpy_s)
+                for name, times in (
+                    ("numpy.loadtxt alone", numpy_s),
+                    ("jaxgd fit, cache warm", warm_s),
+                    ("jaxgd fit, --no-cache", cold_s),
+                ):
+                    table[f"{label} ({size / 1e6:.0f} MB): {name}"] = {
+                        "s": statistics.median(times),
+                        "÷ numpy.loadtxt": statistics.median(times) / loadtxt,
+                    }
+                os.remove(path)
+        finally:
+            del os.environ["JAXGD_CACHE_DIR"]
+    title = (
+        f"A {rows:,} x 11 CSV; the whole `jaxgd fit` command (1,000 steps; gap to "
+        f"the closed form at most {max(abs(g) for g in gaps):.2g}) from a fresh "
+        "process, medians of interleaved runs."
+    )
+    problem = Problem("csv-parse", title, None, None, (), None, 0)
+    return Section(problem, [], [], {"times": table})
+
+
+def out_of_core_section(args: argparse.Namespace) -> Section:
+    """`jaxgd fit` on a 12M-row CSV of 1.1 GB: peak resident memory and time.
+
+    The table is never held: its rows go a block at a time into
+    `linear.stats`. The report's gap to the closed form shows the fit.
+    """
+    rows = (QUICK_CSV_ROWS if args.quick else CSV_ROWS)["out-of-core"]
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "table.csv")
+        size = write_table(path, rows)
+        argv = ["fit", path, "--target", "y", "--no-cache"]
+        seconds, peak, report = peak_of(argv)
+        small = os.path.join(folder, "small.csv")
+        small_size = write_table(small, max(rows // 100, 1000), seed=1)
+        _, small_peak, _ = peak_of(["fit", small, "--target", "y", "--no-cache"])
+    table = {
+        f"{rows:,} rows ({size / 1e9:.2f} GB)": {
+            "peak RSS MB": peak / 1e6,
+            "s": seconds,
+            "rows": report["rows"],
+            "gap to closed form": report["gap"],
+        },
+        f"{max(rows // 100, 1000):,} rows ({small_size / 1e6:.1f} MB)": {
+            "peak RSS MB": small_peak / 1e6,
+            "s": math.nan,
+            "rows": max(rows // 100, 1000),
+            "gap to closed form": math.nan,
+        },
+    }
+    title = (
+        "Full-batch least squares on a CSV larger than the memory it may use: "
+        "`jaxgd fit FILE --target y` (1,000 steps), peak resident memory of the "
+        "process beside that of a table 100 times smaller."
+    )
+    problem = Problem("out-of-core", title, None, None, (), None, 0)
+    return Section(problem, [], [], {"memory": table})
+
+
+def file_targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool]]:
+    rows = []
+    parse = sections.get("csv-parse")
+    if parse is not None:
+        for name, row in parse.extra["times"].items():
+            if "jaxgd fit" in name:
+                value = row["÷ numpy.loadtxt"]
+                rows.append(
+                    (
+                        f"csv-parse, {name} ÷ numpy.loadtxt",
+                        fmt(value),
+                        f"≤ {PARSE_GOAL:g}",
+                        value <= PARSE_GOAL,
+                    )
+                )
+    memory = sections.get("out-of-core")
+    if memory is not None:
+        first = next(iter(memory.extra["memory"].values()))
+        value = first["peak RSS MB"]
+        rows.append(
+            (
+                "out-of-core: peak RSS MB",
+                fmt(value),
+                f"< {PEAK_GOAL_MB}",
+                value < PEAK_GOAL_MB,
+            )
+        )
+    return rows
+
+
+FILE_WORKLOADS = {"csv-parse": csv_parse_section, "out-of-core": out_of_core_section}
 
 
 def environment() -> dict[str, Any]:
@@ -1090,6 +1270,10 @@ def section_table(section: Section, peak: dict | None) -> list[str]:
     if flops:
         header += ["GFLOP/s", "% of jnp.dot peak"]
     lines = [f"### {problem.name}", "", problem.title, ""]
+    if not section.timings:  # the file workloads: their tables only
+        for key, value in section.extra.items():
+            lines += [f"{key}:", "", *extra_table(value), ""]
+        return lines
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for t in section.timings:
         if t.error:
@@ -1224,7 +1408,7 @@ def targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool | No
         ):
             value = ratio(find(sections, workload, mine), peer)
             add(f"{workload}: {mine} ÷ {peer.name}", value, "≤ 1", value <= 1)
-    return rows
+    return rows + file_targets(sections)
 
 
 def report(sections: dict[str, Section], peak: dict | None, env: dict) -> str:
@@ -1280,6 +1464,8 @@ WORKLOADS = (
     "logistic",
     "multistart",
     "early-exit",
+    "csv-parse",
+    "out-of-core",
 )
 
 
@@ -1342,6 +1528,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sections: dict[str, Section] = {}
     peak = None
     for workload in args.only:
+        if workload in FILE_WORKLOADS:
+            section = FILE_WORKLOADS[workload](args)
+            sections[workload] = section
+            print("\n".join(section_table(section, None)), file=sys.stderr, flush=True)
+            continue
         if workload.startswith("linreg-"):
             problem = linreg_problem(workload.removeprefix("linreg-"), args.quick)
             impls = LINREG_IMPLS

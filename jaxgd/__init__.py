@@ -5,29 +5,33 @@ and the whole history; `jaxgd.sweep` and `jaxgd.multistart` run many learning
 rates or starting points in one compiled call.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-from . import datasets as datasets
-from . import linear as linear
-from ._finder import LearningRateFinding as LearningRateFinding
-from ._finder import find_learning_rate as find_learning_rate
-from ._fit import fit as fit
-from ._linesearch import Backtracking as Backtracking
-from ._linesearch import BacktrackingState as BacktrackingState
-from ._linesearch import backtracking as backtracking
-from ._report import Evaluation as Evaluation
-from ._result import DivergenceError as DivergenceError
-from ._result import FitResult as FitResult
-from ._sharding import shard_data as shard_data
-from ._sharding import shard_local_data as shard_local_data
-from ._step import GradientDescentState as GradientDescentState
-from ._step import Step as Step
-from ._step import StepInfo as StepInfo
-from ._step import StepState as StepState
-from ._step import make_step as make_step
-from ._sweep import best as best
-from ._sweep import multistart as multistart
-from ._sweep import sweep as sweep
+if TYPE_CHECKING:
+    from . import datasets as datasets
+    from . import linear as linear
+    from . import plot as plot
+    from ._finder import LearningRateFinding as LearningRateFinding
+    from ._finder import find_learning_rate as find_learning_rate
+    from ._fit import fit as fit
+    from ._linesearch import Backtracking as Backtracking
+    from ._linesearch import BacktrackingState as BacktrackingState
+    from ._linesearch import backtracking as backtracking
+    from ._report import Evaluation as Evaluation
+    from ._result import DivergenceError as DivergenceError
+    from ._result import FitResult as FitResult
+    from ._sharding import shard_data as shard_data
+    from ._sharding import shard_local_data as shard_local_data
+    from ._step import GradientDescentState as GradientDescentState
+    from ._step import Step as Step
+    from ._step import StepInfo as StepInfo
+    from ._step import StepState as StepState
+    from ._step import make_step as make_step
+    from ._sweep import best as best
+    from ._sweep import multistart as multistart
+    from ._sweep import sweep as sweep
 
 try:
     __version__ = version("jaxgd")
@@ -58,12 +62,45 @@ __all__ = [
     "sweep",
 ]
 
+# Where each public name lives. `import jaxgd` loads no module of its own, and
+# so not JAX, until a name is first used: the command line (`jaxgd.cli`)
+# answers `--help` without waiting for JAX. The block above tells type
+# checkers the same; a new public name goes in both.
+_HOMES = {
+    "Backtracking": "._linesearch",
+    "BacktrackingState": "._linesearch",
+    "DivergenceError": "._result",
+    "Evaluation": "._report",
+    "FitResult": "._result",
+    "GradientDescentState": "._step",
+    "LearningRateFinding": "._finder",
+    "Step": "._step",
+    "StepInfo": "._step",
+    "StepState": "._step",
+    "backtracking": "._linesearch",
+    "best": "._sweep",
+    "find_learning_rate": "._finder",
+    "fit": "._fit",
+    "make_step": "._step",
+    "multistart": "._sweep",
+    "shard_data": "._sharding",
+    "shard_local_data": "._sharding",
+    "sweep": "._sweep",
+}
+# Public submodules, also loaded on first use (`jaxgd.plot` needs matplotlib,
+# an optional extra).
+_SUBMODULES = ("datasets", "linear", "plot")
+
 
 def __getattr__(name: str):
-    # `jaxgd.plot` needs matplotlib, an optional extra: import it on first use
-    # so that `import jaxgd` never loads matplotlib.
-    if name == "plot":
-        import importlib
-
-        return importlib.import_module(".plot", __name__)
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)
+    if name in _HOMES:
+        value = getattr(import_module(_HOMES[name], __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module 'jaxgd' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -31,8 +31,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._table import read_table, select
-
 __all__ = ["Dataset", "load", "load_auto_mpg", "load_breast_cancer", "names"]
 
 
@@ -151,9 +149,13 @@ def load(name: str) -> Dataset:
         valid = ", ".join(repr(known) for known in _SOURCES)
         raise ValueError(f"unknown data set {name!r}; the data sets are: {valid}")
     resource = resources.files(__package__) / "data" / source.file
-    with resource.open("r", encoding="utf-8", newline="") as stream:
-        table = read_table(stream)
-    X, y, feature_names = select(table, source.target)
+    with resource.open("r", encoding="utf-8") as stream:
+        columns = stream.readline().strip().split(",")
+        table = np.loadtxt(stream, delimiter=",", ndmin=2, comments=None)
+    target = columns.index(source.target)
+    feature_names = tuple(name for name in columns if name != source.target)
+    X = np.delete(table, target, axis=1)
+    y = table[:, [target]]
     return Dataset(
         X=X,
         y=y,

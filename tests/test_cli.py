@@ -1,4 +1,4 @@
-"""The `jaxgd fit` and `jaxgd sweep` commands against direct calls of the library."""
+"""`jaxgd fit` and `jaxgd sweep` against direct calls of the library, in float64."""
 
 import json
 import re
@@ -6,163 +6,110 @@ import subprocess
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
+from cli_helpers import (
+    FEATURES,
+    PYTHON,
+    STEPS,
+    assert_same_params,
+    direct_fit,
+    fails_with,
+    fit_args,
+    labels_csv,
+    regression_csv,
+    run,
+    run_json,
+    subprocess_env,
+    sweep_args,
+    write_csv,
+)
 
 import jaxgd
 from jaxgd import datasets, linear
-from jaxgd._cli import main
-
-FEATURES = ("x1", "x2")
-# One step count and one table shape for most runs, so they share compilations.
-STEPS = 40
-
-
-def write_csv(path, X, y, names=(*FEATURES, "y")):
-    """Writes a table whose numbers read back exactly."""
-    np.savetxt(
-        path, np.hstack([X, y]), delimiter=",", header=",".join(names), comments=""
-    )
-    return str(path)
-
-
-def regression_csv(tmp_path, n=24, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 2)) * [1.0, 3.0] + [0.5, -1.0]
-    y = X @ [[1.5], [-0.5]] + 2.0 + 0.1 * rng.normal(size=(n, 1))
-    return write_csv(tmp_path / "data.csv", X, y), X, y
-
-
-def labels_csv(tmp_path, n=40, seed=1):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 2))
-    y = (X @ [[2.0], [-1.0]] + 0.7 * rng.normal(size=(n, 1)) > 0).astype(float)
-    return write_csv(tmp_path / "labels.csv", X, y), X, y
-
-
-def fit_args(path, *more):
-    return ["fit", path, "--target", "y", "--steps", STEPS, *more]
-
-
-def sweep_args(path, rates, *more):
-    return [
-        "sweep",
-        path,
-        "--target",
-        "y",
-        "--learning-rates",
-        rates,
-        "--steps",
-        STEPS,
-        *more,
-    ]
-
-
-def run(capsys, argv):
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys, argv):
-    code, out, err = run(capsys, [*argv, "--json"])
-    return code, json.loads(out), err
-
-
-def on_statistics(loss, X, y, batch_size=None):
-    """As documented: full-batch mse runs on linear.stats, the rest on the rows."""
-    data = (jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32))
-    if loss is linear.mse and batch_size is None:
-        return linear.mse_stats, (linear.stats(*data),)
-    return loss, data
-
-
-def direct_fit(loss, X, y, rate, seed=0, batch_size=None):
-    """What the command line documents: init and batches from one seed."""
-    init_key, batch_key = jax.random.split(jax.random.key(seed))
-    loss, data = on_statistics(loss, X, y, batch_size)
-    return jaxgd.fit(
-        loss,
-        linear.init(init_key, X.shape[1], 1),
-        *data,
-        learning_rate=rate,
-        num_steps=STEPS,
-        batch_size=batch_size,
-        key=None if batch_size is None else batch_key,
-    )
-
-
-def direct_sweep(X, y, rates):
-    init_key, _ = jax.random.split(jax.random.key(0))
-    loss, data = on_statistics(linear.mse, X, y)
-    return jaxgd.sweep(
-        loss,
-        linear.init(init_key, X.shape[1], 1),
-        *data,
-        learning_rates=rates,
-        num_steps=STEPS,
-    )
-
-
-def max_rate(X, loss="mse"):
-    return linear.max_learning_rate(jnp.asarray(X, jnp.float32), loss)
-
-
-def assert_same_params(report, result, names=FEATURES):
-    assert list(report["weights"]) == list(names)
-    np.testing.assert_allclose(
-        list(report["weights"].values()),
-        np.asarray(result.params["W"])[:, 0],
-        rtol=1e-6,
-    )
-    np.testing.assert_allclose(report["bias"], result.params["b"][0], rtol=1e-6)
-
 
 # --- fit ---------------------------------------------------------------------
 
 
-def test_fit_prints_weights_by_feature_name(tmp_path, capsys):
+def test_fit_prints_weights_in_the_units_of_the_data(tmp_path, capsys):
     path, X, y = regression_csv(tmp_path)
     code, out, err = run(capsys, fit_args(path))
-    result = direct_fit(linear.mse, X, y, 0.9 * max_rate(X))
+    _, params = direct_fit(X, y)
     assert code == 0 and err == ""
-    learned = [*result.params["W"][:, 0].tolist(), float(result.params["b"][0])]
+    learned = [*params["W"][:, 0].tolist(), float(params["b"][0])]
     for name, weight in zip((*FEATURES, "bias"), learned, strict=True):
         assert re.search(rf"^{name}\s+{weight:.6g}$", out, re.M)
-    assert "closed-form loss" in out
+    assert "standardized for the optimizer, weights in the data's units" in out
     assert "--auto-lr: 0.9 × max_learning_rate" in out
 
 
 @pytest.mark.parametrize(
-    ("options", "rate", "batch_size", "seed"),
+    ("options", "direct"),
     [
-        pytest.param([], None, None, 0, id="auto-lr"),
-        pytest.param(["--learning-rate", "0.01"], 0.01, None, 0, id="given-rate"),
-        pytest.param(["--batch-size", "5", "--seed", "3"], None, 5, 3, id="batches"),
+        pytest.param([], {}, id="auto-lr"),
+        pytest.param(["--learning-rate", "0.01"], {"rate": 0.01}, id="given-rate"),
+        pytest.param(
+            ["--batch-size", "5", "--seed", "3"],
+            {"batch_size": 5, "seed": 3},
+            id="batches",
+        ),
+        pytest.param(["--no-standardize"], {"standardize": False}, id="raw"),
+        pytest.param(
+            ["--optimizer", "momentum"],
+            {"optimizer": lambda rate: optax.sgd(rate, momentum=0.9)},
+            id="momentum",
+        ),
+        pytest.param(
+            ["--optimizer", "adam", "--learning-rate", "0.05"],
+            {"optimizer": optax.adam, "rate": 0.05},
+            id="adam",
+        ),
     ],
 )
-def test_fit_json_equals_direct_fit(tmp_path, capsys, options, rate, batch_size, seed):
+def test_fit_json_equals_direct_fit(tmp_path, capsys, options, direct):
     path, X, y = regression_csv(tmp_path)
     code, report, _ = run_json(capsys, fit_args(path, *options))
-    if rate is None:
-        rate = (0.9 if batch_size is None else 0.5) * max_rate(X)
-    result = direct_fit(linear.mse, X, y, rate, seed, batch_size)
+    _result, params = direct_fit(X, y, **direct)
     assert code == 0
-    np.testing.assert_allclose(report["learning_rate"], rate, rtol=1e-6)
-    assert_same_params(report, result)
-    np.testing.assert_allclose(report["final_loss"], result.final_loss, rtol=1e-5)
+    assert_same_params(report, params)
     assert report["steps_taken"] == STEPS and report["diverged"] is False
     assert report["data"] == path and report["target"] == "y"
+    assert report["rows"] == len(X) and report["dropped_rows"] == 0
+    with jax.enable_x64(True):
+        want = float(linear.mse(params, X, y))
+    np.testing.assert_allclose(report["final_loss"], want, rtol=1e-12)
+
+
+def test_fit_standardized_reaches_least_squares_in_the_units_of_the_data(
+    tmp_path, capsys
+):
+    """On columns of spreads 1 and 30 far from zero, a bare fit ends at
+    numpy's least squares, weights per original unit; the raw run does not."""
+    path, X, y = regression_csv(tmp_path)
+    A = np.hstack([X, np.ones((len(X), 1))])
+    theta, *_ = np.linalg.lstsq(A, y, rcond=None)
+    closed = float(np.mean((A @ theta - y) ** 2))
+    code, report, _ = run_json(capsys, fit_args(path, "--steps", 300))
+    assert code == 0 and report["standardized"] is True
+    np.testing.assert_allclose(
+        list(report["weights"].values()), theta[:2, 0], rtol=1e-9
+    )
+    np.testing.assert_allclose(report["bias"], theta[2, 0], rtol=1e-9)
+    np.testing.assert_allclose(report["closed_form_loss"], closed, rtol=1e-12)
+    assert abs(report["gap"]) < 1e-12 * closed
+    code, raw, _ = run_json(capsys, fit_args(path, "--steps", 300, "--no-standardize"))
+    assert code == 0 and raw["standardized"] is False
+    assert raw["gap"] > 1e-3 * closed
 
 
 def test_fit_line_search_equals_direct_fit_with_auto(tmp_path, capsys):
     path, X, y = regression_csv(tmp_path)
     code, report, _ = run_json(capsys, fit_args(path, "--line-search"))
-    result = direct_fit(linear.mse, X, y, "auto")
+    result, params = direct_fit(X, y, rate="auto")
     steps = np.asarray(result.step_sizes)
     assert code == 0 and report["learning_rate"] == "auto"
-    assert_same_params(report, result)
+    assert_same_params(report, params)
     assert report["loss_evals"] == int(result.loss_evals) > STEPS
     np.testing.assert_allclose(report["step_sizes"]["min"], np.nanmin(steps))
     np.testing.assert_allclose(report["step_sizes"]["max"], np.nanmax(steps))
@@ -172,70 +119,65 @@ def test_fit_line_search_equals_direct_fit_with_auto(tmp_path, capsys):
     assert f"{per_step:.2f} loss evaluations per step" in out
 
 
-def test_fit_closed_form_is_least_squares_in_float64(tmp_path, capsys, x64):
+def test_fit_tol_stops_at_the_tolerance(tmp_path, capsys):
     path, X, y = regression_csv(tmp_path)
-    code, report, _ = run_json(capsys, fit_args(path, "--standardize"))
-    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
-    closed = float(linear.mse(linear.solve(Xs, y), Xs, y))
-    learned = {
-        "W": jnp.asarray(list(report["weights"].values()))[:, None],
-        "b": jnp.asarray([report["bias"]]),
-    }
-    assert code == 0 and report["standardized"] is True
-    np.testing.assert_allclose(report["closed_form_loss"], closed, rtol=1e-12)
-    np.testing.assert_allclose(
-        report["final_loss"], float(linear.mse(learned, Xs, y)), rtol=1e-12
+    argv = fit_args(path, "--tol", "1e-3", "--steps", 500)
+    code, report, _ = run_json(capsys, argv)
+    result, params = direct_fit(X, y, tol=1e-3, steps=500)
+    assert code == 0 and report["converged"] is True
+    assert report["steps_taken"] == int(result.steps_taken) < 500
+    assert_same_params(report, params)
+    code, out, _ = run(capsys, argv)
+    assert re.search(
+        r"^steps taken +\d+ \(converged: the gradient's norm reached --tol\)$",
+        out,
+        re.M,
     )
-    assert report["gap"] == report["final_loss"] - report["closed_form_loss"]
-    # Standardized, the linear model converges to the closed form.
-    assert -1e-12 * closed <= report["gap"] < 1e-6 * closed
 
 
-def test_fit_standardize_fits_standardized_features(tmp_path, capsys):
-    path, X, y = regression_csv(tmp_path)
-    code, report, _ = run_json(capsys, fit_args(path, "--standardize"))
-    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
-    assert code == 0
-    assert_same_params(report, direct_fit(linear.mse, Xs, y, 0.9 * max_rate(Xs)))
-
-
-def test_fit_features_selects_columns(tmp_path, capsys):
-    path, X, y = regression_csv(tmp_path)
-    code, report, _ = run_json(capsys, fit_args(path, "--features", "x2"))
-    result = direct_fit(linear.mse, X[:, 1:], y, 0.9 * max_rate(X[:, 1:]))
-    assert code == 0
-    assert_same_params(report, result, ["x2"])
-
-
-def test_fit_bce_accuracy_matches_direct_computation(tmp_path, capsys):
+def test_fit_bce_reports_accuracy_and_the_gap_to_newton(tmp_path, capsys):
     path, X, y = labels_csv(tmp_path)
     code, report, _ = run_json(capsys, fit_args(path, "--loss", "bce"))
-    result = direct_fit(linear.bce, X, y, 0.9 * max_rate(X, "bce"))
-    logits = X @ np.asarray(result.params["W"]) + np.asarray(result.params["b"])
+    _, params = direct_fit(X, y, loss="bce")
     assert code == 0
-    assert_same_params(report, result)
-    assert report["accuracy"] == pytest.approx(np.mean((logits > 0) == (y == 1)))
+    assert_same_params(report, params)
+    with jax.enable_x64(True):
+        optimum = linear.solve(X, y, loss="bce")
+        best = float(linear.bce(optimum, X, y))
+        final = float(linear.bce(params, X, y))
+    np.testing.assert_allclose(report["optimum_loss"], best, rtol=1e-12)
+    np.testing.assert_allclose(report["final_loss"], final, rtol=1e-12)
+    assert report["gap"] == report["final_loss"] - report["optimum_loss"] > 0
+    logits = X @ params["W"] + params["b"]
+    assert report["accuracy"] == np.mean((logits > 0) == (y == 1))
     assert "closed_form_loss" not in report
-    np.testing.assert_allclose(report["final_loss"], result.final_loss, rtol=1e-5)
-
-
-def test_fit_bce_text_reports_accuracy(tmp_path, capsys):
-    path, _, y = labels_csv(tmp_path)
     code, out, _ = run(capsys, fit_args(path, "--loss", "bce"))
-    assert code == 0
     assert re.search(rf"^accuracy\s+[01]\.\d{{4}} \(\d+ of {len(y)}\)$", out, re.M)
+    assert re.search(
+        r"^optimum loss +\S+ \(linear.solve\(..., loss=\"bce\"\)", out, re.M
+    )
+
+
+def test_fit_bce_on_separable_classes_has_no_optimum(tmp_path, capsys):
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]])
+    path = write_csv(tmp_path / "sep.csv", X, np.array([[0.0], [0.0], [1.0], [1.0]]))
+    code, report, _ = run_json(capsys, fit_args(path, "--loss", "bce"))
+    assert code == 0 and report["optimum_loss"] is None and report["gap"] is None
+    assert "linearly separable" in report["no_optimum"]
+    code, out, _ = run(capsys, fit_args(path, "--loss", "bce"))
+    assert re.search(r"^optimum +none: the classes are linearly separable", out, re.M)
 
 
 @pytest.mark.parametrize(
     ("loss", "name"), [("mse", "auto_mpg"), ("bce", "breast_cancer")]
 )
 def test_fit_without_csv_uses_the_shipped_data(capsys, loss, name):
-    argv = ["fit", "--loss", loss, "--standardize", "--steps", STEPS]
-    code, report, _ = run_json(capsys, argv)
+    code, report, _ = run_json(capsys, ["fit", "--loss", loss, "--steps", STEPS])
     data = datasets.load(name)
+    _, params = direct_fit(data.X, data.y, loss=loss)
     assert code == 0
     assert report["data"] == name and report["target"] == data.target_name
-    assert list(report["weights"]) == list(data.feature_names)
+    assert_same_params(report, params, data.feature_names)
 
 
 def test_fit_without_csv_takes_another_target(capsys):
@@ -248,20 +190,28 @@ def test_fit_divergence_exits_1_and_suggests_a_rate_that_works(tmp_path, capsys)
     path, _, _ = regression_csv(tmp_path)
     code, report, err = run_json(capsys, fit_args(path, "--learning-rate", 5))
     assert code == 1 and report["diverged"] is True
-    assert report["steps_taken"] < STEPS
+    # In float64 the loss grows for hundreds of steps before it overflows.
     match = re.fullmatch(
-        r"jaxgd: the fit diverged at step (\d+): learning rate 5 is too large "
-        r"\(max_learning_rate = \S+\); try --learning-rate (\S+) \(.*\)\n",
+        r"jaxgd: the fit diverged: the loss grew from (\S+) to (\S+) in 40 steps: "
+        r"learning rate 5 is too large \(max_learning_rate = \S+\); try "
+        r"--learning-rate (\S+) \(.*\)\n",
         err,
     )
-    assert match and int(match[1]) == report["steps_taken"]
-    code, report, _ = run_json(capsys, fit_args(path, "--learning-rate", match[2]))
+    assert match and float(match[2]) == pytest.approx(report["final_loss"], 1e-5)
+    assert float(match[1]) < float(match[2])
+    code, report, _ = run_json(capsys, fit_args(path, "--learning-rate", match[3]))
     assert code == 0 and report["diverged"] is False
+    code, report, err = run_json(
+        capsys, fit_args(path, "--learning-rate", 5, "--steps", 1000)
+    )
+    match = re.fullmatch(r"jaxgd: the fit diverged at step (\d+): learning .*\n", err)
+    assert code == 1 and match and int(match[1]) == report["steps_taken"] < 1000
 
 
 def test_fit_divergence_suggests_a_tenth_when_that_is_safe(tmp_path, capsys):
     path, X, _ = regression_csv(tmp_path)
-    rate = 5 * max_rate(X)
+    with jax.enable_x64(True):
+        rate = 5 * linear.max_learning_rate(linear.standardize(X)[0])
     code, _, err = run(capsys, fit_args(path, "--learning-rate", rate))
     assert code == 1
     assert err.endswith(f"try --learning-rate {rate / 10:.6g} (a tenth of it)\n")
@@ -269,47 +219,82 @@ def test_fit_divergence_suggests_a_tenth_when_that_is_safe(tmp_path, capsys):
 
 def test_fit_plot_writes_the_loss_curve(tmp_path, capsys):
     path, _, _ = regression_csv(tmp_path)
-    figure = tmp_path / "loss.png"
+    figure = tmp_path / "loss.svg"
     code, _, _ = run(capsys, fit_args(path, "--plot", figure))
     assert code == 0
-    assert figure.read_bytes().startswith(b"\x89PNG")
+    assert figure.read_text().startswith("<?xml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "loss.svg"]
 
 
 # --- sweep -------------------------------------------------------------------
+
+
+def direct_sweep(X, y, rates):
+    with jax.enable_x64(True):
+        Z, scaling = linear.standardize(X)
+        init_key, _ = jax.random.split(jax.random.key(0))
+        result = jaxgd.sweep(
+            linear.mse_stats,
+            linear.init(init_key, X.shape[1], 1, np.float64),
+            linear.stats(Z, y),
+            learning_rates=rates,
+            num_steps=STEPS,
+        )
+        index, lane = jaxgd.best(result)
+        return result, index, scaling.unscale(lane.params)
 
 
 def test_sweep_json_equals_direct_sweep_and_best(tmp_path, capsys):
     path, X, y = regression_csv(tmp_path)
     code, report, _ = run_json(capsys, sweep_args(path, "1e-3:3:3"))
     rates = np.logspace(-3, np.log10(3), 3)
-    result = direct_sweep(X, y, rates)
-    index, lane = jaxgd.best(result)
+    result, index, params = direct_sweep(X, y, rates)
     runs = report["runs"]
     assert code == 0
     np.testing.assert_allclose([r["learning_rate"] for r in runs], rates)
-    assert [r["diverged"] for r in runs] == result.diverged.tolist()
+    growing = np.asarray(result.final_loss) > np.asarray(result.losses)[:, 0]
+    assert [r["diverged"] for r in runs] == (result.diverged | growing).tolist()
     assert runs[-1]["diverged"] is True  # 3 is past max_learning_rate
     assert [r["steps_taken"] for r in runs] == result.steps_taken.tolist()
     for run_, loss in zip(runs, result.final_loss.tolist(), strict=True):
         # JSON has no infinity: a loss that overflowed is null.
         assert run_["final_loss"] == pytest.approx(loss if np.isfinite(loss) else None)
     assert report["best"]["index"] == index
-    assert_same_params(report["best"], lane)
-    np.testing.assert_allclose(report["max_learning_rate"], max_rate(X), rtol=1e-6)
+    assert_same_params(report["best"], jax.tree.map(np.asarray, params))
 
 
 def test_sweep_text_table_and_best(tmp_path, capsys):
     path, X, y = regression_csv(tmp_path)
     code, out, _ = run(capsys, sweep_args(path, "0.01:0.05:3"))
     rates = np.logspace(-2, np.log10(0.05), 3)
-    result = direct_sweep(X, y, rates)
-    index, lane = jaxgd.best(result)
+    result, index, _ = direct_sweep(X, y, rates)
     assert code == 0
     for rate, loss in zip(rates, result.final_loss.tolist(), strict=True):
         assert re.search(rf"^\s*{rate:.6g}\s+{loss:.6g}\s+{STEPS}\s+no$", out, re.M)
     assert (
         f"best: learning rate {rates[index]:.6g} (run {index + 1}), final loss "
-        f"{float(lane.final_loss):.6g}" in out
+        f"{float(result.final_loss[index]):.6g}" in out
+    )
+
+
+def test_sweep_of_adam_equals_direct_sweep(tmp_path, capsys):
+    path, X, y = regression_csv(tmp_path)
+    argv = sweep_args(path, "0.01:0.1:2", "--optimizer", "adam")
+    code, report, _ = run_json(capsys, argv)
+    with jax.enable_x64(True):
+        Z, _ = linear.standardize(X)
+        init_key, _ = jax.random.split(jax.random.key(0))
+        result = jaxgd.sweep(
+            linear.mse_stats,
+            linear.init(init_key, 2, 1, np.float64),
+            linear.stats(Z, y),
+            learning_rates=np.logspace(-2, -1, 2),
+            num_steps=STEPS,
+            optimizer=optax.adam,
+        )
+    assert code == 0
+    np.testing.assert_allclose(
+        [r["final_loss"] for r in report["runs"]], result.final_loss, rtol=1e-10
     )
 
 
@@ -324,8 +309,7 @@ def test_sweep_all_diverged_exits_1(tmp_path, capsys):
 def test_sweep_plot_writes_the_figure(tmp_path, capsys):
     path, _, _ = regression_csv(tmp_path)
     figure = tmp_path / "sweep.png"
-    argv = sweep_args(path, "1e-3:1:3", "--plot", figure)
-    code, _, _ = run(capsys, argv)
+    code, _, _ = run(capsys, sweep_args(path, "1e-3:1:3", "--plot", figure))
     assert code == 0
     assert figure.read_bytes().startswith(b"\x89PNG")
 
@@ -333,75 +317,22 @@ def test_sweep_plot_writes_the_figure(tmp_path, capsys):
 # --- bad input ---------------------------------------------------------------
 
 
-def fails_with(capsys, argv, message):
-    """The command exits with 2 and says exactly one line, containing message."""
-    code, out, err = run(capsys, argv)
-    assert code == 2, err
-    assert out == ""
-    assert err.startswith("jaxgd: error: ") and err.count("\n") == 1, err
-    assert message in err, err
-
-
-def test_missing_and_unreadable_files(tmp_path, capsys):
-    missing = tmp_path / "nope.csv"
-    fails_with(
-        capsys, fit_args(missing), f"{missing}: cannot read the table: No such file"
-    )
-    fails_with(capsys, fit_args(tmp_path), f"{tmp_path}: cannot read the table")
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        pytest.param("", "the table is empty", id="empty"),
-        pytest.param(
-            "x1,x2,y\n1,2,3\n4,abc,6\n",
-            "data row 2 (line 3), column 'x2': cannot read 'abc' as a number",
-            id="not-a-number",
-        ),
-        pytest.param(
-            "x1,x2,y\n1,,3\n4,5,nan\n",
-            "2 cells are empty, NaN or infinite: data row 1 column 'x2'; data row 2 "
-            "column 'y'",
-            id="empty-and-nan",
-        ),
-    ],
-)
-def test_bad_tables(tmp_path, capsys, text, message):
-    path = tmp_path / "bad.csv"
-    path.write_text(text, encoding="utf-8")
-    fails_with(capsys, fit_args(path), f"{path}: {message}")
-
-
-def test_missing_columns_list_the_columns(tmp_path, capsys):
-    path, _, _ = regression_csv(tmp_path)
-    columns = "its columns are: 'x1', 'x2', 'y'"
-    fails_with(
-        capsys,
-        ["fit", path, "--target", "z"],
-        f"target column 'z' is not in the table; {columns}",
-    )
-    fails_with(
-        capsys,
-        sweep_args(path, "0.1:1:2", "--features", "x1,q"),
-        f"feature column 'q' is not in the table; {columns}",
-    )
-
-
 def test_target_is_required_with_a_csv(tmp_path, capsys):
     path, _, _ = regression_csv(tmp_path)
     fails_with(capsys, ["fit", path], f"--target is required with a CSV file ({path})")
 
 
-def test_constant_column_with_standardize(tmp_path, capsys):
-    X = np.array([[1.0, 5.0], [2.0, 5.0]])
-    path = write_csv(tmp_path / "c.csv", X, np.array([[1.0], [2.0]]))
+def test_constant_column_cannot_be_standardized(tmp_path, capsys):
+    X = np.array([[1.0, 5.0], [2.0, 5.0], [4.0, 5.0]])
+    path = write_csv(tmp_path / "c.csv", X, np.array([[1.0], [2.0], [2.5]]))
     fails_with(
         capsys,
-        fit_args(path, "--standardize"),
-        "--standardize cannot rescale a constant column: 'x2' has the same value in "
-        "every row",
+        fit_args(path),
+        "cannot standardize a constant column: 'x2' has the same value in every "
+        "row; leave it out with --features, or --no-standardize",
     )
+    code, report, _ = run_json(capsys, fit_args(path, "--no-standardize"))
+    assert code == 0 and report["standardized"] is False
 
 
 def test_bce_labels_must_be_0_or_1(tmp_path, capsys):
@@ -432,16 +363,53 @@ def test_malformed_learning_rates(tmp_path, capsys, spec):
         ("--learning-rate", "0", "must be a positive finite number; got '0'"),
         ("--learning-rate", "-0.1", "must be a positive finite number; got '-0.1'"),
         ("--learning-rate", "inf", "must be a positive finite number; got 'inf'"),
-        ("--steps", "0", "must be a whole number >= 1; got '0'"),
-        ("--steps", "2.5", "must be a whole number >= 1; got '2.5'"),
-        ("--batch-size", "0", "must be a whole number >= 1; got '0'"),
-        ("--seed", "-1", "must be a whole number >= 0; got '-1'"),
+        ("--tol", "0", "must be a positive finite number; got '0'"),
+        ("--tol", "nan", "must be a positive finite number; got 'nan'"),
+        ("--steps", "0", "must be a whole number from 1 to 2147483647; got '0'"),
+        ("--steps", "2.5", "must be a whole number from 1 to 2147483647; got '2.5'"),
+        (
+            "--steps",
+            "3000000000",
+            "must be a whole number from 1 to 2147483647; got '3000000000'",
+        ),
+        ("--batch-size", "0", "must be a whole number from 1 to 2147483647; got '0'"),
+        (
+            "--seed",
+            "-1",
+            "must be a whole number from 0 to 9223372036854775807; got '-1'",
+        ),
+        (
+            "--seed",
+            str(2**63),
+            f"must be a whole number from 0 to 9223372036854775807; got '{2**63}'",
+        ),
+        ("--delimiter", "ab", "expected one character between cells"),
+        ("--delimiter", "x", "expected one character between cells"),
+        ("--delimiter", ".", "expected one character between cells"),
+        ("--missing", "skip", "invalid choice: 'skip'"),
+        ("--optimizer", "lbfgs", "invalid choice: 'lbfgs'"),
     ],
 )
-def test_bad_numbers(tmp_path, capsys, option, value, message):
+def test_bad_numbers_and_choices(tmp_path, capsys, option, value, message):
     path, _, _ = regression_csv(tmp_path)
     fails_with(
         capsys, fit_args(path, f"{option}={value}"), f"argument {option}: {message}"
+    )
+
+
+def test_optimizers_that_do_not_fit_the_rate_options(tmp_path, capsys):
+    path, _, _ = regression_csv(tmp_path)
+    fails_with(
+        capsys,
+        fit_args(path, "--optimizer", "adam"),
+        "--optimizer adam needs --learning-rate: the bound that --auto-lr uses is "
+        "for gradient descent",
+    )
+    fails_with(
+        capsys,
+        fit_args(path, "--optimizer", "momentum", "--line-search"),
+        "--line-search chooses the steps of plain gradient descent; it does not go "
+        "with --optimizer momentum",
     )
 
 
@@ -470,6 +438,8 @@ def test_batch_size_larger_than_the_data(tmp_path, capsys):
             ["sweep", "--learning-rates", "0.1:1:2", "--learning-rate", "0.1"],
             "unrecognized arguments: --learning-rate",
         ),
+        (["sweep", "--learning-rates", "0.1:1:2", "--save", "m.json"], "--save"),
+        (["predict", "m.json"], "the following arguments are required: CSV"),
     ],
 )
 def test_usage_errors(capsys, argv, message):
@@ -486,44 +456,148 @@ def test_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
     )
 
 
-def test_plot_into_a_missing_folder(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("no/loss.png", "the folder {dir}/no does not exist"),
+        ("loss", "the file name must end in the figure's format, one of "),
+        ("loss.xyz", "the file name must end in the figure's format, one of "),
+        ("", "is a folder; give a file name"),
+    ],
+)
+def test_plot_paths_are_checked_before_the_run(tmp_path, capsys, name, message):
     path, _, _ = regression_csv(tmp_path)
-    figure = tmp_path / "no" / "loss.png"
-    code, out, err = run(capsys, fit_args(path, "--plot", figure, "--json"))
-    assert code == 2 and json.loads(out)["diverged"] is False
-    assert err.startswith(f"jaxgd: error: cannot write the figure '{figure}': ")
-    assert err.count("\n") == 1
+    figure = tmp_path / name if name else tmp_path
+    fails_with(capsys, fit_args(path, "--plot", figure), message.format(dir=tmp_path))
 
 
-# --- entry points ------------------------------------------------------------
+# --- the program -------------------------------------------------------------
 
 
-def test_python_dash_m_help():
+def test_help_version_and_usage_errors_do_not_load_jax():
+    script = (
+        "import sys\n"
+        "from jaxgd.cli import main\n"
+        "codes = [main(a) for a in (['--help'], ['fit', '--help'], ['--version'], "
+        "['fit', '--steps', '0'], ['predict', '--help'])]\n"
+        "print(codes, 'jax' in sys.modules, 'numpy' in sys.modules, file=sys.stderr)\n"
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "jaxgd", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
+        [PYTHON, "-c", script], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    for command in ("demo", "fit", "sweep"):
+    assert done.stderr.splitlines()[-1] == "[0, 0, 0, 2, 0] False False"
+    version = jaxgd.__version__
+    assert f"jaxgd {version}\n" in done.stdout
+    for command in ("demo", "fit", "sweep", "predict", "--version"):
         assert command in done.stdout
+
+
+def test_version_is_the_package_version(capsys):
+    code, out, _ = run(capsys, ["--version"])
+    assert code == 0 and out == f"jaxgd {jaxgd.__version__}\n"
 
 
 def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
     """`jaxgd fit ... | head -1`: the pipe closes before the report is written."""
     path, _, _ = regression_csv(tmp_path)
     process = subprocess.Popen(
-        [sys.executable, "-m", "jaxgd", *map(str, fit_args(path))],
+        [PYTHON, "-m", "jaxgd", *map(str, fit_args(path))],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=subprocess_env(tmp_path),
     )
     process.stdout.close()
-    _, err = process.communicate(timeout=120)
+    _, err = process.communicate(timeout=300)
     assert process.returncode == 1
     assert b"Traceback" not in err and b"BrokenPipeError" not in err
 
 
-def test_help_returns_0(capsys):
-    code, out, _ = run(capsys, ["fit", "--help"])
-    assert code == 0 and "--learning-rate" in out and "--auto-lr" in out
+def test_closed_and_full_standard_output_are_one_line(tmp_path, capsys, monkeypatch):
+    path, _, _ = regression_csv(tmp_path)
+    monkeypatch.setattr(sys, "stdout", None)  # as `jaxgd fit ... >&-` starts
+    code, _, err = run(capsys, fit_args(path))
+    assert (code, err) == (
+        2,
+        "jaxgd: error: standard output is closed; there is nowhere to report\n",
+    )
+    with open("/dev/full", "w") as full:
+        monkeypatch.setattr(sys, "stdout", full)
+        code, _, err = run(capsys, fit_args(path))
+    assert (code, err) == (
+        2,
+        "jaxgd: error: cannot write to standard output: No space left on device\n",
+    )
+
+
+def test_the_compilation_cache_is_filled_and_reused(tmp_path):
+    """A second run finds every program of the first in the cache folder."""
+    path, _, _ = regression_csv(tmp_path)
+    cache = tmp_path / "cache"
+    script = (
+        "import sys, jax.monitoring as m\n"
+        "hits = []\n"
+        "m.register_event_listener(lambda name, **kw: "
+        "hits.append(name) if name == '/jax/compilation_cache/cache_hits' else None)\n"
+        "from jaxgd.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print('HITS', len(hits), file=sys.stderr)\n"
+        "raise SystemExit(code)\n"
+    )
+
+    def once(*more):
+        done = subprocess.run(
+            [PYTHON, "-c", script, *map(str, fit_args(path, *more))],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+            env=subprocess_env(tmp_path),
+        )
+        assert done.returncode == 0, done.stderr
+        return int(done.stderr.split("HITS ")[1])
+
+    assert once() == 0
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries
+    assert once() > 0
+    assert sorted(p.name for p in cache.iterdir()) == entries
+
+
+def test_a_cache_folder_that_cannot_be_made_is_a_warning(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("JAXGD_CACHE_DIR", str(blocker / "cache"))
+    path, _, _ = regression_csv(tmp_path)
+    code, out, err = run(capsys, [*fit_args(path), "--json"], cache=True)
+    assert code == 0 and json.loads(out)["diverged"] is False
+    assert err.startswith(
+        f"jaxgd: warning: cannot keep compiled programs in {blocker / 'cache'}: "
+    )
+    assert err.endswith("; running without the cache\n") and err.count("\n") == 1
+
+
+def test_no_cache_makes_no_cache_folder(tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("JAXGD_CACHE_DIR", str(cache))
+    path, _, _ = regression_csv(tmp_path)
+    code, _, _ = run(capsys, [*fit_args(path), "--no-cache"], cache=True)
+    assert code == 0 and not cache.exists()
+
+
+def test_the_package_loads_jax_when_a_name_is_first_used():
+    script = (
+        "import sys, jaxgd\n"
+        "before = 'jax' in sys.modules\n"
+        "from jaxgd import fit, linear\n"
+        "names = [n for n in jaxgd.__all__ if getattr(jaxgd, n, None) is None]\n"
+        "listed = set(jaxgd.__all__) <= set(dir(jaxgd))\n"
+        "print(before, 'jax' in sys.modules, names, listed)\n"
+    )
+    done = subprocess.run(
+        [PYTHON, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "False True [] True\n"
+    with pytest.raises(AttributeError, match="module 'jaxgd' has no attribute 'nope'"):
+        jaxgd.nope  # noqa: B018

@@ -6,7 +6,7 @@ import jax
 import pytest
 
 from jaxgd import datasets, linear
-from jaxgd._cli import main
+from jaxgd.cli import main
 
 FIGURES = (
     "01_ball_1d.png",
@@ -22,7 +22,7 @@ STEPS = 5
 
 def test_demo_writes_every_figure_and_prints_the_table(tmp_path, capsys):
     out_dir = tmp_path / "figures"
-    code = main(["demo", "--out", str(out_dir), "--steps", str(STEPS)])
+    code = main(["demo", "--out", str(out_dir), "--steps", str(STEPS), "--no-cache"])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert sorted(path.name for path in out_dir.iterdir()) == list(FIGURES)
@@ -46,7 +46,7 @@ def test_demo_writes_every_figure_and_prints_the_table(tmp_path, capsys):
 
 def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    code = main(["demo", "--out", str(tmp_path)])
+    code = main(["demo", "--out", str(tmp_path), "--no-cache"])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err == (
@@ -58,7 +58,7 @@ def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
 def test_demo_into_a_file_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "taken"
     blocker.write_text("not a folder", encoding="utf-8")
-    code = main(["demo", "--out", str(blocker), "--steps", str(STEPS)])
+    code = main(["demo", "--out", str(blocker), "--steps", str(STEPS), "--no-cache"])
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err.startswith(f"jaxgd: error: cannot write the figures into {blocker}: ")
@@ -67,9 +67,10 @@ def test_demo_into_a_file_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("steps", ["0", "x"])
 def test_demo_rejects_bad_steps(tmp_path, capsys, steps):
-    code = main(["demo", "--out", str(tmp_path), "--steps", steps])
+    code = main(["demo", "--out", str(tmp_path), "--steps", steps, "--no-cache"])
     _, err = capsys.readouterr()
     assert code == 2
     assert err.startswith(
-        f"jaxgd: error: argument --steps: must be a whole number >= 1; got '{steps}'"
+        f"jaxgd: error: argument --steps: must be a whole number from 1 to 2147483647; "
+        f"got '{steps}'"
     )

@@ -8,7 +8,7 @@ import pytest
 from helpers import assert_tree_allclose, regression
 
 import jaxgd
-from jaxgd import linear
+from jaxgd import datasets, linear
 
 
 def test_init_is_uniform_in_plus_minus_one_over_sqrt_n():
@@ -237,3 +237,130 @@ def test_gradient_descent_on_sse_follows_the_chapter_update():
         "b": params["b"] + rate * 2 * residual.sum(axis=0),
     }
     assert_tree_allclose(result.params, expected, rtol=1e-5)
+
+
+# --- standardize, the exact optimum of bce, accuracy -------------------------
+
+
+def unscaled(seed=0, n=200):
+    """Features of very different sizes and places, as in a real table."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) * [1e3, 1.0, 1e-2] + [3e3, -5.0, 0.5]
+    y = X @ np.array([[2e-3], [-1.5], [40.0]]) + 7.0 + rng.normal(size=(n, 1))
+    return X, y
+
+
+def test_standardize_and_map_back_is_least_squares_in_original_units(x64):
+    X, y = unscaled()
+    Z, scaling = linear.standardize(X)
+    np.testing.assert_allclose(scaling.mean, X.mean(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(scaling.scale, X.std(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(Z, (X - X.mean(axis=0)) / X.std(axis=0), atol=1e-13)
+    back = scaling.unscale(linear.solve(Z, y))
+    A = np.hstack([X, np.ones((len(X), 1))])
+    theta = np.linalg.lstsq(A, y, rcond=None)[0]
+    np.testing.assert_allclose(back["W"], theta[:-1], rtol=1e-9)
+    np.testing.assert_allclose(back["b"], theta[-1], rtol=1e-9)
+    # Any params, not only the optimum: the same predictions.
+    params = {"W": jnp.array([[0.5], [-2.0], [3.0]]), "b": jnp.array([1.0])}
+    np.testing.assert_allclose(
+        linear.predict(scaling.unscale(params), X),
+        linear.predict(params, Z),
+        rtol=1e-10,
+    )
+
+
+def test_standardize_bad_input():
+    with pytest.raises(ValueError, match=r"column 1 of X has the same value"):
+        linear.standardize(jnp.array([[1.0, 5.0], [2.0, 5.0]]))
+    with pytest.raises(ValueError, match=r"needs at least one sample"):
+        linear.standardize(jnp.zeros((0, 2)))
+    with pytest.raises(ValueError, match=r"X must be 2-D"):
+        linear.standardize(jnp.zeros(3))
+    _, scaling = linear.standardize(jnp.array([[1.0], [2.0]]))
+    with pytest.raises(ValueError, match=r"params do not fit this standardization"):
+        scaling.unscale({"W": jnp.zeros((2, 1)), "b": jnp.zeros(1)})
+
+
+def bce_gradient_and_hessian(theta, X, y):
+    """The float64 reference: the derivatives of mean bce, written out."""
+    A = np.hstack([X, np.ones((len(X), 1))])
+    p = 1 / (1 + np.exp(-(A @ theta)))
+    return A.T @ (p - y[:, 0]) / len(X), (A * (p * (1 - p))[:, None]).T @ A / len(X)
+
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_solve_bce_is_the_minimiser(x64, scaled):
+    """Gradient 0 and a positive-definite Hessian: the minimiser of a convex
+    loss, on standardized breast-cancer data and on its raw columns."""
+    data = datasets.load("breast_cancer")
+    X = linear.standardize(data.X)[0] if scaled else data.X
+    params = linear.solve(X, data.y, loss="bce")
+    assert params["W"].dtype == jnp.float64
+    theta = np.concatenate([np.ravel(params["W"]), np.ravel(params["b"])])
+    grad, hessian = bce_gradient_and_hessian(theta, np.asarray(X), data.y)
+    assert np.linalg.norm(grad) < 1e-8
+    assert np.linalg.eigvalsh(hessian)[0] > 0
+    grads = jax.grad(linear.bce)(params, X, data.y)
+    assert max(float(jnp.max(jnp.abs(g))) for g in grads.values()) < 1e-8
+    # Gradient descent from there does not find a lower loss.
+    result = jaxgd.fit(linear.bce, params, X, data.y, learning_rate=1.0, num_steps=50)
+    assert float(result.final_loss) >= float(linear.bce(params, X, data.y)) - 1e-14
+
+
+def test_solve_bce_columns_and_soft_labels(x64):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(100, 2))
+    y = np.stack([(X[:, 0] + rng.normal(size=100) > 0), rng.uniform(size=100)], 1)
+    params = linear.solve(X, y.astype(float), loss="bce")
+    for j in range(2):
+        theta = np.append(np.asarray(params["W"])[:, j], params["b"][j])
+        grad, _ = bce_gradient_and_hessian(theta, X, y[:, [j]].astype(float))
+        assert np.linalg.norm(grad) < 1e-10
+
+
+@pytest.mark.parametrize(
+    ("X", "y"),
+    [
+        pytest.param(
+            [[0.0], [1.0], [2.0], [3.0]], [[0.0], [0.0], [1.0], [1.0]], id="complete"
+        ),
+        pytest.param(
+            [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0], [0.0, 1.0]],
+            [[0.0], [0.0], [1.0], [1.0], [0.0]],
+            id="two-features",
+        ),
+        pytest.param(
+            [[0.0], [1.0], [1.0], [2.0], [3.0]],
+            [[0.0], [0.0], [1.0], [1.0], [1.0]],
+            id="quasi-complete",
+        ),
+    ],
+)
+def test_solve_bce_refuses_separable_classes(x64, X, y):
+    with pytest.raises(
+        ValueError, match=r"the classes are linearly separable: .* no finite minimiser"
+    ):
+        linear.solve(jnp.array(X), jnp.array(y), loss="bce")
+
+
+def test_solve_bce_bad_input():
+    X = jnp.array([[0.0], [1.0], [2.0]])
+    with pytest.raises(ValueError, match=r"needs labels in \[0, 1\]; y holds values"):
+        linear.solve(X, jnp.array([[0.0], [2.0], [1.0]]), loss="bce")
+    with pytest.raises(ValueError, match=r"needs finite X and y"):
+        linear.solve(X.at[1, 0].set(jnp.inf), jnp.array([[0.0], [1.0], [0.0]]), "bce")
+    with pytest.raises(ValueError, match=r"loss must be one of"):
+        linear.solve(X, X, loss="mae")
+    with pytest.raises(ValueError, match=r"solve needs X and y"):
+        linear.solve(X)
+
+
+def test_accuracy_counts_logits_on_the_side_of_the_label():
+    X = jnp.array([[-2.0], [-0.5], [0.0], [0.5], [2.0]])
+    y = jnp.array([[0.0], [1.0], [0.0], [1.0], [0.0]])
+    params = {"W": jnp.array([[1.0]]), "b": jnp.array([0.0])}
+    # logits -2, -0.5, 0, 0.5, 2: right, wrong, right (0 predicts 0), right, wrong
+    assert linear.accuracy(params, X, y) == 3 / 5
+    with pytest.raises(ValueError, match=r"y must have the predictions' shape"):
+        linear.accuracy(params, X, y[:, 0])

@@ -1,5 +1,7 @@
 """The least-squares fast path: `linear.stats` + `linear.mse_stats` equal `mse`."""
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -154,25 +156,25 @@ def test_equals_mse_when_the_gram_is_singular(x64, case):
     assert_tree_allclose(grads, want_grads, rtol=1e-8, atol=1e-12)
 
 
-def test_conjugate_gradients_solve_each_column_and_stop_at_rounding(x64):
-    """The anchor's solver: exact for a full-rank G, minimum-norm for a
-    singular one, a zero column stays zero, and stopping once the residual
-    is at rounding level (here after at most 3 iterations, the number of
-    distinct eigenvalues) gives what running all n iterations would."""
+def test_the_anchor_is_least_squares_column_by_column(x64):
+    """The anchor solves the centred problem: exactly for full-rank features,
+    of unit spread or of spreads from 1e-3 to 1e3; for collinear features it
+    is one of the minimisers (the loss does not tell them apart); a target
+    column of zeros gets zero weights."""
     rng = np.random.default_rng(0)
-    Q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
-    G = Q @ np.diag([1.0, 1.0, 4.0, 4.0, 9.0, 9.0]) @ Q.T
-    G = (G + G.T) / 2
-    C = np.stack([rng.normal(size=6), np.zeros(6), rng.normal(size=6)], axis=1)
-    for iterations in (3, 6):
-        W = linear._conjugate_gradient(jnp.asarray(G), jnp.asarray(C), iterations)
-        np.testing.assert_allclose(W, np.linalg.solve(G, C), rtol=1e-12, atol=1e-14)
-    singular = Q @ np.diag([0.0, 0.0, 4.0, 4.0, 9.0, 9.0]) @ Q.T
-    singular = (singular + singular.T) / 2
-    # As for the statistics, whose X^T y lies in the range of X^T X.
-    C = singular @ C
-    W = linear._conjugate_gradient(jnp.asarray(singular), jnp.asarray(C), 6)
-    np.testing.assert_allclose(W, np.linalg.pinv(singular) @ C, rtol=1e-10, atol=1e-12)
+    X = rng.normal(size=(50, 6)) * np.array([1.0, 1e3, 1e-3, 1.0, 10.0, 0.1])
+    y = np.stack([rng.normal(size=50), np.zeros(50), X @ rng.normal(size=6)], 1)
+    s = linear.stats(X, y)
+    Xc, yc = X - X.mean(axis=0), y - y.mean(axis=0)
+    want = np.linalg.lstsq(Xc, yc, rcond=None)[0]
+    np.testing.assert_allclose(s.anchor, want, rtol=1e-9, atol=1e-14)
+    np.testing.assert_array_equal(s.anchor[:, 1], 0.0)
+    collinear = np.hstack([X[:, :3], X[:, :1] + X[:, 1:2]])
+    s = linear.stats(collinear, y)
+    Xc = collinear - collinear.mean(axis=0)
+    best = np.sum((yc - Xc @ np.linalg.lstsq(Xc, yc, rcond=None)[0]) ** 2, axis=0)
+    np.testing.assert_allclose(s.anchor_sse, best, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(s.anchor_grad, 0, atol=1e-6)
 
 
 @pytest.mark.parametrize("num_steps", [1, 300])
@@ -289,3 +291,106 @@ def test_mini_batches_of_statistics_are_refused():
             batch_size=5,
             key=jax.random.key(0),
         )
+
+
+# --- statistics over chunks of rows ------------------------------------------
+
+
+def offset_problem(seed=0):
+    """Rows far from zero mean, on spreads from 1e-2 to 1e3, two outputs."""
+    rng = np.random.default_rng(seed)
+    spread = np.array([1.0, 10.0, 1e3, 1e-2])
+    X = rng.normal(size=(500, 4)) * spread + [5.0, -100.0, 3e3, 0.5]
+    y = X @ (rng.normal(size=(4, 2)) / spread[:, None]) + rng.normal(size=(500, 2))
+    return X, y
+
+
+def assert_same_stats(got, want, X, y, rtol=1e-12):
+    """Equal fields; those that are zero up to rounding against what rounded."""
+    size = {
+        "x_mean": np.max(np.abs(X)),
+        "xc_mean": np.max(np.abs(X)),
+        "yc_mean": np.max(np.abs(y)),
+        "anchor_grad": np.max(np.abs(want.gram)) * np.max(np.abs(want.anchor)),
+    }
+    for field, value in want._asdict().items():
+        np.testing.assert_allclose(
+            getattr(got, field),
+            value,
+            rtol=rtol,
+            atol=rtol * size.get(field, 0.0),
+            err_msg=field,
+        )
+
+
+@pytest.mark.parametrize("sizes", [[500], [137] * 3 + [89], [1, 250, 249]])
+def test_chunks_give_the_statistics_of_all_their_rows(x64, sizes):
+    X, y = offset_problem()
+    cuts = np.cumsum([0, *sizes])
+    chunks = [(X[a:b], y[a:b]) for a, b in itertools.pairwise(cuts)]
+    whole, merged = linear.stats(X, y), linear.stats(iter(chunks))
+    assert_same_stats(merged, whole, X, y)
+    params = linear.init(jax.random.key(2), 4, 2, jnp.float64)
+    value, grads = jax.value_and_grad(linear.mse_stats)(params, merged)
+    want_value, want_grads = jax.value_and_grad(linear.mse)(params, X, y)
+    np.testing.assert_allclose(value, want_value, rtol=1e-12)
+    assert_tree_allclose(grads, want_grads, rtol=1e-10)
+
+
+def test_chunks_without_rows_and_of_the_wrong_kind(x64):
+    X, y = offset_problem()
+    empty = (X[:0], y[:0])
+    assert_same_stats(linear.stats([empty, (X, y), empty]), linear.stats(X, y), X, y)
+    with pytest.raises(ValueError, match=r"the chunks hold none"):
+        linear.stats([empty])
+    with pytest.raises(ValueError, match=r"chunk 1 must be an \(X, y\) pair"):
+        linear.stats([(X, y), X])
+    with pytest.raises(
+        ValueError, match=r"chunk 1 has 3 features, 2 outputs and dtype float64, "
+    ):
+        linear.stats([(X, y), (X[:, :3], y)])
+    with pytest.raises(ValueError, match=r"or one iterable of \(X, y\) chunks"):
+        linear.stats(X)
+    with pytest.raises(TypeError, match=r"across_processes must be a bool; got 1"):
+        linear.stats(X, y, across_processes=1)
+
+
+def test_one_process_across_processes_changes_nothing(x64):
+    X, y = offset_problem()
+    assert_same_stats(
+        linear.stats(X, y, across_processes=True), linear.stats(X, y), X, y, 0
+    )
+
+
+def test_solve_from_statistics_is_least_squares(x64):
+    X, y = offset_problem()
+    want = linear.solve(X, y)
+    for stats in (
+        linear.stats(X, y),
+        linear.stats([(X[:200], y[:200]), (X[200:], y[200:])]),
+    ):
+        got = linear.solve(stats)
+        assert_tree_allclose(got, want, rtol=1e-9)
+        np.testing.assert_allclose(
+            linear.mse_stats(got, stats), linear.mse(want, X, y), rtol=1e-12
+        )
+    with pytest.raises(ValueError, match=r"solve takes the Stats of the data alone"):
+        linear.solve(stats, y)
+    with pytest.raises(ValueError, match=r'loss="bce" needs the rows X and y'):
+        linear.solve(stats, loss="bce")
+
+
+def test_bound_and_standardization_from_statistics(x64):
+    X, y = offset_problem()
+    stats = linear.stats(X, y)
+    for loss in ("mse", "sse", "bce"):
+        np.testing.assert_allclose(
+            linear.max_learning_rate(stats, loss, 2),
+            linear.max_learning_rate(X, loss, 2),
+            rtol=1e-10,
+        )
+    Z, scaling = linear.standardize(X)
+    stats_z, scaling_z = linear.standardize(stats)
+    np.testing.assert_allclose(scaling_z.mean, scaling.mean, rtol=1e-14)
+    np.testing.assert_allclose(scaling_z.scale, scaling.scale, rtol=1e-12)
+    assert_same_stats(stats_z, linear.stats(Z, y), Z, y, rtol=1e-10)

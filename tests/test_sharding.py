@@ -220,8 +220,25 @@ def test_two_processes_give_one_process_results():
         "mini": {"params": mini.params, "losses": mini.losses},
         "sweep": {"params": lanes.params, "final_loss": lanes.final_loss},
     }
+    with jax.enable_x64(True):
+        whole = linear.stats(np.asarray(X, np.float64), np.asarray(y, np.float64))
     reports = run_two_processes()
     assert len(reports) == 2
+    # One collective gives both processes the same statistics, those of all
+    # 16 rows, though the processes held 11 and 5.
+    assert reports[0]["stats"] == reports[1]["stats"]
+    # The fields that are zero up to rounding, against the size of what rounded.
+    size = {
+        "xc_mean": np.max(np.abs(whole.x_mean)),
+        "yc_mean": np.max(np.abs(whole.y_mean)),
+        "anchor_grad": np.max(np.abs(whole.gram)) * np.max(np.abs(whole.anchor)),
+        # This y is exactly linear in X: its least sum of squares is rounding.
+        "anchor_sse": np.sum((np.asarray(y) - np.mean(np.asarray(y))) ** 2),
+    }
+    for field, want in whole._asdict().items():
+        got = np.asarray(reports[0]["stats"][field])
+        atol = 1e-12 * size.get(field, 0.0)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=atol, err_msg=field)
     for rank, report in enumerate(reports):
         assert report["devices"] == 4
         # Each process's rows live on its own two devices, in process order.

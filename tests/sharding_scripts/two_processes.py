@@ -3,7 +3,8 @@
 Usage: `python two_processes.py PORT PROCESS_ID`, with `JAX_PLATFORMS=cpu` and
 two simulated devices per process in `XLA_FLAGS`. The process joins the run
 at 127.0.0.1:PORT over gloo collectives, feeds only its own half of the rows
-through `jaxgd.shard_local_data`, and prints its results as one line
+through `jaxgd.shard_local_data` (and to `linear.stats(...,
+across_processes=True)`), and prints its results as one line
 `RESULT {json}`; the test compares them with one process on one device.
 """
 
@@ -69,6 +70,12 @@ def main(port: int, process_id: int) -> None:
         "mini": plain({"params": mini.params, "losses": mini.losses}),
         "sweep": plain({"params": lanes.params, "final_loss": lanes.final_loss}),
     }
+    # Statistics summed over processes: uneven rows (11 and 5), in float64.
+    with jax.enable_x64(True):
+        rows = slice(0, 11) if process_id == 0 else slice(11, 16)
+        X64, y64 = np.asarray(X, np.float64), np.asarray(y, np.float64)
+        stats = linear.stats(X64[rows], y64[rows], across_processes=True)
+        report["stats"] = plain(stats._asdict())
     try:
         jaxgd.shard_local_data(X[: 8 - 4 * process_id])
     except ValueError as error:

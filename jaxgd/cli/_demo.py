@@ -14,6 +14,7 @@ the summary table and one figure:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,11 +24,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import datasets, linear
-from ._finder import find_learning_rate
-from ._fit import fit
-from ._result import FitResult
-from ._sweep import best, multistart, sweep
+from jaxgd import (
+    FitResult,
+    best,
+    datasets,
+    find_learning_rate,
+    fit,
+    linear,
+    multistart,
+    sweep,
+)
+
+from . import _files
 
 # The 1-D and 2-D paths are drawn ball by ball; they take at most this many
 # steps so that each one stays visible.
@@ -54,7 +62,7 @@ def run_demo(out: str | os.PathLike[str], *, num_steps: int = 1000) -> list[Row]
     Returns:
         One `Row` per part, in order, with the path of the figure written.
     """
-    from . import plot
+    from jaxgd import plot
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,42 +70,9 @@ def run_demo(out: str | os.PathLike[str], *, num_steps: int = 1000) -> list[Row]
     for name, part in _PARTS:
         story, result, figure = part(plot, num_steps)
         path = out / name
-        figure.savefig(path)
+        _files.write(path, functools.partial(figure.savefig, format="png"), "wb")
         rows.append(Row(story, result, path))
     return rows
-
-
-def float64_loss(loss: Callable, params: Any, X: np.ndarray, y: np.ndarray) -> float:
-    """`loss(params, X, y)` evaluated in float64, for comparisons that need digits."""
-    with jax.enable_x64(True):
-        params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
-        X, y = jnp.asarray(X, jnp.float64), jnp.asarray(y, jnp.float64)
-        return float(loss(params, X, y))
-
-
-def closed_form_mse(X: np.ndarray, y: np.ndarray) -> float:
-    """The least-squares loss of `linear.solve`, in float64.
-
-    In float32 the solve on unstandardized columns (a car's weight in thousands
-    beside its cylinders) loses digits; in float64 it does not.
-    """
-    with jax.enable_x64(True):
-        X, y = jnp.asarray(X, jnp.float64), jnp.asarray(y, jnp.float64)
-        return float(linear.mse(linear.solve(X, y), X, y))
-
-
-def accuracy(params: Any, X: np.ndarray, y: np.ndarray) -> float:
-    """The fraction of rows whose logit `X W + b` is on the side of its 0/1 label.
-
-    Examples:
-        >>> import numpy as np
-        >>> params = {"W": np.array([[1.0]]), "b": np.array([-1.5])}
-        >>> X, y = np.array([[0.0], [2.0], [3.0]]), np.array([[0.0], [1.0], [0.0]])
-        >>> accuracy(params, X, y)  # logits -1.5, 0.5, 1.5: the last is wrong
-        0.6666666666666666
-    """
-    W, b = (np.asarray(params[name], np.float64) for name in ("W", "b"))
-    return float(np.mean(((X @ W + b) > 0) == (y == 1)))
 
 
 def _ball(plot: Any, num_steps: int) -> tuple[str, str, Any]:
@@ -170,8 +145,8 @@ def _linear(plot: Any, num_steps: int) -> tuple[str, str, Any]:
     X, y = _standardized("auto_mpg")
     rate = 0.9 * linear.max_learning_rate(X)
     result = _fit_linear(linear.mse, X, y, rate, num_steps)
-    loss = float64_loss(linear.mse, result.params, X, y)
-    closed = closed_form_mse(X, y)
+    loss = float(result.final_loss)
+    closed = float(linear.mse(linear.solve(X, y), X, y))
     figure = plot.loss_curve(result, labels=[f"gradient descent, η = {rate:.3g}"])
     ax = _titled(figure, "linear layer on auto_mpg (mse)").axes[0]
     ax.axhline(closed, color="black", linestyle="--", label="closed form")
@@ -222,7 +197,7 @@ def _logistic(plot: Any, num_steps: int) -> tuple[str, str, Any]:
     X, y = _standardized("breast_cancer")
     rate = 0.9 * linear.max_learning_rate(X, "bce")
     result = _fit_linear(linear.bce, X, y, rate, num_steps)
-    share = accuracy(result.params, X, y)
+    share = linear.accuracy(result.params, X, y)
     figure = _titled(
         plot.loss_curve(result), "logistic regression on breast_cancer (bce)"
     )
@@ -271,9 +246,9 @@ def _standardized(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _start(X: np.ndarray, y: np.ndarray) -> tuple[Any, jax.Array, jax.Array]:
-    """The initial params of the linear layer and the data, in float32."""
-    params = linear.init(jax.random.key(0), X.shape[1], 1)
-    return params, jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32)
+    """The initial params of the linear layer and the data, in float64."""
+    params = linear.init(jax.random.key(0), X.shape[1], 1, jnp.float64)
+    return params, jnp.asarray(X, jnp.float64), jnp.asarray(y, jnp.float64)
 
 
 def _fit_linear(

@@ -1,0 +1,391 @@
+"""The `jaxgd` command line: `demo`, `fit`, `sweep` and `predict`.
+
+`fit` and `sweep` train the linear model of `jaxgd.linear` on a CSV table, or
+on a shipped data set when no file is given, and report the learned weights by
+feature name, in the units of the data; `fit --save` keeps the model and
+`predict` applies it to another table. Bad input is one line on stderr
+starting with `jaxgd: error:` and exit status 2; a run that diverged exits
+with status 1 and says which learning rate to try instead.
+
+This module parses the arguments with the standard library alone, so that
+`--help`, `--version` and usage errors answer at once; the commands, which
+need JAX, are imported once the arguments are good.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+_LOSSES = ("bce", "mse")
+_OPTIMIZERS = ("adam", "momentum", "sgd")
+# Argument values that would overflow what they are passed to.
+_MAX_STEPS = 2**31 - 1
+_MAX_SEED = 2**63 - 1
+# `--auto-lr` takes this fraction of `linear.max_learning_rate`; mini-batch
+# gradients are noisier than the full-batch ones the bound is computed for.
+AUTO_FRACTION = 0.9
+AUTO_FRACTION_BATCHED = 0.5
+
+
+class CliError(Exception):
+    """Bad command-line input; `main` prints it as one line and exits with 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the `jaxgd` command line.
+
+    Args:
+        argv: the arguments after the program name; `sys.argv[1:]` when None.
+
+    Returns:
+        The exit status: 0 on success, 1 when a run diverged, 2 for bad input,
+        130 when interrupted.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a usage error reported
+        return int(stop.code or 0)
+    from ._table import TableError
+
+    try:
+        if sys.stdout is None and args.command != "predict":
+            raise CliError("standard output is closed; there is nowhere to report")
+        from ._commands import run
+
+        status = run(args)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a closed pipe or a full disk shows here
+        return status
+    except (TableError, CliError) as error:
+        print(f"jaxgd: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader left (`jaxgd demo | head`): stop quietly, and point stdout
+        # at nothing so that the flush at exit does not raise again.
+        _silence_stdout()
+        return 1
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EIO, errno.EBADF):
+            raise
+        _silence_stdout()
+        print(
+            f"jaxgd: error: cannot write to standard output: {error.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("jaxgd: interrupted", file=sys.stderr)
+        return 130
+
+
+def _silence_stdout() -> None:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+# --- arguments ---------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one `jaxgd: error:` line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"jaxgd: error: {message} (see '{self.prog} --help')\n")
+
+
+def _whole(minimum: int, maximum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {minimum} to {maximum}; got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive finite number; got {text!r}"
+        )
+    return value
+
+
+def _column_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"expected column names separated by commas, e.g. a,b,c; got {text!r}"
+        )
+    return names
+
+
+def _delimiter(text: str) -> str:
+    if text in ("tab", "\\t"):
+        return "\t"
+    if len(text) != 1 or text.isalnum() or text in '.+-"\r\n ':
+        raise argparse.ArgumentTypeError(
+            "expected one character between cells, such as , ; | or 'tab' "
+            f"(not a letter, digit, sign, point, quote or space); got {text!r}"
+        )
+    return text
+
+
+def _learning_rates(text: str) -> tuple[float, float, int]:
+    """Parses `START:STOP:COUNT`: COUNT log-spaced rates from START to STOP."""
+    parts = text.split(":")
+    try:
+        start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+        valid = len(parts) == 3 and 1 <= count <= 1_000_000
+        valid = valid and all(math.isfinite(x) and x > 0 for x in (start, stop))
+    except (ValueError, IndexError):
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError(
+            "expected START:STOP:COUNT, two positive numbers and a whole number "
+            f">= 1 (e.g. 1e-3:1:10 for 10 log-spaced rates); got {text!r}"
+        )
+    return start, stop, count
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jaxgd")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "0.0.0"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, whose number is looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=kwargs.get("help"))
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"jaxgd {_version()}")
+        parser.exit(0)
+
+
+def _cache_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="do not keep compiled programs between runs (by default they are "
+        "kept in the user's cache folder, or in $JAXGD_CACHE_DIR)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jaxgd",
+        description="Gradient descent in JAX, from the command line.",
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the version and exit"
+    )
+    commands = parser.add_subparsers(title="commands", dest="command", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the gradient-descent chapter end to end and draw its figures",
+        description="Runs the chapter's story on the shipped data and writes "
+        "one PNG figure per part.",
+        allow_abbrev=False,
+    )
+    demo.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=Path("figures"),
+        help="folder for the figures (default: ./figures)",
+    )
+    demo.add_argument(
+        "--steps",
+        metavar="N",
+        type=_whole(1, _MAX_STEPS),
+        default=1000,
+        help="gradient-descent steps of each model run (default: 1000)",
+    )
+    _cache_option(demo)
+
+    reading = _Parser(add_help=False, allow_abbrev=False)
+    reading.add_argument(
+        "--delimiter",
+        metavar="CHAR",
+        type=_delimiter,
+        help="the character between cells (default: , ; tab or |, found from "
+        "the header and the first row)",
+    )
+
+    training = _Parser(add_help=False, allow_abbrev=False, parents=[reading])
+    training.add_argument(
+        "csv",
+        metavar="CSV",
+        nargs="?",
+        help="a CSV table with a header row; without it the shipped auto_mpg "
+        "(for mse) or breast_cancer (for bce) data set is used",
+    )
+    training.add_argument(
+        "--target",
+        metavar="COL",
+        help="the column to predict (required with a CSV)",
+    )
+    training.add_argument(
+        "--features",
+        metavar="A,B,...",
+        type=_column_names,
+        help="the input columns (default: every column but the target); other "
+        "columns may hold anything",
+    )
+    training.add_argument(
+        "--loss",
+        choices=_LOSSES,
+        default="mse",
+        help="mse: linear regression; bce: logistic regression on 0/1 labels "
+        "(default: mse)",
+    )
+    training.add_argument(
+        "--missing",
+        choices=("error", "drop"),
+        default="error",
+        help="a row with a missing cell (empty, NA, N/A, NaN, null or ?) in a "
+        "used column: refuse the table, or drop the row (default: error)",
+    )
+    training.add_argument(
+        "--steps",
+        metavar="N",
+        type=_whole(1, _MAX_STEPS),
+        default=1000,
+        help="number of updates (default: 1000)",
+    )
+    training.add_argument(
+        "--batch-size",
+        metavar="B",
+        type=_whole(1, _MAX_STEPS),
+        help="mini-batch SGD with batches of B rows, the table in memory "
+        "(default: full batch; mse then streams the table)",
+    )
+    training.add_argument(
+        "--seed",
+        metavar="S",
+        type=_whole(0, _MAX_SEED),
+        default=0,
+        help="seeds the initial weights (linear.init) and the mini-batch order "
+        "(default: 0)",
+    )
+    training.add_argument(
+        "--standardize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="rescale every feature to mean 0 and standard deviation 1 for the "
+        "optimizer and report the weights in the data's units (the default); "
+        "--no-standardize runs on the raw columns",
+    )
+    training.add_argument(
+        "--optimizer",
+        choices=_OPTIMIZERS,
+        default="sgd",
+        help="sgd: plain gradient descent; momentum: with momentum 0.9; adam "
+        "(needs --learning-rate) (default: sgd)",
+    )
+    training.add_argument(
+        "--tol",
+        metavar="TOL",
+        type=_positive_float,
+        help="stop once the gradient's norm is at most TOL",
+    )
+    training.add_argument("--plot", metavar="FILE", help="draw a figure into FILE")
+    training.add_argument(
+        "--json", action="store_true", help="print one JSON object and nothing else"
+    )
+    _cache_option(training)
+
+    fit_parser = commands.add_parser(
+        "fit",
+        parents=[training],
+        help="fit the linear model to a table by gradient descent",
+        description="Fits f(x) = x·W + b by gradient descent and compares it "
+        "with the exact optimum: the closed form (mse) or Newton's method "
+        "(bce). --plot draws the loss curve.",
+        allow_abbrev=False,
+    )
+    rate = fit_parser.add_mutually_exclusive_group()
+    rate.add_argument(
+        "--learning-rate", metavar="LR", type=_positive_float, help="the step size"
+    )
+    rate.add_argument(
+        "--auto-lr",
+        action="store_true",
+        help=f"use {AUTO_FRACTION} × linear.max_learning_rate "
+        f"({AUTO_FRACTION_BATCHED} × with --batch-size); the default",
+    )
+    rate.add_argument(
+        "--line-search",
+        action="store_true",
+        help="let an Armijo backtracking line search choose every step "
+        '(jaxgd.fit(..., learning_rate="auto")); pays off on unstandardized columns',
+    )
+    fit_parser.add_argument(
+        "--save",
+        metavar="MODEL.json",
+        help="write the fitted model (weights by feature in the data's units, "
+        "bias, loss, target, standardization) to this file",
+    )
+
+    sweep_parser = commands.add_parser(
+        "sweep",
+        parents=[training],
+        help="fit once per learning rate, all in one compiled call",
+        description="Runs one fit per learning rate in one compiled, vmapped "
+        "call and picks the best. --plot draws final loss against learning "
+        "rate with max_learning_rate marked.",
+        allow_abbrev=False,
+    )
+    sweep_parser.add_argument(
+        "--learning-rates",
+        metavar="START:STOP:COUNT",
+        type=_learning_rates,
+        required=True,
+        help="COUNT log-spaced rates from START to STOP, e.g. 1e-3:1:10",
+    )
+
+    predict = commands.add_parser(
+        "predict",
+        parents=[reading],
+        help="apply a model saved by 'jaxgd fit --save' to a table",
+        description="Writes one prediction per row of the table as CSV: the "
+        "value for mse, the probability of label 1 for bce.",
+        allow_abbrev=False,
+    )
+    predict.add_argument("model", metavar="MODEL.json", help="a saved model")
+    predict.add_argument(
+        "csv", metavar="CSV", help="a table with the model's feature columns"
+    )
+    predict.add_argument(
+        "--out", metavar="FILE", help="write the predictions here (default: stdout)"
+    )
+    _cache_option(predict)
+    return parser

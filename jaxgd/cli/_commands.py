@@ -1,0 +1,814 @@
+"""The commands behind `jaxgd fit`, `sweep`, `predict` and `demo`.
+
+Every number is computed in float64. Full-batch least squares never holds the
+table: it reads it a block of rows at a time into `linear.stats`, so its
+memory does not grow with the number of rows; logistic regression and
+mini-batches hold the used columns in memory. The features are standardized
+for the optimizer by default (`linear.standardize`), and the weights are
+reported, saved and applied in the units of the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jaxgd
+from jaxgd import datasets, linear
+
+from . import AUTO_FRACTION, AUTO_FRACTION_BATCHED, CliError, _files, _table
+
+_DATASETS = {"mse": "auto_mpg", "bce": "breast_cancer"}
+_MEANING = {
+    "mse": "2/λ_max of the loss Hessian: any larger constant rate diverges",
+    "bce": "a bound from the sigmoid's curvature ≤ 1/4: any rate below it converges",
+}
+_OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation] | None] = {
+    "sgd": None,
+    "momentum": functools.partial(optax.sgd, momentum=0.9),
+    "adam": optax.adam,
+}
+_OPTIMIZER_NAMES = {
+    "sgd": "gradient descent",
+    "momentum": "gradient descent with momentum 0.9",
+    "adam": "adam",
+}
+# From this many steps on, a run shows a progress bar when stderr is a terminal.
+_PROGRESS_STEPS = 100_000
+_MODEL_FORMAT = "jaxgd linear model"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the command of `args`, in float64, with the compilation cache."""
+    _use_cache(args.no_cache)
+    with jax.enable_x64(True):
+        return _COMMANDS[args.command](args)
+
+
+# --- the compilation cache ---------------------------------------------------
+
+
+def cache_dir() -> Path:
+    """Where compiled programs are kept: $JAXGD_CACHE_DIR, or the user's cache."""
+    given = os.environ.get("JAXGD_CACHE_DIR")
+    if given:
+        return Path(given)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData/Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "jaxgd" / "compiled"
+
+
+def _use_cache(off: bool) -> None:
+    if off:
+        return
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(
+            f"jaxgd: warning: cannot keep compiled programs in {folder}: "
+            f"{error.strerror or error}; running without the cache",
+            file=sys.stderr,
+        )
+        return
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    # Every program of a run compiles in well under JAX's default threshold of
+    # a second, yet together they are most of a short run's time.
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+# --- data --------------------------------------------------------------------
+
+
+class Data(NamedTuple):
+    """The data of a `fit` or `sweep`, read and checked, in the data's units.
+
+    Attributes:
+        source: the CSV path, or the name of the shipped data set.
+        target: the name of the target column.
+        features: the names of the feature columns.
+        loss: `"mse"` or `"bce"`.
+        rows: the rows used.
+        dropped: the rows left out for a missing cell.
+        stats: float64 `linear.stats` of the rows, for mse.
+        X: (rows, n) float64 features, when held in memory (bce, batches).
+        y: (rows, 1) float64 target, likewise.
+    """
+
+    source: str
+    target: str
+    features: tuple[str, ...]
+    loss: str
+    rows: int
+    dropped: int
+    stats: linear.Stats | None
+    X: np.ndarray | None
+    y: np.ndarray | None
+
+
+def _load(args: argparse.Namespace) -> Data:
+    """Reads the data of `fit` and `sweep`: streamed for full-batch mse."""
+    in_memory = args.loss == "bce" or args.batch_size is not None
+    if args.csv is None:
+        data = datasets.load(_DATASETS[args.loss])
+        columns = (*data.feature_names, data.target_name)
+        target = args.target or data.target_name
+        table = np.hstack([data.X, data.y])
+        if target not in columns:
+            raise CliError(
+                f"target column {target!r} is not in {data.name}; its columns "
+                f"are: {', '.join(repr(c) for c in columns)}"
+            )
+        features = _table.select(
+            _table.Table(data.name, columns, ","), target, args.features
+        )
+        index = {name: j for j, name in enumerate(columns)}
+        X = table[:, [index[name] for name in features]]
+        y = table[:, [index[target]]]
+        blocks: Iterator[tuple[np.ndarray, np.ndarray, int]] = iter([(X, y, 0)])
+        source = data.name
+    else:
+        if args.target is None:
+            raise CliError(f"--target is required with a CSV file ({args.csv})")
+        table = _table.open_table(args.csv, args.delimiter)
+        target, source = args.target, args.csv
+        features = _table.select(table, target, args.features)
+        blocks = (
+            (block.values[:, 1:], block.values[:, :1], block.dropped)
+            for block in _table.read_rows(
+                table, [target, *features], missing=args.missing
+            )
+        )
+    counts = {"rows": 0, "dropped": 0}
+
+    def checked() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for X, y, dropped in blocks:
+            if args.loss == "bce":
+                _check_labels(y, target, counts["rows"])
+            counts["rows"] += X.shape[0]
+            counts["dropped"] += dropped
+            if X.shape[0]:
+                yield X, y
+
+    X = y = stats = None
+    if in_memory:
+        parts = list(checked())
+        if parts:
+            X, y = (np.concatenate(part) for part in zip(*parts, strict=True))
+            if args.loss == "mse":
+                stats = linear.stats(X, y)
+    else:
+        chunks = checked()
+        first = next(chunks, None)
+        if first is not None:
+            stats = linear.stats(itertools.chain([first], chunks))
+    if counts["rows"] == 0:
+        raise CliError(
+            f"no rows left in {source}: every row has a missing cell "
+            f"({counts['dropped']} dropped)"
+        )
+    if args.batch_size is not None and args.batch_size > counts["rows"]:
+        raise CliError(
+            f"--batch-size {args.batch_size} is larger than the data: {source} "
+            f"has {counts['rows']} rows"
+        )
+    return Data(
+        source=source,
+        target=target,
+        features=features,
+        loss=args.loss,
+        rows=counts["rows"],
+        dropped=counts["dropped"],
+        stats=stats,
+        X=X,
+        y=y,
+    )
+
+
+def _check_labels(y: np.ndarray, target: str, before: int) -> None:
+    bad = np.flatnonzero((y != 0) & (y != 1))
+    if bad.size:
+        rest = bad.size - 1
+        more = f" (and {rest} more row{'s' if rest > 1 else ''})" if rest else ""
+        raise CliError(
+            f"--loss bce needs labels 0 or 1 in the target column {target!r}; "
+            f"data row {before + bad[0] + 1} holds {y[bad[0], 0]:g}{more}"
+        )
+
+
+class Problem(NamedTuple):
+    """What the optimizer sees: the data, standardized or not, as `fit` takes it.
+
+    Attributes:
+        loss: the loss function of the params and `data`.
+        data: `(stats,)` for full-batch mse, else `(X, y)`.
+        scaling: the `linear.Standardization`, or None on the raw columns.
+        max_rate: `linear.max_learning_rate` of that data.
+    """
+
+    loss: Callable[..., jax.Array]
+    data: tuple[Any, ...]
+    scaling: linear.Standardization | None
+    max_rate: float
+
+
+def _problem(data: Data, args: argparse.Namespace) -> Problem:
+    source = data.stats if data.X is None else data.X
+    scaling = None
+    if args.standardize:
+        try:
+            source, scaling = linear.standardize(source)
+        except ValueError:
+            spread = _spreads(data)
+            constant = [f for f, s in zip(data.features, spread, strict=True) if s == 0]
+            raise CliError(
+                "cannot standardize a constant column: "
+                f"{', '.join(repr(c) for c in constant)} has the same value in "
+                "every row; leave it out with --features, or --no-standardize"
+            ) from None
+    if data.X is None:
+        loss, train = linear.mse_stats, (source,)
+    else:
+        loss = linear.mse if data.loss == "mse" else linear.bce
+        train = (jnp.asarray(source), jnp.asarray(data.y))
+    return Problem(loss, train, scaling, linear.max_learning_rate(source, data.loss))
+
+
+def _spreads(data: Data) -> np.ndarray:
+    if data.X is not None:
+        return np.std(data.X, axis=0)
+    return np.sqrt(np.diagonal(np.asarray(data.stats.gram)))
+
+
+# --- training ----------------------------------------------------------------
+
+
+def _options(args: argparse.Namespace, data: Data) -> tuple[Any, dict]:
+    """The initial params and the options of every run, from the arguments."""
+    init_key, batch_key = jax.random.split(jax.random.key(args.seed))
+    params = linear.init(init_key, len(data.features), 1, jnp.float64)
+    options: dict[str, Any] = {
+        "num_steps": args.steps,
+        "progress": args.steps >= _PROGRESS_STEPS and sys.stderr.isatty(),
+    }
+    if args.tol is not None:
+        options["tol"] = args.tol
+    if args.batch_size is not None:
+        options.update(batch_size=args.batch_size, key=batch_key)
+    return params, options
+
+
+def _check_optimizer(args: argparse.Namespace) -> None:
+    if (
+        args.optimizer == "adam"
+        and args.command == "fit"
+        and args.learning_rate is None
+    ):
+        raise CliError(
+            "--optimizer adam needs --learning-rate: the bound that --auto-lr "
+            "uses is for gradient descent"
+        )
+    if args.optimizer != "sgd" and getattr(args, "line_search", False):
+        raise CliError(
+            f"--line-search chooses the steps of plain gradient descent; it does "
+            f"not go with --optimizer {args.optimizer}"
+        )
+
+
+def _unscaled(problem: Problem, params: Any) -> dict:
+    """The params in the units of the data, as float64 numpy arrays."""
+    if problem.scaling is not None:
+        params = problem.scaling.unscale(params)
+    return {k: np.asarray(v, np.float64) for k, v in params.items()}
+
+
+def _quality(data: Data, params: dict) -> dict[str, Any]:
+    """The loss of params in the data's units, and the exact optimum's."""
+    report: dict[str, Any] = {}
+    if data.loss == "mse":
+        report["final_loss"] = float(linear.mse_stats(params, data.stats))
+        optimum = linear.solve(data.stats)
+        report["closed_form_loss"] = float(linear.mse_stats(optimum, data.stats))
+        report["gap"] = report["final_loss"] - report["closed_form_loss"]
+        return report
+    report["final_loss"] = float(linear.bce(params, data.X, data.y))
+    try:
+        optimum = linear.solve(data.X, data.y, loss="bce")
+    except ValueError as error:
+        report["optimum_loss"] = None
+        report["gap"] = None
+        report["no_optimum"] = str(error)
+    else:
+        report["optimum_loss"] = float(linear.bce(optimum, data.X, data.y))
+        report["gap"] = report["final_loss"] - report["optimum_loss"]
+    report["accuracy"] = linear.accuracy(params, data.X, data.y)
+    return report
+
+
+# --- commands ----------------------------------------------------------------
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    _check_optimizer(args)
+    plot = _plot_module("--plot", args.plot) if args.plot else None
+    if args.save:
+        _check_writable(args.save, "--save")
+    data = _load(args)
+    problem = _problem(data, args)
+    params, options = _options(args, data)
+    if args.learning_rate is not None:
+        rate, why = args.learning_rate, "--learning-rate"
+    elif args.line_search:
+        rate, why = "auto", "--line-search: an Armijo backtracking line search"
+    else:
+        fraction = AUTO_FRACTION if args.batch_size is None else AUTO_FRACTION_BATCHED
+        rate = fraction * problem.max_rate
+        why = f"--auto-lr: {fraction} × max_learning_rate"
+    factory = _OPTIMIZERS[args.optimizer]
+    if factory is None:
+        options["learning_rate"] = rate
+    else:
+        options["optimizer"] = factory(rate)
+    result = jaxgd.fit(problem.loss, params, *problem.data, **options)
+    learned = _unscaled(problem, result.params)
+    report: dict[str, Any] = {
+        **_about(data, args),
+        **_learned(data, learned),
+        **_quality(data, learned),
+        "optimizer": args.optimizer,
+        "learning_rate": rate,
+        "max_learning_rate": problem.max_rate,
+        "steps_taken": int(result.steps_taken),
+        "converged": bool(result.converged),
+        "diverged": bool(result.diverged),
+    }
+    # In float64 a rate past the bound can take hundreds of steps to overflow;
+    # a loss that ended above where it started is divergence all the same.
+    start = float(result.losses[0])
+    growing = not report["diverged"] and report["final_loss"] > start
+    report["diverged"] = report["diverged"] or growing
+    if rate == "auto":
+        steps = np.asarray(result.step_sizes, np.float64)
+        taken = steps[np.isfinite(steps)]
+        report["step_sizes"] = {
+            "min": float(taken.min()) if taken.size else math.nan,
+            "max": float(taken.max()) if taken.size else math.nan,
+        }
+        report["loss_evals"] = int(result.loss_evals)
+    if args.save and not report["diverged"]:
+        _save_model(args.save, report, data, problem)
+    if args.json:
+        print(_json(report))
+    else:
+        _print_fit(report, why, args)
+    if args.plot:
+        _save_figure(plot.loss_curve(result), args.plot)
+    if report["diverged"]:
+        where = (
+            f": the loss grew from {start:.6g} to {report['final_loss']:.6g} in "
+            f"{report['steps_taken']} steps"
+            if growing
+            else f" at step {report['steps_taken']}"
+        )
+        if rate == "auto" or args.optimizer != "sgd":
+            why = "" if growing else ": the loss or its gradient is not finite there"
+            print(
+                f"jaxgd: the fit diverged{where}{why}; check the data, or try a "
+                "smaller --learning-rate",
+                file=sys.stderr,
+            )
+        else:
+            print(_divergence(rate, problem.max_rate, where), file=sys.stderr)
+        if args.save:
+            print("jaxgd: the model was not saved", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    _check_optimizer(args)
+    plot = _plot_module("--plot", args.plot) if args.plot else None
+    data = _load(args)
+    problem = _problem(data, args)
+    params, options = _options(args, data)
+    start, stop, count = args.learning_rates
+    rates = np.logspace(math.log10(start), math.log10(stop), count)
+    result = jaxgd.sweep(
+        problem.loss,
+        params,
+        *problem.data,
+        learning_rates=rates,
+        optimizer=_OPTIMIZERS[args.optimizer],
+        **options,
+    )
+    # As for fit: a lane whose loss ended above where it started diverged,
+    # though in float64 it may not have overflowed yet.
+    final = np.asarray(result.final_loss, np.float64)
+    diverged = np.asarray(result.diverged) | (final > np.asarray(result.losses)[:, 0])
+    runs = [
+        {
+            "learning_rate": float(rate),
+            "final_loss": float(loss),
+            "steps_taken": int(steps),
+            "diverged": bool(lost),
+        }
+        for rate, loss, steps, lost in zip(
+            rates, final, np.asarray(result.steps_taken), diverged, strict=True
+        )
+    ]
+    try:
+        index, lane = jaxgd.best(result)
+    except ValueError:  # every lane diverged
+        index = None
+    if index is None or diverged[index]:
+        top = None
+    else:
+        learned = _unscaled(problem, lane.params)
+        top = {
+            "index": index,
+            **runs[index],
+            **_learned(data, learned),
+            **_quality(data, learned),
+        }
+    report = {
+        **_about(data, args),
+        "optimizer": args.optimizer,
+        "max_learning_rate": problem.max_rate,
+        "runs": runs,
+        "best": top,
+    }
+    if args.json:
+        print(_json(report))
+    else:
+        _print_sweep(report, args)
+    if args.plot:
+        figure = plot.lr_sweep(rates, result, max_learning_rate=problem.max_rate)
+        _save_figure(figure, args.plot)
+    if top is None:
+        print(
+            f"jaxgd: every learning rate diverged; try rates below "
+            f"max_learning_rate = {problem.max_rate:.6g}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    model = _read_model(args.model)
+    if args.out:
+        _check_writable(args.out, "--out")
+    elif sys.stdout is None:
+        raise CliError("standard output is closed; give --out FILE")
+    table = _table.open_table(args.csv, args.delimiter)
+    features = tuple(model["features"])
+    _table.select(table, None, features)
+    params = {
+        "W": jnp.asarray([[model["weights"][f]] for f in features], jnp.float64),
+        "b": jnp.asarray([model["bias"]], jnp.float64),
+    }
+    name = model["target"] + ("_probability" if model["loss"] == "bce" else "")
+
+    def write(stream: Any) -> None:
+        stream.write(f"{name}\n")
+        for block in _table.read_rows(table, features):
+            out = linear.predict(params, block.values)
+            if model["loss"] == "bce":
+                out = jax.nn.sigmoid(out)
+            stream.write("".join(f"{v!r}\n" for v in np.asarray(out)[:, 0].tolist()))
+
+    if args.out:
+        try:
+            _files.write(args.out, write)
+        except OSError as error:
+            raise CliError(
+                f"cannot write the predictions to {args.out}: {error.strerror or error}"
+            ) from None
+    else:
+        write(sys.stdout)
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    _plot_module("jaxgd demo")
+    try:
+        rows = run_demo(args.out, num_steps=args.steps)
+    except OSError as error:  # a folder that cannot be made or written to
+        raise CliError(
+            f"cannot write the figures into {args.out}: {error.strerror or error}"
+        ) from None
+    print(
+        f"jaxgd demo: gradient descent, the chapter end to end "
+        f"({args.steps} steps per model run, features standardized)\n"
+    )
+    table = [(f"{i}.", row.story, row.result) for i, row in enumerate(rows, 1)]
+    print(_columns(table, "rll"))
+    print(f"\nfigures written to {args.out}:")
+    for row in rows:
+        print(f"  {row.figure}")
+    return 0
+
+
+_COMMANDS = {
+    "demo": _run_demo,
+    "fit": _run_fit,
+    "sweep": _run_sweep,
+    "predict": _run_predict,
+}
+
+
+# --- models ------------------------------------------------------------------
+
+
+def _save_model(path: str, report: dict, data: Data, problem: Problem) -> None:
+    scaling = None
+    if problem.scaling is not None:
+        scaling = {
+            key: dict(zip(data.features, np.asarray(value).tolist(), strict=True))
+            for key, value in problem.scaling._asdict().items()
+        }
+    model = {
+        "format": _MODEL_FORMAT,
+        "jaxgd_version": jaxgd.__version__,
+        "loss": data.loss,
+        "target": data.target,
+        "features": list(data.features),
+        "weights": report["weights"],
+        "bias": report["bias"],
+        "standardization": scaling,
+        "trained_on": {
+            "data": data.source,
+            "rows": data.rows,
+            "dropped_rows": data.dropped,
+            "final_loss": report["final_loss"],
+            "steps_taken": report["steps_taken"],
+        },
+    }
+    text = json.dumps(model, indent=2, allow_nan=False) + "\n"
+    try:
+        _files.write(path, lambda stream: stream.write(text))
+    except OSError as error:
+        raise CliError(
+            f"cannot write the model to {path}: {error.strerror or error}"
+        ) from None
+
+
+def _read_model(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            model = json.load(stream)
+    except OSError as error:
+        raise CliError(f"cannot read the model {path}: {error.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CliError(f"{path} is not a model: not JSON ({error})") from None
+
+    def wrong(what: str) -> CliError:
+        return CliError(f"{path} is not a model saved by 'jaxgd fit --save': {what}")
+
+    if not isinstance(model, dict) or model.get("format") != _MODEL_FORMAT:
+        raise wrong(f'it has no "format": "{_MODEL_FORMAT}"')
+    if model.get("loss") not in ("mse", "bce"):
+        raise wrong(f'"loss" is {model.get("loss")!r}, not "mse" or "bce"')
+    features, weights = model.get("features"), model.get("weights")
+    if not (
+        isinstance(features, list)
+        and features
+        and all(isinstance(f, str) for f in features)
+    ):
+        raise wrong('"features" is not a list of column names')
+    if not isinstance(model.get("target"), str):
+        raise wrong('"target" is not a column name')
+    if not isinstance(weights, dict) or set(weights) != set(features):
+        raise wrong('"weights" does not give one weight per feature')
+    for key, value in [*weights.items(), ("bias", model.get("bias"))]:
+        if not (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+        ):
+            raise wrong(f"the weight of {key!r} is {value!r}, not a finite number")
+    return model
+
+
+# --- output ------------------------------------------------------------------
+
+
+def _about(data: Data, args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "loss": data.loss,
+        "data": data.source,
+        "target": data.target,
+        "rows": data.rows,
+        "dropped_rows": data.dropped,
+        "standardized": args.standardize,
+    }
+
+
+def _learned(data: Data, params: dict) -> dict[str, Any]:
+    """The weights by feature name and the bias, in the units of the data."""
+    return {
+        "weights": dict(zip(data.features, params["W"][:, 0].tolist(), strict=True)),
+        "bias": float(params["b"][0]),
+    }
+
+
+def _print_fit(report: dict[str, Any], why: str, args: argparse.Namespace) -> None:
+    scaled = (
+        "standardized for the optimizer, weights in the data's units"
+        if report["standardized"]
+        else "raw columns"
+    )
+    dropped = report["dropped_rows"]
+    dropped = f" ({dropped} with a missing cell dropped)" if dropped else ""
+    print(
+        f"{report['loss']} fit of {report['target']!r} on {report['data']}: "
+        f"{report['rows']} rows{dropped}, {len(report['weights'])} features, {scaled}"
+    )
+    if args.optimizer != "sgd":
+        print(f"optimizer          {_OPTIMIZER_NAMES[args.optimizer]}")
+    if report["learning_rate"] == "auto":
+        steps = report["step_sizes"]
+        per_step = report["loss_evals"] / max(1, report["steps_taken"])
+        print(
+            f"learning rate      auto ({why}; steps {steps['min']:.3g} to "
+            f"{steps['max']:.3g}, {per_step:.2f} loss evaluations per step)"
+        )
+    else:
+        print(f"learning rate      {report['learning_rate']:.6g} ({why})")
+    print(
+        f"max_learning_rate  {report['max_learning_rate']:.6g} "
+        f"({_MEANING[report['loss']]})"
+    )
+    state = ""
+    if report["diverged"]:
+        state = " (diverged)"
+    elif report["converged"]:
+        state = " (converged: the gradient's norm reached --tol)"
+    print(f"steps taken        {report['steps_taken']}{state}\n")
+    lines = [("feature", "weight")]
+    lines += [(name, f"{w:.6g}") for name, w in report["weights"].items()]
+    lines.append(("bias", f"{report['bias']:.6g}"))
+    print(_columns(lines, "lr"))
+    print(f"\nfinal loss         {report['final_loss']:.6g}")
+    if report["loss"] == "mse":
+        print(f"closed-form loss   {report['closed_form_loss']:.6g} (linear.solve)")
+        print(f"gap                {report['gap']:.3g}")
+        optimum = report["closed_form_loss"]
+    elif report["optimum_loss"] is None:
+        print(f"optimum            none: {report['no_optimum']}")
+        optimum = None
+    else:
+        print(
+            f"optimum loss       {report['optimum_loss']:.6g} "
+            '(linear.solve(..., loss="bce"), Newton\'s method)'
+        )
+        print(f"gap                {report['gap']:.3g}")
+        optimum = report["optimum_loss"]
+    if report["loss"] == "bce":
+        rows = report["rows"]
+        correct = round(report["accuracy"] * rows)
+        print(f"accuracy           {report['accuracy']:.4f} ({correct} of {rows})")
+    if (
+        optimum is not None
+        and not report["diverged"]
+        and report["gap"] > 1e-3 * abs(optimum)
+    ):
+        scale = "" if report["standardized"] else ", or drop --no-standardize"
+        print(f"\nnot at the optimum yet: try more --steps{scale}")
+
+
+def _print_sweep(report: dict[str, Any], args: argparse.Namespace) -> None:
+    scaled = "standardized" if report["standardized"] else "raw columns"
+    dropped = report["dropped_rows"]
+    dropped = f", {dropped} with a missing cell dropped" if dropped else ""
+    print(
+        f"{report['loss']} sweep of {report['target']!r} on {report['data']} "
+        f"({report['rows']} rows{dropped}, {scaled}), {args.steps} steps per "
+        "learning rate"
+    )
+    print(
+        f"max_learning_rate = {report['max_learning_rate']:.6g} "
+        f"({_MEANING[report['loss']]})\n"
+    )
+    lines = [("learning rate", "final loss", "steps taken", "diverged")]
+    for run in report["runs"]:
+        lines.append(
+            (
+                f"{run['learning_rate']:.6g}",
+                f"{run['final_loss']:.6g}",
+                str(run["steps_taken"]),
+                "yes" if run["diverged"] else "no",
+            )
+        )
+    print(_columns(lines, "rrrr"))
+    top = report["best"]
+    if top is not None:
+        print(
+            f"\nbest: learning rate {top['learning_rate']:.6g} "
+            f"(run {top['index'] + 1}), final loss {top['final_loss']:.6g}"
+        )
+
+
+def _columns(lines: list[tuple[str, ...]], align: str) -> str:
+    """Aligns rows of cells in columns, each to the left ("l") or right ("r")."""
+    widths = [max(len(line[j]) for line in lines) for j in range(len(align))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(width) if side == "l" else cell.rjust(width)
+            for cell, width, side in zip(line, widths, align, strict=True)
+        ).rstrip()
+        for line in lines
+    )
+
+
+def _json(report: dict[str, Any]) -> str:
+    """One JSON object; NaN and infinities (of a diverged run) become null."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        return value
+
+    return json.dumps(clean(report), allow_nan=False)
+
+
+def _divergence(rate: float, max_rate: float, where: str) -> str:
+    # The chapter's advice is to cut a diverging rate to 10%; when even that is
+    # above the bound, the bound's safe fraction is the better move.
+    tenth = rate / 10
+    if tenth <= AUTO_FRACTION * max_rate:
+        suggestion = f"--learning-rate {tenth:.6g} (a tenth of it)"
+    else:
+        suggestion = (
+            f"--learning-rate {AUTO_FRACTION * max_rate:.6g} "
+            f"({AUTO_FRACTION} × max_learning_rate)"
+        )
+    return (
+        f"jaxgd: the fit diverged{where}: learning rate {rate:.6g} is too "
+        f"large (max_learning_rate = {max_rate:.6g}); try {suggestion}"
+    )
+
+
+# --- files -------------------------------------------------------------------
+
+
+def _check_writable(path: str, option: str) -> None:
+    """A file can be written at `path`: its folder exists and it is no folder."""
+    target = Path(path)
+    if target.is_dir():
+        raise CliError(f"{option} {path} is a folder; give a file name")
+    if not target.parent.is_dir():
+        raise CliError(f"{option} {path}: the folder {target.parent} does not exist")
+
+
+def _plot_module(what: str, path: str | None = None) -> Any:
+    """`jaxgd.plot`, or a one-line error when matplotlib is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise CliError(f'{what} draws with matplotlib: pip install "jaxgd[plot]"')
+    from jaxgd import plot
+
+    if path is not None:
+        _check_writable(path, what)
+        from matplotlib.figure import Figure
+
+        formats = Figure().canvas.get_supported_filetypes()
+        suffix = Path(path).suffix.lower().removeprefix(".")
+        if suffix not in formats:
+            raise CliError(
+                f"{what} {path}: the file name must end in the figure's format, "
+                f"one of {', '.join('.' + f for f in sorted(formats))}"
+            )
+    return plot
+
+
+def _save_figure(figure: Any, path: str) -> None:
+    suffix = Path(path).suffix.lower().removeprefix(".")
+    try:
+        _files.write(path, lambda stream: figure.savefig(stream, format=suffix), "wb")
+    except (OSError, ValueError) as error:
+        raise CliError(f"cannot write the figure {path!r}: {error}") from None
