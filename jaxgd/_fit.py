@@ -8,9 +8,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from . import _linesearch, _loop, _report, _sharding, _validate
+from . import _loop, _optimizer, _params, _report, _sharding, _validate
 from ._result import FitResult
 from ._step import guarded_update, nan_info
 
@@ -19,10 +18,9 @@ class Config(NamedTuple):
     """Everything static about a run: what a new value of it recompiles."""
 
     loss: Callable[..., jax.Array]
-    optimizer: optax.GradientTransformation | None
-    optimizer_factory: Callable[[jax.Array], optax.GradientTransformation] | None
-    schedule: Callable[[jax.Array], jax.Array] | None
-    line_search: _linesearch.Backtracking | None
+    rule: _optimizer.Rule
+    constants: _params.Constants
+    has_aux: bool
     num_steps: int
     batch_size: int | None
     use_tol: bool
@@ -34,11 +32,17 @@ class Config(NamedTuple):
 
 
 class Inputs(NamedTuple):
-    """Everything traced about a run: new values of it never recompile."""
+    """Everything traced about a run: new values of it never recompile.
+
+    `params` are the trained leaves of the params, `frozen` their other arrays
+    (each a pytree of the params' structure with None at the other leaves).
+    """
 
     params: Any
+    frozen: Any
     data: tuple[Any, ...]
     learning_rate: jax.Array | None
+    hyperparams: dict[str, jax.Array] | None
     key: jax.Array | None
     tol: jax.Array | None
     opt_state: Any
@@ -64,7 +68,9 @@ def prepare(
     patience: Any = None,
     restore_best: Any = False,
     callback: Any = None,
-    optimizer_factory: Any = None,
+    hyperparams: Any = None,
+    trainable: Any = None,
+    has_aux: Any = False,
 ) -> tuple[Config, Inputs]:
     """Validates the arguments of `fit` and splits them into static and traced."""
     if not callable(loss):
@@ -77,30 +83,23 @@ def prepare(
         ("record_params", record_params),
         ("progress", progress),
         ("restore_best", restore_best),
+        ("has_aux", has_aux),
     ):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool; got {flag!r}.")
-    params = _validate.check_params(params)
-    float_dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(params))
-    schedule = None
-    if optimizer_factory is None:
-        _validate.check_one_of(learning_rate, optimizer)
-    line_search = _linesearch.line_search_or_none(learning_rate)
-    if optimizer is not None:
-        _validate.check_optimizer(optimizer)
-    elif line_search is not None:
-        learning_rate = None
-    elif callable(learning_rate):
-        schedule, learning_rate = learning_rate, None
-    elif learning_rate is not None:
-        _validate.check_learning_rate(learning_rate)
-        learning_rate = jnp.asarray(learning_rate, float_dtype)
+    trained, frozen, constants = _params.split(params, trainable)
+    float_dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(trained))
+    rule, learning_rate, hyperparams = _optimizer.prepare(
+        learning_rate, optimizer, hyperparams, float_dtype
+    )
     _validate.check_tol(tol)
     batch_size = _validate.check_batching(batch_size, key, data)
     _sharding.check_data_sharding(data)
+    objective = _params.objective(loss, frozen, constants)
+    _validate.check_loss_output(objective, trained, data, has_aux=has_aux)
     validation_data, validation_every, patience = _validate.check_validation(
-        loss,
-        params,
+        objective,
+        trained,
         data,
         validation_data=validation_data,
         validation_every=validation_every,
@@ -108,6 +107,7 @@ def prepare(
         restore_best=restore_best,
         num_steps=num_steps,
         batch_size=batch_size,
+        has_aux=has_aux,
     )
     if validation_data is not None:
         _sharding.check_data_sharding(validation_data)
@@ -121,10 +121,9 @@ def prepare(
         reporter = _report.Reporter(callback, progress, num_steps)
     config = Config(
         loss=loss,
-        optimizer=optimizer,
-        optimizer_factory=optimizer_factory,
-        schedule=schedule,
-        line_search=line_search,
+        rule=rule,
+        constants=constants,
+        has_aux=has_aux,
         num_steps=num_steps,
         batch_size=batch_size,
         use_tol=tol is not None,
@@ -135,9 +134,11 @@ def prepare(
         reporter=reporter,
     )
     inputs = Inputs(
-        params=params,
+        params=trained,
+        frozen=frozen,
         data=tuple(data),
         learning_rate=learning_rate,
+        hyperparams=hyperparams,
         key=key,
         tol=None if tol is None else jnp.asarray(tol, float_dtype),
         opt_state=opt_state,
@@ -149,32 +150,42 @@ def prepare(
 def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitResult:
     """The traced body of `fit`: the step, the loop, the result.
 
-    `sweep` and `multistart` vmap this same function over their lanes, under
-    the axis name `lane_axis`, so that the loop stops when its last lane does.
+    It trains the trained leaves of the params; `finish` puts the model back
+    together outside the compiled program. `sweep` and `multistart` vmap this
+    same function over their lanes, under the axis name `lane_axis`, so that
+    the loop stops when its last lane does.
     """
-    value = _validate.check_loss_output(config.loss, inputs.params, inputs.data)
-    if config.optimizer_factory is not None:
-        rule = {"optimizer": config.optimizer_factory(inputs.learning_rate)}
-    elif config.optimizer is not None:
-        rule = {"optimizer": config.optimizer}
-    else:
-        rule = {
-            "learning_rate": config.line_search
-            or config.schedule
-            or inputs.learning_rate
-        }
-    step = guarded_update(
-        config.loss, tol=inputs.tol if config.use_tol else None, **rule
+    objective = _params.objective(config.loss, inputs.frozen, config.constants)
+    value, aux = _validate.check_loss_output(
+        objective, inputs.params, inputs.data, has_aux=config.has_aux
     )
-    start = step.init(inputs.params, inputs.opt_state)
-    skipped = nan_info(value.dtype, start.params)
+    step = guarded_update(
+        objective,
+        tol=inputs.tol if config.use_tol else None,
+        has_aux=config.has_aux,
+        **_optimizer.transformation(
+            config.rule, inputs.learning_rate, inputs.hyperparams
+        ),
+    )
+    start = step.init(inputs.params)
+    if inputs.opt_state is not None:
+        opt_state = _optimizer.with_hyperparams(
+            config.rule, inputs.opt_state, start.opt_state
+        )
+        start = step.init(inputs.params, opt_state)
+    skipped = nan_info(value, aux, start.params)
     planned = step.step_sizes(start.opt_state, config.num_steps, skipped.loss.dtype)
     if planned is not None:  # known in advance: not recorded
         skipped = skipped._replace(step_size=None)
+
+    def value_of(params: Any, *data: Any) -> jax.Array:
+        out = objective(params, *data)
+        return jnp.asarray(out[0] if config.has_aux else out)
+
     validation = None
     if inputs.validation_data is not None:
         validation = _loop.Validation(
-            loss=lambda params: config.loss(params, *inputs.validation_data),
+            loss=lambda params: value_of(params, *inputs.validation_data),
             every=config.validation_every,
             patience=config.patience,
             restore_best=config.restore_best,
@@ -196,7 +207,7 @@ def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitR
     params, opt_state = end.params, end.opt_state
     if config.restore_best:
         params, opt_state = out.watch.best
-    final_loss = config.loss(params, *inputs.data)
+    final_loss = value_of(params, *inputs.data)
     final_loss = final_loss.astype(jnp.result_type(jnp.float32, final_loss))
     if config.reporter is not None:
         config.reporter.end(
@@ -230,7 +241,36 @@ def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitR
         validation_losses=out.validation_losses,
         best_step=None if out.watch is None else out.watch.best_step,
         stopped_early=end.stopped_early,
+        aux=out.infos.aux,
     )
+
+
+def finish(
+    result: FitResult, config: Config, frozen: Any, lanes: bool = False
+) -> FitResult:
+    """The model put back together: the trained leaves with the others.
+
+    `frozen` are the params' other arrays, with the lane axis under `sweep`
+    and `multistart` (`lanes`); they get the trajectory's step axis too, so
+    that every array leaf of the result has the same leading axes.
+    """
+    if _params.is_plain(config.constants):
+        return result
+    params = _params.combine(result.params, frozen, config.constants)
+    trajectory = result.trajectory
+    if trajectory is not None:
+        at = 1 if lanes else 0
+
+        def along_steps(x: jax.Array) -> jax.Array:
+            x = jnp.expand_dims(x, at)
+            shape = list(x.shape)
+            shape[at] = config.num_steps + 1
+            return jnp.broadcast_to(x, shape)
+
+        trajectory = _params.combine(
+            trajectory, jax.tree.map(along_steps, frozen), config.constants
+        )
+    return result._replace(params=params, trajectory=trajectory)
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -243,7 +283,7 @@ def fit(
     params: Any,
     *data: Any,
     learning_rate: Any = None,
-    optimizer: optax.GradientTransformation | None = None,
+    optimizer: Any = None,
     num_steps: int = 1000,
     batch_size: int | None = None,
     key: jax.Array | None = None,
@@ -256,6 +296,9 @@ def fit(
     patience: int | None = None,
     restore_best: bool = False,
     callback: Callable[[_report.Evaluation], Any] | None = None,
+    hyperparams: dict[str, Any] | None = None,
+    trainable: Any = None,
+    has_aux: bool = False,
 ) -> FitResult:
     r"""Minimises `loss` by gradient descent in one compiled loop.
 
@@ -263,7 +306,22 @@ def fit(
 
     .. math:: \theta_{t+1} = \theta_t - \eta_t \nabla_\theta L(\theta_t),
 
-    with `optimizer` it is that optax transformation. With
+    with `optimizer` it is that optax transformation.
+
+    **Optimizers, and what recompiles.** `optimizer=optax.adam(1e-2)`, an
+    optax object, is used as it is: its numbers are part of it, so every new
+    object compiles the loop anew (seconds for a small network).
+    `optimizer=optax.adam, learning_rate=1e-2, hyperparams={"b1": 0.9}`, the
+    factory, is built inside the compiled loop with the learning rate and
+    every float of `hyperparams` traced: new values never recompile, and
+    `jaxgd.sweep` can give every lane its own. Python bools, ints, strings and
+    functions in `hyperparams` are static.
+
+    **Models as params.** Params may be any pytree: an equinox `Module`, the
+    state of a flax nnx model, containers with functions, strings or Python
+    ints among the arrays. Floating-point arrays are trained (or the leaves
+    `trainable` selects), every other leaf passes through untouched, and
+    `params` comes back as the same type. With
     `learning_rate="auto"` each :math:`\eta_t` is chosen by an Armijo
     backtracking line search (see `jaxgd.backtracking`), inside the same
     compiled loop, and recorded in `step_sizes`. The whole loop is one
@@ -312,9 +370,11 @@ def fit(
             0-d array or an optax schedule `count -> rate`; or `"auto"` (or
             `jaxgd.backtracking(...)` for its options) to choose the step of
             every update by a line search. With `batch_size`, the search uses
-            the mini-batch's loss.
-        optimizer: any `optax.GradientTransformation`, instead of
-            `learning_rate`.
+            the mini-batch's loss. With an optimizer factory, its learning
+            rate (a number, traced, or a schedule).
+        optimizer: an `optax.GradientTransformation` (instead of
+            `learning_rate`), or an optax factory such as `optax.adam` (with
+            `learning_rate` and `hyperparams`).
         num_steps: number of updates.
         batch_size: mini-batch SGD: each epoch draws a fresh permutation of
             axis 0 of every data array (the same for all of them) and takes
@@ -329,7 +389,8 @@ def fit(
             times per run from inside the compiled loop; it stops where the
             run stops and says why.
         opt_state: optimizer state to resume from, e.g. the `opt_state` of a
-            previous `FitResult`.
+            previous `FitResult`. With an optimizer factory, the run uses the
+            `learning_rate` and `hyperparams` of this call.
         validation_data: a tuple of arrays to pass to `loss` in place of
             `data`, as many as `data` (e.g. `(X_val, y_val)`).
         validation_every: evaluate the validation loss every this many
@@ -346,6 +407,15 @@ def fit(
             `validation_data` an evaluation is about every 1% of the run
             (`validation_loss` is NaN). Like `loss`, it is static: pass the
             same function object to reuse the compiled loop.
+        hyperparams: with an optimizer factory, its other arguments by name,
+            e.g. `{"b1": 0.9}`; the floats among them are traced.
+        trainable: which leaves of the params to train: a predicate
+            `leaf -> bool` (e.g. `equinox.is_inexact_array`) or a pytree of
+            bools with the params' structure (or a prefix of it), as
+            `optax.masked` takes. By default every floating-point array (and
+            Python float); an integer or boolean array is then an error.
+        has_aux: `loss` returns `(value, aux)`, with aux a pytree of numbers
+            (scalars or small arrays): `FitResult.aux` holds it at every step.
 
     Returns:
         A `FitResult`.
@@ -390,5 +460,8 @@ def fit(
         patience=patience,
         restore_best=restore_best,
         callback=callback,
+        hyperparams=hyperparams,
+        trainable=trainable,
+        has_aux=has_aux,
     )
-    return _run_jit(config, inputs)
+    return finish(_run_jit(config, inputs), config, inputs.frozen)

@@ -361,6 +361,8 @@ def _chunk_moments(chunks: Any) -> _Moments:
             c if isinstance(c, (np.ndarray, jax.Array)) else np.asarray(c)
             for c in chunk
         )
+        if np.ndim(y) == 1 and np.ndim(X) == 2 and len(y) == len(X):
+            y = y[:, None]  # one output
         _shapes.check_shapes(X, y)
         if X.shape[0] == 0:
             continue

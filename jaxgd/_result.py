@@ -61,6 +61,12 @@ class FitResult(NamedTuple):
             validation loss, so the run stopped before the update at the
             last of them (bool). Distinct from `converged`, `diverged` and
             `stalled`.
+        aux: with `has_aux=True`, the loss's aux at the params before update
+            `t`, each leaf with a leading axis of `num_steps` and in a
+            floating dtype; NaN after the run stopped. None without.
+
+    `repr` shows shapes and the run's outcome in a few lines; the arrays are
+    one attribute away.
     """
 
     params: Any
@@ -78,6 +84,10 @@ class FitResult(NamedTuple):
     validation_losses: jax.Array | None
     best_step: jax.Array | None
     stopped_early: jax.Array
+    aux: Any = None
+
+    def __repr__(self) -> str:
+        return _summary(self)
 
     def raise_if_diverged(self) -> FitResult:
         """Raises `DivergenceError` if the run (or any lane of a batch) diverged.
@@ -118,6 +128,60 @@ class FitResult(NamedTuple):
                 f"{shown}{more}). Lane {first}: {_explain(lane)}"
             )
         return self
+
+
+def _shape(x: Any) -> str:
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return type(x).__name__
+    dtype = getattr(x, "dtype", "")
+    return f"{dtype}{list(shape)}"
+
+
+def _brief(x: Any, limit: int = 6) -> str:
+    """A scalar's value, or a short run of an array's values, or its shape."""
+    try:
+        values = np.asarray(x)
+    except Exception:  # a tracer, under jit or vmap
+        return _shape(x)
+    if values.ndim == 0:
+        return (
+            f"{values.item():.6g}" if values.dtype.kind == "f" else str(values.item())
+        )
+    if values.size <= limit:
+        return np.array2string(values, precision=6, separator=", ")
+    return _shape(x)
+
+
+def _summary(result: FitResult) -> str:
+    """A few lines: the outcome, then the shape of every history."""
+    lines = [
+        f"final_loss={_brief(result.final_loss)}",
+        f"steps_taken={_brief(result.steps_taken)}",
+        f"converged={_brief(result.converged)}",
+        f"diverged={_brief(result.diverged)}",
+        f"stalled={_brief(result.stalled)}",
+        f"stopped_early={_brief(result.stopped_early)}",
+    ]
+    if result.best_step is not None:
+        lines.append(f"best_step={_brief(result.best_step)}")
+    lines.append(f"loss_evals={_brief(result.loss_evals)}")
+    shapes = jax.tree.map(_shape, result.params)
+    text = str(shapes) if not isinstance(shapes, str) else shapes
+    if len(text) > 300:
+        leaves = jax.tree.leaves(result.params)
+        text = f"{type(result.params).__name__} of {len(leaves)} leaves"
+    lines.append(f"params={text}")
+    for name in ("losses", "grad_norms", "step_sizes", "validation_losses"):
+        value = getattr(result, name)
+        if value is not None:
+            lines.append(f"{name}={_shape(value)}")
+    for name in ("trajectory", "aux"):
+        value = getattr(result, name)
+        if value is not None:
+            lines.append(f"{name}=<{len(jax.tree.leaves(value))} leaves>")
+    lines.append(f"opt_state=<{type(result.opt_state).__name__}>")
+    return "FitResult(\n    " + ",\n    ".join(lines) + ",\n)"
 
 
 def _fmt(x: float) -> str:

@@ -32,8 +32,13 @@ def check_X(X: ArrayLike) -> jax.Array:
 
 
 def check_X_y(X: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    """`X: (N, n)` and `y: (N, m)` as arrays, or a `ValueError`."""
+    """`X: (N, n)` and `y: (N, m)` as arrays, or a `ValueError`.
+
+    A 1-D `y: (N,)` is one output, `(N, 1)`.
+    """
     X, y = jnp.asarray(X), jnp.asarray(y)
+    if y.ndim == 1 and X.ndim == 2 and y.shape[0] == X.shape[0]:
+        y = y[:, None]
     check_shapes(X, y)
     return X, y
 
@@ -46,22 +51,24 @@ def check_shapes(X: jax.Array, y: jax.Array) -> None:
         )
     if y.ndim != 2 or y.shape[0] != X.shape[0]:
         raise ValueError(
-            f"y must be 2-D (n_samples, n_outputs) with as many rows as X; got "
-            f"X.shape={X.shape}, y.shape={y.shape}."
-            + (" Reshape it with y[:, None]." if y.shape == X.shape[:1] else "")
+            f"y must be (n_samples, n_outputs), or (n_samples,) for one output, "
+            f"with as many rows as X; got X.shape={X.shape}, y.shape={y.shape}."
         )
 
 
 def targets(y: ArrayLike, predictions: jax.Array, X: ArrayLike) -> jax.Array:
-    """`y` as an array of the predictions' shape, or a `ValueError`."""
+    """`y` as an array of the predictions' shape, or a `ValueError`.
+
+    With one output, a 1-D `y: (N,)` is taken as `(N, 1)`, as scikit-learn
+    takes it; anything else of another shape is an error, never broadcast.
+    """
     y = jnp.asarray(y)
+    if y.shape == predictions.shape[:1] and predictions.shape[1:] == (1,):
+        y = y[:, None]
     if y.shape != predictions.shape:
-        hint = ""
-        if y.shape == predictions.shape[:1] and predictions.shape[1] == 1:
-            hint = " Reshape it with y[:, None]."
         raise ValueError(
             f"y must have the predictions' shape (n_samples, n_outputs) = "
             f"{predictions.shape}; got y.shape={y.shape} for "
-            f"X.shape={jnp.shape(X)}.{hint}"
+            f"X.shape={jnp.shape(X)}."
         )
     return y

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _linesearch, _validate
+from . import _linesearch, _optimizer, _params, _validate
 
 
 class GradientDescentState(NamedTuple):
@@ -90,11 +90,14 @@ class StepInfo(NamedTuple):
         step_size: the step size of this update: the learning rate (or the
             schedule's value), or the step the line search accepted; NaN when
             no update was applied, and always NaN with an `optimizer`.
+        aux: with `has_aux=True`, the loss's aux at those params, each leaf
+            in a floating dtype (NaN once stopped); None without.
     """
 
     loss: jax.Array
     grad_norm: jax.Array
     step_size: jax.Array
+    aux: Any = None
 
 
 class Step(NamedTuple):
@@ -200,8 +203,11 @@ def make_step(
     loss: Callable[..., jax.Array],
     *,
     learning_rate: Any = None,
-    optimizer: optax.GradientTransformation | None = None,
+    optimizer: Any = None,
     tol: Any = None,
+    hyperparams: dict[str, Any] | None = None,
+    trainable: Any = None,
+    has_aux: bool = False,
 ) -> Step:
     r"""Builds one pure update of gradient descent, the step that `fit` scans.
 
@@ -209,33 +215,48 @@ def make_step(
 
     .. math:: \theta \leftarrow \theta - \eta \nabla_\theta L(\theta),
 
-    with `optimizer`, it is that optax transformation. With
-    `learning_rate="auto"` (or `jaxgd.backtracking(...)`) the step size
-    :math:`\eta` of each update is chosen by a backtracking line search. Either
-    way the update is guarded: a non-finite loss, gradient or updated params
-    sets `diverged` and keeps the params; a gradient norm <= `tol` sets
-    `converged` and keeps them too (so such a step never also diverges); a
-    line search that finds no decrease sets `stalled`; once any
-    is set every later update is a no-op that reports NaN. One `update` equals
-    one step of `jaxgd.fit` with the same arguments: `fit` runs this very
-    update in its loop.
+    with `optimizer`, it is that optax transformation (an object such as
+    `optax.adam(1e-3)`, or a factory such as `optax.adam` built with
+    `learning_rate` and `hyperparams`). With `learning_rate="auto"` (or
+    `jaxgd.backtracking(...)`) the step size :math:`\eta` of each update is
+    chosen by a backtracking line search. Either way the update is guarded: a
+    non-finite loss, gradient or updated params sets `diverged` and keeps the
+    params; a gradient norm <= `tol` sets `converged` and keeps them too (so
+    such a step never also diverges); a line search that finds no decrease
+    sets `stalled`; once any is set every later update is a no-op that
+    reports NaN. One `update` equals one step of `jaxgd.fit` with the same
+    arguments: `fit` runs this very update in its loop.
+
+    Params may be a model: only floating-point arrays (or the leaves
+    `trainable` selects) are trained, the other leaves pass through. A model
+    with leaves that are not arrays (an equinox `Module`'s activation) cannot
+    cross `jax.jit` as it is: jit `update` with `equinox.filter_jit`.
 
     Args:
-        loss: `loss(params, *data) -> scalar`.
+        loss: `loss(params, *data) -> scalar` (or `(scalar, aux)` with
+            `has_aux`).
         learning_rate: step size of plain gradient descent: a float, a 0-d
             array, an optax schedule `count -> rate`, or `"auto"` /
-            `jaxgd.backtracking(...)` for a line search.
-        optimizer: any `optax.GradientTransformation` instead.
+            `jaxgd.backtracking(...)` for a line search; or the learning rate
+            of an optimizer factory.
+        optimizer: an `optax.GradientTransformation`, or an optax factory
+            such as `optax.adam`.
         tol: stop once the global L2 norm of the gradient is <= tol.
+        hyperparams: with a factory, its other arguments by name.
+        trainable: which leaves of the params to train: a predicate
+            `leaf -> bool` or a pytree of bools; by default every
+            floating-point array.
+        has_aux: `loss` returns `(value, aux)`; `StepInfo.aux` holds the aux.
 
     Returns:
         A `Step(init, update)`: `init(params, opt_state=None) -> StepState` and
         `update(state, *data) -> (StepState, StepInfo)`, both pure.
 
     Raises:
-        ValueError: if not exactly one of `learning_rate`, `optimizer` is given,
-            or a concrete `learning_rate` is not positive and finite.
-        TypeError: if `optimizer` is not an optax transformation.
+        ValueError: if not exactly one rule is given, or a concrete
+            `learning_rate` is not positive and finite.
+        TypeError: if `optimizer` is neither an optax transformation nor a
+            factory.
 
     Examples:
         >>> import jax, jax.numpy as jnp, jaxgd
@@ -244,19 +265,32 @@ def make_step(
         >>> state.params, info.loss
         (Array([1.], dtype=float32), Array(4., dtype=float32))
     """
-    _validate.check_one_of(learning_rate, optimizer)
+    if not callable(loss):
+        raise TypeError(
+            f"loss must be a function loss(params, *data); got "
+            f"{_validate.describe(loss)}."
+        )
     _validate.check_tol(tol)
-    if not _linesearch.is_line_search(learning_rate):
-        if optimizer is None:
-            _validate.check_learning_rate(learning_rate)
-        else:
-            _validate.check_optimizer(optimizer)
+    if not isinstance(has_aux, bool):
+        raise TypeError(f"has_aux must be a bool; got {has_aux!r}.")
+    # Numbers stay as given: the params' dtype is not known yet.
+    rule, rate, numbers = _optimizer.prepare(learning_rate, optimizer, hyperparams)
     guarded = guarded_update(
-        loss, learning_rate=learning_rate, optimizer=optimizer, tol=tol
+        loss,
+        tol=tol,
+        trainable=trainable,
+        has_aux=has_aux,
+        **_optimizer.transformation(rule, rate, numbers),
     )
 
     def update(state: StepState, *data: Any) -> tuple[StepState, StepInfo]:
-        _validate.check_loss_output(loss, state.params, data)
+        trained, frozen, constants = _params.split(state.params, trainable)
+        _validate.check_loss_output(
+            _params.objective(loss, frozen, constants),
+            trained,
+            data,
+            has_aux=has_aux,
+        )
         return guarded.update(state, data)
 
     return Step(guarded.init, update)
@@ -289,10 +323,13 @@ def guarded_update(
     learning_rate: Any = None,
     optimizer: optax.GradientTransformation | None = None,
     tol: Any = None,
+    trainable: Any = None,
+    has_aux: bool = False,
 ) -> Guarded:
     """Builds the one guarded update, for `make_step` and `fit`'s loop.
 
-    The arguments are those of `make_step`, already checked.
+    The arguments are those of `make_step`, already checked: the rule is a
+    learning rate (or a line search), or an optax object.
     """
     line_search = _linesearch.line_search_or_none(learning_rate)
     if line_search is not None:
@@ -305,14 +342,14 @@ def guarded_update(
         init_opt_state = transformation.init
 
     def init(params: Any, opt_state: Any = None) -> StepState:
-        params = _validate.check_params(params)
-        expected = jax.eval_shape(init_opt_state, params)
+        trained, frozen, constants = _params.split(params, trainable)
+        expected = jax.eval_shape(init_opt_state, trained)
         if opt_state is None:
-            opt_state = init_opt_state(params)
+            opt_state = init_opt_state(trained)
         else:
             _check_opt_state(opt_state, expected)
         return StepState(
-            params=params,
+            params=_params.combine(trained, frozen, constants),
             opt_state=opt_state,
             steps_taken=jnp.zeros((), jnp.int32),
             status=jnp.full((), RUNNING, jnp.int32),
@@ -322,7 +359,15 @@ def guarded_update(
     def update(
         state: StepState, data: tuple, active: Any = True
     ) -> tuple[StepState, StepInfo]:
-        value, grads = jax.value_and_grad(loss)(state.params, *data)
+        trained, frozen, constants = _params.split(state.params, trainable)
+        objective = _params.objective(loss, frozen, constants)
+        if has_aux:
+            (value, aux), grads = jax.value_and_grad(objective, has_aux=True)(
+                trained, *data
+            )
+        else:
+            value, grads = jax.value_and_grad(objective)(trained, *data)
+            aux = None
         grad_norm = global_norm(grads)
         stopped = state.status != RUNNING
         if active is not True:
@@ -338,8 +383,8 @@ def guarded_update(
             searching = ~stopped & finite & ~converging
             step_size, found, tries, opt_state = _linesearch.search(
                 line_search,
-                lambda p: loss(p, *data),
-                state.params,
+                lambda p: _value(objective(p, *data), has_aux),
+                trained,
                 value,
                 grads,
                 grad_norm,
@@ -347,10 +392,16 @@ def guarded_update(
                 searching,
             )
             stalling = searching & ~found
-            params = _linesearch.take_step(state.params, grads, step_size)
+            params = _linesearch.take_step(trained, grads, step_size)
         else:
             params, opt_state = apply_optimizer(
-                transformation, loss, state.params, state.opt_state, value, grads, data
+                transformation,
+                lambda p, *d: _value(objective(p, *d), has_aux),
+                trained,
+                state.opt_state,
+                value,
+                grads,
+                data,
             )
             step_size = (
                 rate_at(learning_rate, state.opt_state.count, record)
@@ -375,7 +426,7 @@ def guarded_update(
             ),
         )
         new_state = StepState(
-            params=keep(params, state.params),
+            params=_params.combine(keep(params, trained), frozen, constants),
             opt_state=keep(opt_state, state.opt_state),
             steps_taken=state.steps_taken + apply.astype(jnp.int32),
             status=status.astype(jnp.int32),
@@ -385,6 +436,9 @@ def guarded_update(
             loss=jnp.where(stopped, jnp.nan, value).astype(record),
             grad_norm=jnp.where(stopped, jnp.nan, grad_norm),
             step_size=jnp.where(apply, step_size.astype(record), jnp.nan),
+            aux=jax.tree.map(
+                lambda a: jnp.where(stopped, jnp.nan, a).astype(_aux_dtype(a)), aux
+            ),
         )
         return new_state, info
 
@@ -401,15 +455,29 @@ def guarded_update(
     return Guarded(init, update, step_sizes)
 
 
-def nan_info(value_dtype: Any, params: Any) -> StepInfo:
-    """The `StepInfo` of a step that did not run: NaN, in the dtypes of `update`'s."""
-    record = jnp.result_type(jnp.float32, value_dtype)
+def nan_info(value: Any, aux: Any, params: Any) -> StepInfo:
+    """The `StepInfo` of a step that did not run: NaN, in the dtypes of `update`'s.
+
+    `value` and `aux` are the shapes and dtypes of the loss's outputs, `params`
+    the trained params.
+    """
+    record = jnp.result_type(jnp.float32, value.dtype)
     norm = jnp.result_type(jnp.float32, *jax.tree.leaves(params))
     return StepInfo(
         loss=jnp.full((), jnp.nan, record),
         grad_norm=jnp.full((), jnp.nan, norm),
         step_size=jnp.full((), jnp.nan, record),
+        aux=jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, _aux_dtype(a)), aux),
     )
+
+
+def _aux_dtype(aux: Any) -> Any:
+    """Aux is recorded as floats, so that a stopped step can be NaN."""
+    return jnp.result_type(jnp.float32, aux.dtype)
+
+
+def _value(out: Any, has_aux: bool) -> jax.Array:
+    return out[0] if has_aux else out
 
 
 def _check_opt_state(opt_state: Any, expected: Any) -> None:

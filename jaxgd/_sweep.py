@@ -17,21 +17,25 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _linesearch, _validate
-from ._fit import Config, Inputs, prepare, run
+from . import _linesearch, _params, _validate
+from ._fit import Config, Inputs, finish, prepare, run
 from ._result import FitResult
 
 # Which fields of `Inputs` carry the lane axis.
 _SWEEP_AXES = Inputs(
     params=None,
+    frozen=None,
     data=None,
     learning_rate=0,
+    hyperparams=0,
     key=None,
     tol=None,
     opt_state=None,
     validation_data=None,
 )
-_MULTISTART_AXES = _SWEEP_AXES._replace(params=0, learning_rate=None, opt_state=0)
+_MULTISTART_AXES = _SWEEP_AXES._replace(
+    params=0, frozen=0, learning_rate=None, hyperparams=None, opt_state=0
+)
 # The name of the lanes' axis, over which the loop asks "is any lane going?".
 _LANES = "lanes"
 
@@ -46,37 +50,45 @@ def sweep(
     loss: Callable[..., jax.Array],
     params: Any,
     *data: Any,
-    learning_rates: Any,
-    optimizer: Callable[[jax.Array], optax.GradientTransformation] | None = None,
+    learning_rates: Any = None,
+    optimizer: Any = None,
+    hyperparams: dict[str, Any] | None = None,
     **fit_kwargs: Any,
 ) -> FitResult:
-    r"""Runs `fit` once per learning rate, all lanes in one compiled, vmapped loop.
+    r"""Runs `fit` once per lane, all lanes in one compiled, vmapped loop.
 
-    Every lane starts from the same `params` (and `opt_state`, if given) and
-    sees the same data (and mini-batches, for a shared `key`). Lanes are
+    A lane is one learning rate of `learning_rates` and, with an optimizer
+    factory, the same index of every 1-D array in `hyperparams`: a sweep over
+    any hyperparameter, or a grid of them flattened (`jnp.meshgrid`). Every
+    lane starts from the same `params` (and `opt_state`, if given) and sees
+    the same data (and mini-batches, for a shared `key`). Lanes are
     independent: a diverged lane is flagged in `diverged` and frozen, and never
-    stops the others.
+    stops the others; the loop stops when its last lane stops.
 
     Args:
         loss: `loss(params, *data) -> scalar`.
         params: initial parameters, shared by every lane.
         *data: data arrays, shared by every lane.
-        learning_rates: `(n_rates,)` learning rates, e.g.
-            `jnp.logspace(-3, 0, 16)`.
-        optimizer: optional factory `rate -> optax.GradientTransformation`
-            (e.g. `optax.adam`) to sweep that optimizer's learning rate instead
-            of plain gradient descent.
+        learning_rates: `(n_lanes,)` learning rates, e.g.
+            `jnp.logspace(-3, 0, 16)`: of plain gradient descent, or of the
+            optimizer factory. With a factory it may be left out (then
+            `learning_rate=` gives all lanes one rate, or the factory's default
+            applies).
+        optimizer: None for plain gradient descent, or an optax factory such
+            as `optax.adam`, built in every lane with its own numbers.
+        hyperparams: the factory's other arguments: a 1-D array of
+            `n_lanes` values gives each lane its own, a scalar is shared; bools,
+            ints, strings and functions are static and shared.
         **fit_kwargs: any other keyword argument of `jaxgd.fit`.
 
     Returns:
-        A `FitResult` whose every leaf has a leading axis of `n_rates`.
+        A `FitResult` whose every array leaf has a leading axis of `n_lanes`.
 
     Raises:
-        ValueError: if `learning_rates` is not a non-empty 1-D array of
-            positive finite values, if a line search (`"auto"`) is asked for,
-            or for any bad argument `fit` rejects.
-        TypeError: if `optimizer` is an optax transformation rather than a
-            factory of one, or `learning_rate` is passed.
+        ValueError: if nothing varies across lanes, the lanes' arrays disagree
+            on their length, a rate is not positive and finite, a line search
+            (`"auto"`) is asked for, or for any bad argument `fit` rejects.
+        TypeError: if `optimizer` is an optax object rather than a factory.
 
     Examples:
         >>> import jax.numpy as jnp, jaxgd
@@ -96,37 +108,55 @@ def sweep(
             "call jaxgd.fit(..., learning_rate='auto'), or jaxgd.multistart(..., "
             "learning_rate='auto') for several starting points."
         )
-    if "learning_rate" in fit_kwargs:
+    if isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(
+            "sweep's optimizer must be a factory such as optax.adam, so that each "
+            "lane is built with its own numbers; got the optax object "
+            f"{_validate.describe(optimizer)}, whose numbers are fixed."
+        )
+    if optimizer is None and "learning_rate" in fit_kwargs:
         raise TypeError(
             "sweep takes learning_rates (a 1-D array), not learning_rate; for one "
             "learning rate call jaxgd.fit."
         )
-    if optimizer is not None and (
-        isinstance(optimizer, optax.GradientTransformation) or not callable(optimizer)
-    ):
+    if learning_rates is not None and "learning_rate" in fit_kwargs:
         raise TypeError(
-            "sweep's optimizer must be a factory rate -> optax.GradientTransformation"
-            f" (e.g. optax.adam), so each lane gets its own rate; got "
-            f"{_validate.describe(optimizer)}."
+            "pass learning_rates (one per lane) or learning_rate (shared), not both."
         )
-    rates = _check_learning_rates(learning_rates)
+    lanes, rates, numbers = _lanes_of(learning_rates, optimizer, hyperparams)
+    first = {key: _at(value, 0) for key, value in numbers.items()}
+    shared_rate = fit_kwargs.pop("learning_rate", None)
     # The arguments are checked as those of the first lane's fit.
     config, inputs = prepare(
         loss,
         params,
         data,
-        learning_rate=rates[0] if optimizer is None else None,
-        optimizer=None,
-        optimizer_factory=optimizer,
+        learning_rate=_at(rates, 0) if rates is not None else shared_rate,
+        optimizer=optimizer,
+        hyperparams=None if hyperparams is None else {**hyperparams, **first},
         **fit_kwargs,
     )
-    dtype = (
-        inputs.learning_rate.dtype
-        if optimizer is None
-        else jnp.result_type(jnp.float32, *jax.tree.leaves(inputs.params))
+    dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(inputs.params))
+    if rates is not None:
+        inputs = inputs._replace(learning_rate=jnp.asarray(rates, dtype))
+    elif inputs.learning_rate is not None:
+        inputs = inputs._replace(
+            learning_rate=jnp.broadcast_to(inputs.learning_rate, (lanes,))
+        )
+    if inputs.hyperparams is not None:
+        inputs = inputs._replace(
+            hyperparams={
+                key: jnp.broadcast_to(
+                    jnp.asarray(numbers.get(key, value), value.dtype), (lanes,)
+                )
+                for key, value in inputs.hyperparams.items()
+            }
+        )
+    result = _run_lanes(config, _SWEEP_AXES, inputs)
+    frozen = jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (lanes, *jnp.shape(x))), inputs.frozen
     )
-    inputs = inputs._replace(learning_rate=jnp.asarray(rates, dtype))
-    return _run_lanes(config, _SWEEP_AXES, inputs)
+    return finish(result, config, frozen, lanes=True)
 
 
 def multistart(
@@ -139,19 +169,21 @@ def multistart(
 
     Args:
         loss: `loss(params, *data) -> scalar`.
-        params_batch: initial parameters whose every leaf has a leading axis of
-            the same length K; lane k starts from the k-th slice.
+        params_batch: initial parameters whose every array leaf has a leading
+            axis of the same length K; lane k starts from the k-th slice. Of a
+            model, the other leaves are shared.
         *data: data arrays, shared by every lane.
         **fit_kwargs: any keyword argument of `jaxgd.fit`. An `opt_state`, if
             given, is batched like `params_batch`. With
             `learning_rate="auto"` every lane searches its own step sizes.
 
     Returns:
-        A `FitResult` whose every leaf has a leading axis of K.
+        A `FitResult` whose every array leaf has a leading axis of K.
 
     Raises:
-        ValueError: if the leaves of `params_batch` disagree on the leading
-            axis or have none, or for any bad argument `fit` rejects.
+        ValueError: if the array leaves of `params_batch` disagree on the
+            leading axis or have none, K is 0, or for any bad argument `fit`
+            rejects.
 
     Examples:
         >>> import jax.numpy as jnp, jaxgd
@@ -162,12 +194,16 @@ def multistart(
         [1.0, 1.0, 1.0]
     """
     lanes = _lane_count(params_batch)
-    first = jax.tree.map(lambda x: x[0], params_batch)
-    config, inputs = prepare(loss, first, data, **fit_kwargs)
-    params = _validate.check_params(params_batch)
+    config, inputs = prepare(
+        loss, _params.index_arrays(params_batch, 0), data, **fit_kwargs
+    )
+    trained, frozen, _ = _params.split(params_batch, fit_kwargs.get("trainable"))
     if inputs.opt_state is not None:
         _lane_count(inputs.opt_state, name="opt_state", expected=lanes)
-    return _run_lanes(config, _MULTISTART_AXES, inputs._replace(params=params))
+    result = _run_lanes(
+        config, _MULTISTART_AXES, inputs._replace(params=trained, frozen=frozen)
+    )
+    return finish(result, config, frozen, lanes=True)
 
 
 def best(result: FitResult, *, by: str = "loss") -> tuple[int, FitResult]:
@@ -234,7 +270,57 @@ def best(result: FitResult, *, by: str = "loss") -> tuple[int, FitResult]:
             "smaller learning rates."
         )
     index = int(np.argmin(np.where(usable, scores, np.inf)))
-    return index, jax.tree.map(lambda x: x[index], result)
+    return index, _params.index_arrays(result, index)
+
+
+def _lanes_of(
+    learning_rates: Any, optimizer: Any, hyperparams: Any
+) -> tuple[int, Any, dict[str, Any]]:
+    """The lane count, the rates and the hyperparameters that vary by lane."""
+    numbers = {}
+    if hyperparams is not None and optimizer is not None:
+        if not isinstance(hyperparams, dict):
+            raise TypeError(
+                "hyperparams must be a dict of the optimizer's arguments by name, "
+                f"e.g. {{'b1': jnp.array([0.8, 0.9])}}; got "
+                f"{_validate.describe(hyperparams)}."
+            )
+        for key, value in hyperparams.items():
+            if isinstance(value, (list, tuple)):
+                value = np.asarray(value)
+            if np.ndim(value) == 1:
+                numbers[key] = value
+            elif np.ndim(value) > 1:
+                raise ValueError(
+                    f"hyperparams[{key!r}] must be a scalar (shared by every lane) "
+                    f"or a 1-D array (one value per lane); got "
+                    f"{_validate.describe(value)}."
+                )
+    rates = None
+    if learning_rates is not None:
+        rates = _check_learning_rates(learning_rates)
+    sizes = {"learning_rates": len(rates)} if rates is not None else {}
+    sizes.update(
+        {f"hyperparams[{key!r}]": len(value) for key, value in numbers.items()}
+    )
+    if not sizes:
+        raise ValueError(
+            "sweep needs something to vary across lanes: learning_rates (a 1-D "
+            "array), or with an optimizer factory a 1-D array in hyperparams."
+        )
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"{name}: {size}" for name, size in sizes.items())
+        raise ValueError(
+            f"the lanes' arrays disagree on the number of lanes: {listed}."
+        )
+    lanes = next(iter(sizes.values()))
+    if lanes == 0:
+        raise ValueError("sweep needs at least one lane; got arrays of length 0.")
+    return lanes, rates, numbers
+
+
+def _at(values: Any, index: int) -> Any:
+    return values[index]
 
 
 def _check_learning_rates(learning_rates: Any) -> jax.Array:
@@ -261,6 +347,8 @@ def _lane_count(
 ) -> int:
     sizes = {}
     for path, leaf in jax.tree.flatten_with_path(tree)[0]:
+        if not hasattr(leaf, "shape") and not isinstance(leaf, (float, complex)):
+            continue  # a model's function or flag, shared by every lane
         shape = np.shape(leaf)
         where = name + jax.tree_util.keystr(path)
         if not shape:
@@ -280,4 +368,10 @@ def _lane_count(
             f"the leaves of {name} disagree on the leading (lane) axis{wanted}: "
             f"{listed}."
         )
-    return counts.pop()
+    lanes = counts.pop()
+    if lanes == 0:
+        raise ValueError(
+            f"{name} has no lanes: its leaves have a leading axis of length 0; "
+            "pass at least one starting point."
+        )
+    return lanes

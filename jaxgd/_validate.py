@@ -75,12 +75,17 @@ def check_params(params: Any) -> Any:
 
 
 def check_loss_output(
-    loss: Callable, params: Any, data: Sequence[Any], what: str = "data"
-) -> jax.ShapeDtypeStruct:
+    loss: Callable,
+    params: Any,
+    data: Sequence[Any],
+    what: str = "data",
+    has_aux: bool = False,
+) -> tuple[jax.ShapeDtypeStruct, Any]:
     """Traces `loss` abstractly, checks it returns a real floating scalar.
 
-    Returns the output's shape and dtype. `what` names the data in messages
-    (`"validation_data"` for a validation set).
+    Returns the shape and dtype of the value and of the aux (None without
+    `has_aux`). `what` names the data in messages (`"validation_data"` for a
+    validation set).
     """
     name = getattr(loss, "__name__", repr(loss))
     call = f"{name}(params, *{what})"
@@ -90,9 +95,28 @@ def check_loss_output(
         raise TypeError(
             f"calling loss {call} with {len(data)} {what} argument(s) failed: {error}"
         ) from error
+    aux = None
+    if has_aux:
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError(
+                f"with has_aux=True, loss must return (value, aux); {call} "
+                f"returned {describe(out)}."
+            )
+        out, aux = out
+        for path, leaf in jax.tree.flatten_with_path(aux)[0]:
+            if not jnp.issubdtype(leaf.dtype, jnp.number) and leaf.dtype != bool:
+                raise TypeError(
+                    f"the aux of {call} must hold numbers; "
+                    f"aux{jax.tree_util.keystr(path)} has dtype {leaf.dtype}."
+                )
     if not (hasattr(out, "shape") and hasattr(out, "dtype")):
+        hint = (
+            " If it returns (value, aux), pass has_aux=True."
+            if isinstance(out, tuple) and not has_aux
+            else ""
+        )
         raise TypeError(
-            f"loss must return a scalar array; {call} returned {describe(out)}."
+            f"loss must return a scalar array; {call} returned {describe(out)}." + hint
         )
     if out.shape != ():
         raise ValueError(
@@ -104,7 +128,7 @@ def check_loss_output(
             f"loss must return a real floating-point scalar; {call} "
             f"returned dtype {out.dtype}."
         )
-    return out
+    return out, aux
 
 
 def check_validation(
@@ -118,6 +142,7 @@ def check_validation(
     restore_best: bool,
     num_steps: int,
     batch_size: int | None,
+    has_aux: bool = False,
 ) -> tuple[tuple | None, int | None, int | None]:
     """Checks the validation arguments of `fit` together.
 
@@ -149,7 +174,9 @@ def check_validation(
             f"since loss(params, *validation_data) takes their place; got "
             f"{len(validation_data)}."
         )
-    check_loss_output(loss, params, validation_data, what="validation_data")
+    check_loss_output(
+        loss, params, validation_data, what="validation_data", has_aux=has_aux
+    )
     if validation_every is None:
         every = 1 if batch_size is None else num_samples(data) // batch_size
         validation_every = max(1, min(every, num_steps))

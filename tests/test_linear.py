@@ -362,5 +362,6 @@ def test_accuracy_counts_logits_on_the_side_of_the_label():
     params = {"W": jnp.array([[1.0]]), "b": jnp.array([0.0])}
     # logits -2, -0.5, 0, 0.5, 2: right, wrong, right (0 predicts 0), right, wrong
     assert linear.accuracy(params, X, y) == 3 / 5
+    assert linear.accuracy(params, X, y[:, 0]) == 3 / 5  # one output: 1-D y
     with pytest.raises(ValueError, match=r"y must have the predictions' shape"):
-        linear.accuracy(params, X, y[:, 0])
+        linear.accuracy(params, X, y[:4, 0])

@@ -88,7 +88,13 @@ def test_sweep_of_an_optimizer_factory_equals_a_loop():
     )
     for k, rate in enumerate(rates):
         single = jaxgd.fit(
-            linear.mse, PARAMS, X, Y, optimizer=optax.adam(rate), num_steps=30
+            linear.mse,
+            PARAMS,
+            X,
+            Y,
+            optimizer=optax.adam,
+            learning_rate=rate,
+            num_steps=30,
         )
         _assert_lane_equals(result, k, single)
 
