@@ -130,12 +130,19 @@ class FitResult(NamedTuple):
         return self
 
 
+class _Text(str):
+    """A string that shows as itself inside a container's repr."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def _shape(x: Any) -> str:
     shape = getattr(x, "shape", None)
     if shape is None:
-        return type(x).__name__
+        return _Text(type(x).__name__)
     dtype = getattr(x, "dtype", "")
-    return f"{dtype}{list(shape)}"
+    return _Text(f"{dtype}{list(shape)}")
 
 
 def _brief(x: Any, limit: int = 6) -> str:

@@ -398,3 +398,20 @@ def test_one_output_takes_a_one_dimensional_target():
     )
     with pytest.raises(ValueError, match=r"got y.shape=\(64,\)"):
         linear.mse(linear.init(jax.random.key(0), 3, 2), X, y[:, 0])
+
+
+def test_the_state_of_a_flax_nnx_model_trains_as_params():
+    nnx = pytest.importorskip("flax.nnx")
+    X, y = regression()
+    model = nnx.Linear(3, 1, rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(model)
+
+    def loss(state, X, y):
+        return jnp.mean((nnx.merge(graphdef, state)(X) - y) ** 2)
+
+    result = jaxgd.fit(loss, state, X, y, learning_rate=0.1, num_steps=300)
+    assert type(result.params) is type(state)
+    nnx.update(model, result.params)
+    fitted = linear.solve(X, y)
+    np.testing.assert_allclose(model.kernel[...], fitted["W"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.bias[...], fitted["b"], rtol=1e-4, atol=1e-5)

@@ -44,6 +44,22 @@ def test_early_stopping_prints_what_the_readme_shows(capsys):
     assert result.stopped_early and int(result.best_step) < int(result.steps_taken)
 
 
+def test_optimizers_models_and_metrics_print_what_the_readme_shows(capsys):
+    """Each python block of the section, run in order, prints the text block
+    that follows it."""
+    section = (
+        README.read_text(encoding="utf-8")
+        .split("## Optimizers, models and metrics", 1)[1]
+        .split("\n## ", 1)[0]
+    )
+    pairs = re.findall(r"```python\n(.*?)```\s*```text\n(.*?)```", section, re.S)
+    assert len(pairs) == 3
+    namespace = {}
+    for code, shown in pairs:
+        exec(compile(code, str(README), "exec"), namespace)
+        assert capsys.readouterr().out == shown
+
+
 def test_setup_commands_are_the_ones_ci_runs():
     text = README.read_text(encoding="utf-8")
     commands = re.findall(r"```bash\n(.*?)\n```", text.split("## Set up", 1)[1], re.S)
