@@ -25,6 +25,7 @@ class Config(NamedTuple):
     batch_size: int | None
     use_tol: bool
     record_params: bool
+    history_every: int
     validation_every: int | None
     patience: int | None
     restore_best: bool
@@ -71,6 +72,7 @@ def prepare(
     hyperparams: Any = None,
     trainable: Any = None,
     has_aux: Any = False,
+    history_every: Any = 1,
 ) -> tuple[Config, Inputs]:
     """Validates the arguments of `fit` and splits them into static and traced."""
     if not callable(loss):
@@ -78,7 +80,10 @@ def prepare(
             f"loss must be a function loss(params, *data); got "
             f"{_validate.describe(loss)}."
         )
-    num_steps = _validate.check_int(num_steps, "num_steps", minimum=0)
+    num_steps = _validate.check_int(
+        num_steps, "num_steps", minimum=0, maximum=_validate.MAX_STEPS
+    )
+    history_every = _validate.check_int(history_every, "history_every", minimum=1)
     for name, flag in (
         ("record_params", record_params),
         ("progress", progress),
@@ -128,6 +133,7 @@ def prepare(
         batch_size=batch_size,
         use_tol=tol is not None,
         record_params=record_params,
+        history_every=history_every,
         validation_every=validation_every,
         patience=patience,
         restore_best=restore_best,
@@ -163,6 +169,7 @@ def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitR
         objective,
         tol=inputs.tol if config.use_tol else None,
         has_aux=config.has_aux,
+        lane_axis=lane_axis,
         **_optimizer.transformation(
             config.rule, inputs.learning_rate, inputs.hyperparams
         ),
@@ -174,7 +181,9 @@ def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitR
         )
         start = step.init(inputs.params, opt_state)
     skipped = nan_info(value, aux, start.params)
-    planned = step.step_sizes(start.opt_state, config.num_steps, skipped.loss.dtype)
+    planned = step.step_sizes(
+        start.opt_state, config.num_steps, skipped.loss.dtype, config.history_every
+    )
     if planned is not None:  # known in advance: not recorded
         skipped = skipped._replace(step_size=None)
 
@@ -201,6 +210,7 @@ def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitR
         validation=validation,
         reporter=config.reporter,
         record_params=config.record_params,
+        history_every=config.history_every,
         lane_axis=lane_axis,
     )
     end = out.state
@@ -223,8 +233,8 @@ def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitR
         )
     step_sizes = out.infos.step_size
     if planned is not None:
-        applied = jnp.arange(config.num_steps) < end.steps_taken
-        step_sizes = jnp.where(applied, planned, jnp.nan)
+        kept = config.history_every * jnp.arange(planned.shape[0])
+        step_sizes = jnp.where(kept < end.steps_taken, planned, jnp.nan)
     return FitResult(
         params=params,
         losses=out.infos.loss,
@@ -264,13 +274,49 @@ def finish(
         def along_steps(x: jax.Array) -> jax.Array:
             x = jnp.expand_dims(x, at)
             shape = list(x.shape)
-            shape[at] = config.num_steps + 1
+            shape[at] = config.num_steps // config.history_every + 1
             return jnp.broadcast_to(x, shape)
 
         trajectory = _params.combine(
             trajectory, jax.tree.map(along_steps, frozen), config.constants
         )
     return result._replace(params=params, trajectory=trajectory)
+
+
+def check_memory(config: Config, inputs: Inputs, lanes: int = 1) -> None:
+    """Refuses a run whose histories would not fit in the memory available.
+
+    The records of every kept step (loss, gradient norm, step size, aux) and
+    the trajectory, times the lanes, against the free memory of the device
+    (or of the machine, on the CPU).
+    """
+    kept = -(-config.num_steps // config.history_every)
+    dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(inputs.params))
+    per_step = 3 * jnp.dtype(dtype).itemsize
+    if config.has_aux:
+        objective = _params.objective(config.loss, inputs.frozen, config.constants)
+        _, aux = jax.eval_shape(objective, inputs.params, *inputs.data)
+        per_step += sum(max(leaf.size, 1) * 8 for leaf in jax.tree.leaves(aux))
+    need = kept * per_step
+    if config.record_params:
+        size = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(inputs.params))
+        need += (config.num_steps // config.history_every + 1) * size
+    need *= lanes
+    available = _validate.available_memory()
+    if available is None or need <= available:
+        return
+    fits = max(1, available // 4)
+    every = config.history_every * max(2, -(-need // fits))
+    raise ValueError(
+        f"the histories of this run need {_validate.bytes_text(need)} ("
+        f"{kept:,} kept steps"
+        + (f" of {lanes} lanes" if lanes > 1 else "")
+        + f"), more than the {_validate.bytes_text(available)} of memory "
+        f"available: pass history_every={every:,} to keep every {every:,}th "
+        "step"
+        + (", drop record_params" if config.record_params else "")
+        + ", or run fewer num_steps."
+    )
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -299,6 +345,7 @@ def fit(
     hyperparams: dict[str, Any] | None = None,
     trainable: Any = None,
     has_aux: bool = False,
+    history_every: int = 1,
 ) -> FitResult:
     r"""Minimises `loss` by gradient descent in one compiled loop.
 
@@ -416,6 +463,12 @@ def fit(
             Python float); an integer or boolean array is then an error.
         has_aux: `loss` returns `(value, aux)`, with aux a pytree of numbers
             (scalars or small arrays): `FitResult.aux` holds it at every step.
+        history_every: keep the records of steps 0, k, 2k, ... only (`k =
+            history_every`): `losses`, `grad_norms`, `step_sizes` and `aux`
+            have `ceil(num_steps / k)` entries, the trajectory the params after
+            0, k, 2k, ... updates. A run of a billion steps then needs
+            kilobytes; one whose histories would not fit in the memory
+            available is refused before it starts.
 
     Returns:
         A `FitResult`.
@@ -463,5 +516,7 @@ def fit(
         hyperparams=hyperparams,
         trainable=trainable,
         has_aux=has_aux,
+        history_every=history_every,
     )
+    check_memory(config, inputs)
     return finish(_run_jit(config, inputs), config, inputs.frozen)

@@ -147,7 +147,7 @@ def search(
     params: Any,
     value: jax.Array,
     grads: Any,
-    grad_norm: jax.Array,
+    squares: jax.Array,
     state: BacktrackingState,
     active: jax.Array,
 ) -> tuple[jax.Array, jax.Array, jax.Array, BacktrackingState]:
@@ -165,7 +165,8 @@ def search(
     """
     step0 = jax.lax.stop_gradient(state.step_size)
     dtype = jnp.result_type(step0, value)
-    promised = jax.lax.stop_gradient(options.c * jnp.square(grad_norm.astype(dtype)))
+    # The sum of squares itself: the square of the norm would round.
+    promised = jax.lax.stop_gradient(options.c * squares.astype(dtype))
     start = jax.lax.stop_gradient(value.astype(dtype))
 
     def accepts(step: jax.Array) -> jax.Array:

@@ -10,9 +10,10 @@ costs `s` steps plus at most one chunk. A `cond` inside a `scan`, unlike a
 chunk are rematerialised (`jax.checkpoint`): the backward pass keeps one state
 per chunk and recomputes the steps of one chunk at a time.
 
-Each chunk writes its records (the loss, the gradient norm, and the params or
-step sizes where asked) into history buffers carried by the loop, at the
-chunk's place; a skipped chunk leaves them NaN. Under a lane axis the
+Each chunk writes its records (the loss, the gradient norm, and the params,
+step sizes or aux where asked) into history buffers carried by the loop, at
+the chunk's place, and with `history_every=k` only those of steps 0, k, 2k,
+...; a skipped chunk leaves them NaN. Under a lane axis the
 histories of all lanes are kept together, step by step (a step's records of
 every lane side by side), as the steps produce them; each lane takes its own
 column once the loop is over. Kept lane by lane instead, every chunk would
@@ -99,11 +100,6 @@ class Layout(NamedTuple):
     per_period: int
     periods: int
 
-    @property
-    def length(self) -> int:
-        """Entries of a history: the last period's chunks may run past the end."""
-        return (self.periods - 1) * self.period + self.per_period * self.chunk
-
 
 def layout(num_steps: int, every: int | None) -> Layout:
     """Equal chunks of at most `CHUNK` steps; a period is `every` steps, or a chunk."""
@@ -133,6 +129,7 @@ def iterate(
     validation: Validation | None = None,
     reporter: _report.Reporter | None = None,
     record_params: bool = False,
+    history_every: int = 1,
     lane_axis: str | None = None,
 ) -> Outcome:
     """Runs `update(state, batch, active)` for `num_steps` steps.
@@ -150,6 +147,8 @@ def iterate(
         validation: what to evaluate on a validation set, or None.
         reporter: the host's consumers of each evaluation, or None.
         record_params: also return the params after every update.
+        history_every: keep the records of steps 0, k, 2k, ... only (and the
+            params after 0, k, 2k, ... updates).
         lane_axis: the name of the vmapped lane axis of `sweep` and
             `multistart`, over which "still going" is reduced.
 
@@ -161,11 +160,20 @@ def iterate(
     lanes = _Lanes(lane_axis)
     if num_steps == 0:
         history = _initial_history(
-            skipped, state, validation, Layout(0, 0, 0, 0), record_params, lanes
+            skipped, state, validation, 0, 0, 1, record_params, lanes
         )
-        return _outcome(_Carry(state, watch, order), history, 0, lanes)
+        return _outcome(_Carry(state, watch, order), history, lanes)
     plan = layout(num_steps, None if validation is None else validation.every)
-    history = _initial_history(skipped, state, validation, plan, record_params, lanes)
+    history = _initial_history(
+        skipped,
+        state,
+        validation,
+        num_steps,
+        plan.periods,
+        history_every,
+        record_params,
+        lanes,
+    )
 
     def going(carry: _Carry) -> jax.Array:
         return carry.state.status == RUNNING
@@ -244,20 +252,11 @@ def iterate(
         # `cond`, they would be copied by the branch that skips.
         period, position = jnp.divmod(q, plan.per_period)
         start = period * plan.period + position * plan.chunk
+        steps = start + jnp.arange(plan.chunk, dtype=jnp.int32)
         history = History(
-            infos=jax.tree.map(
-                lambda h, x: jax.lax.dynamic_update_slice_in_dim(
-                    h, lanes.gather(x, 1), start, 0
-                ),
-                history.infos,
-                records.infos,
-            ),
-            trajectory=jax.tree.map(
-                lambda h, x: jax.lax.dynamic_update_slice_in_dim(
-                    h, lanes.gather(x, 1), 1 + start, 0
-                ),
-                history.trajectory,
-                records.trajectory,
+            infos=_keep(history.infos, records.infos, steps, history_every, lanes),
+            trajectory=_keep(
+                history.trajectory, records.trajectory, steps + 1, history_every, lanes
             ),
             validation=None
             if records.validation is None
@@ -289,7 +288,7 @@ def iterate(
         (carry, history), _ = jax.lax.scan(
             chunk, (_Carry(state, watch, order), history), qs
         )
-    return _outcome(carry, history, num_steps, lanes)
+    return _outcome(carry, history, lanes)
 
 
 class _Lanes(NamedTuple):
@@ -340,17 +339,21 @@ def _initial_history(
     skipped: StepInfo,
     state: StepState,
     validation: Validation | None,
-    plan: Layout,
+    num_steps: int,
+    periods: int,
+    every: int,
     record_params: bool,
     lanes: _Lanes,
 ) -> History:
-    """Histories of NaN (the params' trajectory: the initial params first)."""
-    length = plan.length if plan.periods else 0
+    """Histories of NaN, one entry per kept step.
+
+    The trajectory's first entry is the initial params.
+    """
     trajectory = None
     if record_params:
         trajectory = jax.tree.map(
             lambda p: (
-                jnp.zeros(lanes.shape(1 + length, p.shape), p.dtype)
+                jnp.zeros(lanes.shape(num_steps // every + 1, p.shape), p.dtype)
                 .at[0]
                 .set(lanes.gather(p, 0))
             ),
@@ -359,33 +362,46 @@ def _initial_history(
     values = None
     if validation is not None:
         dtype = _validation_dtype(validation, state.params)
-        values = jnp.full(lanes.shape(plan.periods, ()), jnp.nan, dtype)
+        values = jnp.full(lanes.shape(periods, ()), jnp.nan, dtype)
+    kept = -(-num_steps // every)
     return History(
         infos=jax.tree.map(
-            lambda x: jnp.full(lanes.shape(length, ()), x, x.dtype), skipped
+            lambda x: jnp.full(lanes.shape(kept, x.shape), x, x.dtype), skipped
         ),
         trajectory=trajectory,
         validation=values,
     )
 
 
-def _outcome(
-    carry: _Carry,
-    history: History,
-    num_steps: int,
-    lanes: _Lanes,
-) -> Outcome:
-    """This lane's histories, cut to `num_steps`."""
-    trajectory = jax.tree.map(
-        lambda h: lanes.own(h[: num_steps + 1]), history.trajectory
-    )
+def _keep(
+    history: Any, records: Any, steps: jax.Array, every: int, lanes: _Lanes
+) -> Any:
+    """`history` with the records of `steps` that are multiples of `every`.
+
+    The others, and steps past the end of the history, are dropped; a chunk
+    that ran past the end of a period is overwritten by the next period's.
+    """
+
+    def write(h: jax.Array, x: jax.Array) -> jax.Array:
+        index = (
+            steps // every
+            if every == 1
+            else jnp.where(steps % every == 0, steps // every, h.shape[0])
+        )
+        return h.at[index].set(lanes.gather(x, 1), mode="drop", indices_are_sorted=True)
+
+    return jax.tree.map(write, history, records)
+
+
+def _outcome(carry: _Carry, history: History, lanes: _Lanes) -> Outcome:
+    """This lane's histories."""
     validation_losses = None
     if history.validation is not None:
         validation_losses = lanes.own(history.validation)
     return Outcome(
         state=carry.state,
-        infos=jax.tree.map(lambda h: lanes.own(h[:num_steps]), history.infos),
-        trajectory=trajectory,
+        infos=jax.tree.map(lanes.own, history.infos),
+        trajectory=jax.tree.map(lanes.own, history.trajectory),
         validation_losses=validation_losses,
         watch=carry.watch,
     )

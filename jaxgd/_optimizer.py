@@ -115,7 +115,8 @@ def prepare(
     _validate.check_learning_rate(learning_rate)
     if callable(learning_rate):
         return Rule(None, None, learning_rate, None, ()), None, None
-    return Rule(None, None, None, None, ()), _number(learning_rate, dtype), None
+    rate = _number(learning_rate, dtype, "learning_rate")
+    return Rule(None, None, None, None, ()), rate, None
 
 
 def _prepare_factory(
@@ -163,12 +164,12 @@ def _prepare_factory(
     if callable(learning_rate):
         schedule = learning_rate
     elif learning_rate is not None:
-        rate = _number(learning_rate, dtype)
+        rate = _number(learning_rate, dtype, "learning_rate")
     traced, static = {}, []
     for key, value in sorted(hyperparams.items()):
         if _is_float(value):
             _check_finite(value, f"hyperparams[{key!r}]")
-            traced[key] = _number(value, dtype)
+            traced[key] = _number(value, dtype, f"hyperparams[{key!r}]")
         else:
             static.append((key, value))
     rule = Rule(None, factory, schedule, None, tuple(static))
@@ -212,8 +213,30 @@ def with_hyperparams(rule: Rule, opt_state: Any, fresh: Any) -> Any:
     return opt_state._replace(hyperparams=fresh.hyperparams)
 
 
-def _number(value: Any, dtype: Any) -> Any:
-    return value if dtype is None else jnp.asarray(value, dtype)
+def _number(value: Any, dtype: Any, name: str) -> Any:
+    """`value` in `dtype` (as given when `dtype` is None), checked in it."""
+    if dtype is None:
+        return value
+    check_representable(value, dtype, name)
+    return jnp.asarray(value, dtype)
+
+
+def check_representable(value: Any, dtype: Any, name: str) -> None:
+    """A `ValueError` if a concrete number rounds to 0 or overflows in `dtype`."""
+    if not _validate.is_concrete(value):
+        return
+    given = np.asarray(value, dtype=np.float64).ravel()
+    with np.errstate(over="ignore", under="ignore"):
+        got = given.astype(jnp.dtype(dtype)).astype(np.float64)
+    lost = (given != 0) & np.isfinite(given) & ((got == 0) | ~np.isfinite(got))
+    if lost.any():
+        k = int(np.flatnonzero(lost)[0])
+        dtype = jnp.dtype(dtype)
+        raise ValueError(
+            f"{name} = {given[k]:g} cannot be represented in {dtype}, the dtype of "
+            f"the params it updates: it becomes {got[k]:g}. Use a value within "
+            f"{dtype}'s range, or params of a wider dtype."
+        )
 
 
 def _is_float(value: Any) -> bool:

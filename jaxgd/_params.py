@@ -174,14 +174,24 @@ def _selected(params: Any, trainable: Any, treedef: Any, name: str) -> list:
     return flags
 
 
+def _strong(leaf: Any) -> jax.Array:
+    """`leaf` as an array of its own dtype, no longer weakly typed.
+
+    A Python float (or `jnp.array(-3.0)`) is weakly typed: alone it would be
+    computed in float32 even with `jax_enable_x64` on, where it means float64.
+    """
+    array = jnp.asarray(leaf)
+    return array.astype(array.dtype) if array.weak_type else array
+
+
 def _kind(leaf: Any, select: bool | None, where: str, masked: bool) -> tuple:
     """The kind of one leaf, and the leaf as it will be used."""
     if isinstance(leaf, float) or (
         _is_array(leaf) and jnp.issubdtype(leaf.dtype, jnp.floating)
     ):
         if select is False:
-            return FROZEN, jnp.asarray(leaf)
-        return TRAINED, jnp.asarray(leaf)
+            return FROZEN, _strong(leaf)
+        return TRAINED, _strong(leaf)
     if select:
         raise TypeError(
             f"trainable selects {where}, but gradient descent trains only "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -150,18 +151,47 @@ def rate_at(learning_rate: Any, count: jax.Array, dtype: Any) -> jax.Array:
     return jnp.asarray(rate, dtype)
 
 
-def global_norm(tree: Any) -> jax.Array:
+def global_norm(tree: Any, lane_axis: str | None = None) -> jax.Array:
     """L2 norm of all leaves together, in at least float32.
 
+    See `squared_norm`, which returns the sum of squares with it.
+    """
+    return squared_norm(tree, lane_axis)[1]
+
+
+def squared_norm(tree: Any, lane_axis: str | None = None) -> tuple:
+    r"""`(sum of squares, norm)` of all leaves together, in at least float32.
+
+    The sum of squares of a finite gradient can overflow (from a norm of about
+    :math:`1.8 \times 10^{19}` in float32) while the norm itself does not; then
+    the norm is computed again from the gradient scaled by its largest entry,
+    :math:`\lVert g \rVert = m \lVert g / m \rVert` with
+    :math:`m = \max_i |g_i|`, in a `lax.cond` that only such a step takes
+    (under `sweep` and `multistart` when any lane does: `lane_axis`). An
+    infinite or NaN gradient has an infinite or NaN norm.
+
     The square root is guarded so that its derivative at a zero gradient is 0,
-    not NaN: `jax.grad` through a converged run stays finite. A NaN gradient
-    has a NaN norm.
+    not NaN: `jax.grad` through a converged run stays finite.
     """
     leaves = jax.tree.leaves(tree)
     dtype = jnp.result_type(jnp.float32, *leaves)
-    squares = sum(jnp.sum(jnp.square(x.astype(dtype))) for x in leaves)
+    leaves = [x.astype(dtype) for x in leaves]
+    squares = sum(jnp.sum(jnp.square(x)) for x in leaves)
     positive = squares > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squares, 1)), squares)
+    norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, squares, 1)), squares)
+    overflow = jnp.isinf(squares)
+    if lane_axis is not None:
+        overflow = jax.lax.psum(overflow.astype(jnp.int32), lane_axis) > 0
+
+    def scaled(norm: jax.Array) -> jax.Array:
+        largest = functools.reduce(jnp.maximum, (jnp.max(jnp.abs(x)) for x in leaves))
+        safe = jnp.where(jnp.isfinite(largest) & (largest > 0), largest, 1)
+        rescaled = jnp.sqrt(sum(jnp.sum(jnp.square(x / safe)) for x in leaves))
+        exact = largest * rescaled
+        return jnp.where(jnp.isinf(squares), exact, norm)
+
+    norm = jax.lax.cond(overflow, scaled, lambda norm: norm, norm)
+    return squares, norm
 
 
 def apply_optimizer(
@@ -175,21 +205,52 @@ def apply_optimizer(
 ) -> tuple[Any, Any]:
     """One update of `transformation`: the new params and optimizer state.
 
-    An optimizer that wants the loss (`GradientTransformationExtraArgs`, e.g.
-    `optax.lbfgs`) gets `value`, `grad` and `value_fn` as well.
+    An optimizer that wants more than the gradient
+    (`GradientTransformationExtraArgs`) gets the extra arguments its `update`
+    names, by the names optax uses: `value` (the loss), `grad`, `value_fn` and
+    `obj_fn` (the loss as a function of the params; `optax.lbfgs`, optax's line
+    searches, `optax.contrib.sophia`) and `grad_fn` (the gradient as a function
+    of the params and a batch index; `optax.contrib.sam`). An `update` that
+    takes `**kwargs` gets all of them but `grad_fn` (and `obj_fn` when it
+    refuses it); one that names none gets none.
     """
-    if isinstance(transformation, optax.GradientTransformationExtraArgs):
-        updates, opt_state = transformation.update(
-            grads,
-            opt_state,
-            params,
-            value=value,
-            grad=grads,
-            value_fn=lambda p: loss(p, *data),
-        )
-    else:
+    if not isinstance(transformation, optax.GradientTransformationExtraArgs):
         updates, opt_state = transformation.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
+        return optax.apply_updates(params, updates), opt_state
+
+    def value_fn(p: Any) -> jax.Array:
+        return loss(p, *data)
+
+    extras = {
+        "value": value,
+        "grad": grads,
+        "value_fn": value_fn,
+        "obj_fn": value_fn,
+        "grad_fn": lambda p, _: jax.grad(value_fn)(p),
+    }
+    accepted = _accepted(transformation.update, extras)
+    try:
+        updates, new_state = transformation.update(grads, opt_state, params, **accepted)
+    except TypeError as error:
+        # optax's line searches pass what they do not use on to `value_fn`,
+        # which refuses `obj_fn`: those get the other three.
+        if "obj_fn" not in str(error) or "obj_fn" not in accepted:
+            raise
+        del accepted["obj_fn"]
+        updates, new_state = transformation.update(grads, opt_state, params, **accepted)
+    return optax.apply_updates(params, updates), new_state
+
+
+def _accepted(update: Callable, extras: dict[str, Any]) -> dict[str, Any]:
+    """The extra arguments that `update` takes, by name."""
+    try:
+        parameters = inspect.signature(update).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return {key: value for key, value in extras.items() if key != "grad_fn"}
+    names = {p.name for p in parameters}
+    return {key: value for key, value in extras.items() if key in names}
 
 
 def all_finite(tree: Any) -> jax.Array:
@@ -305,11 +366,12 @@ class Guarded(NamedTuple):
             `make_step`'s update with `data` as a tuple. A step that is not
             `active` (the loop passes False for the steps it runs past the end
             of a run) applies nothing, evaluates nothing and reports NaN.
-        step_sizes: `step_sizes(opt_state, num_steps, dtype)`, the step size
-            of each of the next `num_steps` updates from `opt_state` when the
-            rule fixes them in advance (a rate, a schedule; NaN for an
-            optimizer), None when only running finds them (a line search):
-            then `StepInfo.step_size` is the record to keep.
+        step_sizes: `step_sizes(opt_state, num_steps, dtype, every=1)`, the
+            step size of updates 0, every, 2 every, ... of the next
+            `num_steps` from `opt_state` when the rule fixes them in advance
+            (a rate, a schedule; NaN for an optimizer), None when only running
+            finds them (a line search): then `StepInfo.step_size` is the
+            record to keep.
     """
 
     init: Callable[..., StepState]
@@ -325,11 +387,13 @@ def guarded_update(
     tol: Any = None,
     trainable: Any = None,
     has_aux: bool = False,
+    lane_axis: str | None = None,
 ) -> Guarded:
     """Builds the one guarded update, for `make_step` and `fit`'s loop.
 
     The arguments are those of `make_step`, already checked: the rule is a
-    learning rate (or a line search), or an optax object.
+    learning rate (or a line search), or an optax object. Under `sweep` and
+    `multistart`, `lane_axis` names their lanes' axis.
     """
     line_search = _linesearch.line_search_or_none(learning_rate)
     if line_search is not None:
@@ -368,7 +432,7 @@ def guarded_update(
         else:
             value, grads = jax.value_and_grad(objective)(trained, *data)
             aux = None
-        grad_norm = global_norm(grads)
+        squares, grad_norm = squared_norm(grads, lane_axis)
         stopped = state.status != RUNNING
         if active is not True:
             stopped |= ~active
@@ -376,7 +440,7 @@ def guarded_update(
         converging = (
             finite & (grad_norm <= tol) if tol is not None else jnp.zeros((), bool)
         )
-        record = jnp.result_type(jnp.float32, value)
+        record = _record_dtype(value)
         stalling = jnp.zeros((), bool)
         tries = jnp.zeros((), jnp.int32)
         if line_search is not None:
@@ -387,7 +451,7 @@ def guarded_update(
                 trained,
                 value,
                 grads,
-                grad_norm,
+                squares,
                 state.opt_state,
                 searching,
             )
@@ -442,15 +506,18 @@ def guarded_update(
         )
         return new_state, info
 
-    def step_sizes(opt_state: Any, num_steps: int, dtype: Any) -> jax.Array | None:
+    def step_sizes(
+        opt_state: Any, num_steps: int, dtype: Any, every: int = 1
+    ) -> jax.Array | None:
+        kept = -(-num_steps // every)
         if line_search is not None:
             return None
         if optimizer is not None:
-            return jnp.full((num_steps,), jnp.nan, dtype)
+            return jnp.full((kept,), jnp.nan, dtype)
         if callable(learning_rate):
-            counts = opt_state.count + jnp.arange(num_steps, dtype=jnp.int32)
+            counts = opt_state.count + every * jnp.arange(kept, dtype=jnp.int32)
             return jax.vmap(lambda c: rate_at(learning_rate, c, dtype))(counts)
-        return jnp.full((num_steps,), learning_rate, dtype)
+        return jnp.full((kept,), learning_rate, dtype)
 
     return Guarded(init, update, step_sizes)
 
@@ -461,7 +528,7 @@ def nan_info(value: Any, aux: Any, params: Any) -> StepInfo:
     `value` and `aux` are the shapes and dtypes of the loss's outputs, `params`
     the trained params.
     """
-    record = jnp.result_type(jnp.float32, value.dtype)
+    record = _record_dtype(value)
     norm = jnp.result_type(jnp.float32, *jax.tree.leaves(params))
     return StepInfo(
         loss=jnp.full((), jnp.nan, record),
@@ -469,6 +536,12 @@ def nan_info(value: Any, aux: Any, params: Any) -> StepInfo:
         step_size=jnp.full((), jnp.nan, record),
         aux=jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, _aux_dtype(a)), aux),
     )
+
+
+def _record_dtype(value: Any) -> Any:
+    """The dtype of the loss's records: its own dtype, at least float32."""
+    dtype = value.dtype if hasattr(value, "dtype") else jnp.asarray(value).dtype
+    return jnp.result_type(jnp.float32, dtype)
 
 
 def _aux_dtype(aux: Any) -> Any:

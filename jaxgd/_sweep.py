@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _linesearch, _params, _validate
-from ._fit import Config, Inputs, finish, prepare, run
+from . import _linesearch, _optimizer, _params, _validate
+from ._fit import Config, Inputs, check_memory, finish, prepare, run
 from ._result import FitResult
 
 # Which fields of `Inputs` carry the lane axis.
@@ -138,6 +138,7 @@ def sweep(
     )
     dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(inputs.params))
     if rates is not None:
+        _optimizer.check_representable(rates, dtype, "learning_rates")
         inputs = inputs._replace(learning_rate=jnp.asarray(rates, dtype))
     elif inputs.learning_rate is not None:
         inputs = inputs._replace(
@@ -152,6 +153,7 @@ def sweep(
                 for key, value in inputs.hyperparams.items()
             }
         )
+    check_memory(config, inputs, lanes)
     result = _run_lanes(config, _SWEEP_AXES, inputs)
     frozen = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (lanes, *jnp.shape(x))), inputs.frozen
@@ -200,6 +202,7 @@ def multistart(
     trained, frozen, _ = _params.split(params_batch, fit_kwargs.get("trainable"))
     if inputs.opt_state is not None:
         _lane_count(inputs.opt_state, name="opt_state", expected=lanes)
+    check_memory(config, inputs, lanes)
     result = _run_lanes(
         config, _MULTISTART_AXES, inputs._replace(params=trained, frozen=frozen)
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,8 +36,14 @@ def describe(x: Any) -> str:
     return f"{type(x).__name__} {text}"
 
 
-def check_int(value: Any, name: str, *, minimum: int) -> int:
-    """Returns `value` as an int, or raises if it is not an integer >= minimum."""
+# Steps are counted in int32 inside the compiled loop.
+MAX_STEPS = 2**31 - 1
+
+
+def check_int(
+    value: Any, name: str, *, minimum: int, maximum: int | None = None
+) -> int:
+    """Returns `value` as an int, or raises if it is not in [minimum, maximum]."""
     if isinstance(value, bool) or isinstance(value, float):
         raise TypeError(f"{name} must be an int; got {describe(value)}.")
     try:
@@ -45,7 +52,32 @@ def check_int(value: Any, name: str, *, minimum: int) -> int:
         raise TypeError(f"{name} must be an int; got {describe(value)}.") from None
     if number < minimum:
         raise ValueError(f"{name} must be >= {minimum}; got {number}.")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be at most {maximum:,}; got {number:,}.")
     return number
+
+
+def available_memory() -> int | None:
+    """Bytes free on the default device, or on the machine for the CPU."""
+    try:
+        stats = jax.local_devices()[0].memory_stats()
+    except Exception:  # a backend without memory statistics
+        stats = None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def bytes_text(size: float) -> str:
+    """A size in bytes as people read it: 1.4 GB, 12 MB."""
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if size < 1000 or unit == "PB":
+            return f"{size:.3g} {unit}"
+        size /= 1000
+    return f"{size:.3g} PB"
 
 
 def check_params(params: Any) -> Any:

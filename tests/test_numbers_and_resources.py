@@ -1,0 +1,242 @@
+"""Numbers in the precision asked for, optimizers that want more than the
+gradient, and runs whose records are bounded."""
+
+import math
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import assert_tree_allclose, regression
+
+import jaxgd
+from jaxgd import linear
+
+
+def _bowl(x):
+    return (x - 2.0) ** 2 + 1.0
+
+
+# --- the precision asked for ----------------------------------------------------
+
+
+def test_weakly_typed_params_follow_x64(x64):
+    """With x64 on, jnp.array(-3.0) and -3.0 mean float64, and are run in it."""
+    exact = 1.0 + 25.0 * 0.8**20  # x - 2 shrinks by 0.8 a step from -5
+    for start in (jnp.array(-3.0), -3.0):
+        result = jaxgd.fit(_bowl, start, learning_rate=0.1, num_steps=10)
+        assert result.params.dtype == jnp.float64
+        assert result.losses.dtype == jnp.float64
+        assert float(result.final_loss) == pytest.approx(exact, rel=1e-15)
+
+
+def test_weakly_typed_params_stay_float32_without_x64():
+    result = jaxgd.fit(_bowl, jnp.array(-3.0), learning_rate=0.1, num_steps=10)
+    assert result.params.dtype == jnp.float32
+    np.testing.assert_allclose(result.final_loss, 1.0 + 25.0 * 0.8**20, rtol=1e-6)
+
+
+def test_a_finite_gradient_whose_square_overflows_is_no_divergence():
+    """|g| = 2 sqrt(2) 1e19 fits float32; its square, 8e38, does not."""
+    start = jnp.array([1e19, 1e19], jnp.float32)
+
+    def loss(x):
+        return jnp.sum(x**2)
+
+    expected = 2 * math.sqrt(2) * 1e19
+    result = jaxgd.fit(loss, start, learning_rate=1e-3, num_steps=3)
+    assert not result.diverged and int(result.steps_taken) == 3
+    np.testing.assert_allclose(result.grad_norms[0], expected, rtol=1e-6)
+    step = jaxgd.make_step(loss, learning_rate=1e-3)
+    _, info = jax.jit(step.update)(step.init(start))
+    np.testing.assert_allclose(info.grad_norm, expected, rtol=1e-6)
+    lanes = jaxgd.sweep(loss, start, learning_rates=jnp.array([1e-3, 2e-3]),
+                        num_steps=3)  # fmt: skip
+    assert not lanes.diverged.any()
+    np.testing.assert_allclose(lanes.grad_norms[:, 0], expected, rtol=1e-6)
+    # An infinite gradient is still divergence.
+    blown = jaxgd.fit(loss, jnp.array([jnp.inf, 1.0]), learning_rate=0.1,
+                      num_steps=3)  # fmt: skip
+    assert blown.diverged and int(blown.steps_taken) == 0
+
+
+@pytest.mark.parametrize("rate, becomes", [(1e-300, "0"), (1e39, "inf")])
+def test_a_rate_the_params_dtype_cannot_hold_is_refused(rate, becomes):
+    message = (
+        rf"learning_rate = {re.escape(f'{rate:g}')} cannot be represented in "
+        rf"float32, the dtype of the params it updates: it becomes {becomes}\."
+    )
+    with pytest.raises(ValueError, match=message):
+        jaxgd.fit(_bowl, jnp.array(0.0), learning_rate=rate, num_steps=2)
+    with pytest.raises(
+        ValueError, match=message.replace("learning_rate", "learning_rates")
+    ):
+        jaxgd.sweep(_bowl, jnp.array(0.0), learning_rates=[0.1, rate], num_steps=2)
+
+
+def test_a_tiny_rate_is_fine_in_float64(x64):
+    result = jaxgd.fit(_bowl, jnp.array(0.0), learning_rate=1e-300, num_steps=2)
+    assert float(result.step_sizes[0]) == 1e-300
+
+
+def test_the_line_search_accepts_the_exact_step_in_float64(x64):
+    """At x = (1, 1) of |x|^2 / 2 the step 1 lands on the minimum, where the
+    Armijo test holds with equality: |g|^2 = 2 exactly, while sqrt(2)^2 > 2."""
+    result = jaxgd.fit(
+        lambda x: 0.5 * jnp.sum(x**2),
+        jnp.array([1.0, 1.0]),
+        learning_rate=jaxgd.backtracking(initial=1.0, c=0.5),
+        num_steps=1,
+    )
+    assert float(result.step_sizes[0]) == 1.0
+    np.testing.assert_array_equal(result.params, [0.0, 0.0])
+
+
+def test_a_loss_returning_a_python_float():
+    result = jaxgd.fit(lambda p: 0.0, {"w": jnp.ones(2)}, learning_rate=0.1,
+                       num_steps=3)  # fmt: skip
+    assert float(result.final_loss) == 0.0 and int(result.steps_taken) == 3
+
+
+# --- optimizers that want more than the gradient --------------------------------
+
+
+def _reference(loss, params, data, optimizer, num_steps, **extra):
+    """A loop of `optimizer.update` with the extra arguments it needs."""
+    state = optimizer.init(params)
+    for _ in range(num_steps):
+        value, grads = jax.value_and_grad(loss)(params, *data)
+        kwargs = {name: make(params, value, grads) for name, make in extra.items()}
+        updates, state = optimizer.update(grads, state, params, **kwargs)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+@pytest.mark.parametrize(
+    "make_optimizer, extra",
+    [
+        (lambda: optax.contrib.sam(optax.sgd(0.1), optax.sgd(0.05)), {}),
+        (
+            lambda: optax.contrib.sam(
+                optax.sgd(0.1), optax.sgd(0.05), opaque_mode=True
+            ),
+            {"grad_fn": "grad_fn"},
+        ),
+        (lambda: optax.contrib.sophia(0.01), {"obj_fn": "obj_fn"}),
+        (
+            lambda: optax.chain(
+                optax.sgd(1.0), optax.scale_by_backtracking_linesearch(15)
+            ),
+            {"value": "value", "grad": "grad", "value_fn": "value_fn"},
+        ),
+    ],
+    ids=["sam", "sam-opaque", "sophia", "backtracking"],
+)
+def test_optimizers_that_want_more_than_the_gradient(x64, make_optimizer, extra):
+    X, y = regression(n_samples=20, dtype=jnp.float64)
+    params = linear.init(jax.random.key(0), 3, 1, jnp.float64)
+    result = jaxgd.fit(linear.mse, params, X, y, optimizer=make_optimizer(),
+                       num_steps=10)  # fmt: skip
+
+    def objective(p):
+        return linear.mse(p, X, y)
+
+    makers = {
+        "value": lambda p, value, grads: value,
+        "grad": lambda p, value, grads: grads,
+        "value_fn": lambda p, value, grads: objective,
+        "obj_fn": lambda p, value, grads: objective,
+        "grad_fn": lambda p, value, grads: lambda q, _: jax.grad(objective)(q),
+    }
+    reference = _reference(
+        linear.mse, params, (X, y), make_optimizer(), 10,
+        **{name: makers[name] for name in extra},
+    )  # fmt: skip
+    assert_tree_allclose(result.params, reference, rtol=1e-10, atol=1e-12)
+
+
+# --- bounded records --------------------------------------------------------------
+
+
+def test_history_every_keeps_every_kth_record():
+    X, y = regression()
+
+    def loss(params, X, y):
+        value = linear.mse(params, X, y)
+        return value, {"half": value / 2}
+
+    kwargs = dict(learning_rate=optax.exponential_decay(0.1, 50, 0.5),
+                  num_steps=250, has_aux=True, record_params=True)  # fmt: skip
+    full = jaxgd.fit(loss, linear.init(jax.random.key(1), 3, 1), X, y, **kwargs)
+    thin = jaxgd.fit(loss, linear.init(jax.random.key(1), 3, 1), X, y,
+                     history_every=30, **kwargs)  # fmt: skip
+    assert thin.losses.shape == (9,)  # steps 0, 30, ..., 240
+    for name in ("losses", "grad_norms", "step_sizes"):
+        np.testing.assert_allclose(getattr(thin, name), getattr(full, name)[::30],
+                                   rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(thin.aux["half"], full.aux["half"][::30], rtol=1e-6)
+    assert thin.trajectory["W"].shape == (9, 3, 1)  # after 0, 30, ..., 240 updates
+    assert_tree_allclose(
+        thin.trajectory, jax.tree.map(lambda t: t[::30], full.trajectory), rtol=1e-6
+    )
+    assert_tree_allclose(thin.params, full.params, rtol=1e-6)
+    lanes = jaxgd.sweep(linear.mse, linear.init(jax.random.key(1), 3, 1), X, y,
+                        learning_rates=jnp.array([0.05, 0.1]), num_steps=100,
+                        history_every=7, tol=1e-3)  # fmt: skip
+    assert lanes.losses.shape == (2, 15)
+    for k, rate in enumerate([0.05, 0.1]):
+        single = jaxgd.fit(linear.mse, linear.init(jax.random.key(1), 3, 1), X, y,
+                           learning_rate=rate, num_steps=100, tol=1e-3)  # fmt: skip
+        np.testing.assert_allclose(lanes.losses[k], single.losses[::7], rtol=1e-5)
+
+
+def test_a_long_budget_keeps_a_short_history():
+    result = jaxgd.fit(lambda x: jnp.sum((x - 1.0) ** 2), jnp.zeros(2),
+                       learning_rate=0.1, num_steps=10_000_000,
+                       history_every=100_000, tol=1e-3)  # fmt: skip
+    assert result.converged and result.losses.shape == (100,)
+    assert result.losses.nbytes == 400
+
+
+def test_a_run_too_big_for_memory_is_refused():
+    with pytest.raises(
+        ValueError,
+        match=r"the histories of this run need [\d.]+ [GT]B \(2,000,000,000 kept "
+        r"steps of 64 lanes\), more than the [\d.]+ [KMGT]?B of memory available: "
+        r"pass history_every=[\d,]+ to keep every [\d,]+th step, or run fewer "
+        r"num_steps\.",
+    ):
+        jaxgd.sweep(_bowl, jnp.array(0.0), learning_rates=jnp.ones(64) * 0.1,
+                    num_steps=2_000_000_000)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda: jaxgd.fit(_bowl, 0.0, learning_rate=0.1, num_steps=2**31),
+            ValueError,
+            r"num_steps must be at most 2,147,483,647; got 2,147,483,648\.",
+        ),
+        (
+            lambda: jaxgd.fit(_bowl, 0.0, learning_rate=0.1, history_every=0),
+            ValueError,
+            r"history_every must be >= 1; got 0\.",
+        ),
+        (
+            lambda: jaxgd.multistart(_bowl, jnp.zeros(0), learning_rate=0.1),
+            ValueError,
+            r"params_batch has no lanes: its leaves have a leading axis of length 0",
+        ),
+        (
+            lambda: jaxgd.make_step(None, learning_rate=0.1),
+            TypeError,
+            r"loss must be a function loss\(params, \*data\); got NoneType None\.",
+        ),
+    ],
+)
+def test_bad_counts_and_calls_are_named(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
