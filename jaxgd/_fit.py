@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _loop, _optimizer, _params, _report, _sharding, _validate
+from . import _interrupt, _loop, _optimizer, _params, _report, _sharding, _validate
 from ._result import FitResult
 from ._step import guarded_update, nan_info
 
@@ -30,6 +30,7 @@ class Config(NamedTuple):
     patience: int | None
     restore_best: bool
     reporter: _report.Reporter | None
+    interruptible: bool
 
 
 class Inputs(NamedTuple):
@@ -124,6 +125,7 @@ def prepare(
     reporter = None
     if callback is not None or progress:
         reporter = _report.Reporter(callback, progress, num_steps)
+    interruptible = _interrupt.wanted(num_steps, progress, (params, data))
     config = Config(
         loss=loss,
         rule=rule,
@@ -138,6 +140,7 @@ def prepare(
         patience=patience,
         restore_best=restore_best,
         reporter=reporter,
+        interruptible=interruptible,
     )
     inputs = Inputs(
         params=trained,
@@ -211,6 +214,7 @@ def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitR
         reporter=config.reporter,
         record_params=config.record_params,
         history_every=config.history_every,
+        interruptible=config.interruptible,
         lane_axis=lane_axis,
     )
     end = out.state
@@ -281,6 +285,17 @@ def finish(
             trajectory, jax.tree.map(along_steps, frozen), config.constants
         )
     return result._replace(params=params, trajectory=trajectory)
+
+
+def execute(compiled: Callable, config: Config, *args: Any) -> FitResult:
+    """`compiled(config, *args)`, stopped by Ctrl-C when the run allows it."""
+    if not config.interruptible:
+        return compiled(config, *args)
+    with _interrupt.watching():
+        result = compiled(config, *args)
+        _interrupt.wait(result)
+    _interrupt.raise_if_requested(result.steps_taken, config.num_steps)
+    return result
 
 
 def check_memory(config: Config, inputs: Inputs, lanes: int = 1) -> None:
@@ -519,4 +534,4 @@ def fit(
         history_every=history_every,
     )
     check_memory(config, inputs)
-    return finish(_run_jit(config, inputs), config, inputs.frozen)
+    return finish(execute(_run_jit, config, inputs), config, inputs.frozen)

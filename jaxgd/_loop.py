@@ -39,12 +39,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _report, _validate
-from ._step import RUNNING, STOPPED_EARLY, StepInfo, StepState
+from . import _interrupt, _report, _validate
+from ._step import INTERRUPTED, RUNNING, STOPPED_EARLY, StepInfo, StepState
 
 # The longest chunk. Short scans run faster on XLA:CPU and a stopped run
 # wastes less; benchmarks/RESULTS.md has the measurements behind the value.
 CHUNK = 128
+# Chunks in a group, skipped together; runs of more chunks are grouped.
+GROUP = 1024
 
 
 class Validation(NamedTuple):
@@ -71,6 +73,7 @@ class History(NamedTuple):
     infos: StepInfo  # fields that are not recorded are None
     trajectory: Any  # the initial params, then the params after each update
     validation: jax.Array | None
+    written: jax.Array  # steps covered by chunks, run or skipped one by one
 
 
 class _Records(NamedTuple):
@@ -130,6 +133,7 @@ def iterate(
     reporter: _report.Reporter | None = None,
     record_params: bool = False,
     history_every: int = 1,
+    interruptible: bool = False,
     lane_axis: str | None = None,
 ) -> Outcome:
     """Runs `update(state, batch, active)` for `num_steps` steps.
@@ -149,6 +153,8 @@ def iterate(
         record_params: also return the params after every update.
         history_every: keep the records of steps 0, k, 2k, ... only (and the
             params after 0, k, 2k, ... updates).
+        interruptible: before each chunk, ask the host whether Ctrl-C was
+            pressed, and skip the chunk if it was.
         lane_axis: the name of the vmapped lane axis of `sweep` and
             `multistart`, over which "still going" is reduced.
 
@@ -247,13 +253,19 @@ def iterate(
         if chunks == 1:
             carry, records = run(carry, q)
         else:
-            carry, records = jax.lax.cond(any_lane(going(carry)), run, skip, carry, q)
+            if interruptible:
+                carry = _ask_host(carry, any_lane(going(carry)))
+            proceed = any_lane(going(carry))
+            if chunks % GROUP and chunks > GROUP:  # the last group runs past the end
+                proceed &= q < chunks
+            carry, records = jax.lax.cond(proceed, run, skip, carry, q)
         # The histories are written here, not in `run`: passed through a
         # `cond`, they would be copied by the branch that skips.
         period, position = jnp.divmod(q, plan.per_period)
         start = period * plan.period + position * plan.chunk
         steps = start + jnp.arange(plan.chunk, dtype=jnp.int32)
         history = History(
+            written=steps[-1] + 1,
             infos=_keep(history.infos, records.infos, steps, history_every, lanes),
             trajectory=_keep(
                 history.trajectory, records.trajectory, steps + 1, history_every, lanes
@@ -281,14 +293,31 @@ def iterate(
             )
         return (carry, history), None
 
-    qs = jnp.arange(chunks, dtype=jnp.int32)
+    loop = (_Carry(state, watch, order), history)
     if chunks == 1:
-        (carry, history), _ = chunk((_Carry(state, watch, order), history), qs[0])
-    else:
+        (carry, history), _ = chunk(loop, jnp.zeros((), jnp.int32))
+    elif chunks <= GROUP:
         (carry, history), _ = jax.lax.scan(
-            chunk, (_Carry(state, watch, order), history), qs
+            chunk, loop, jnp.arange(chunks, dtype=jnp.int32)
         )
-    return _outcome(carry, history, lanes)
+    else:
+        # A long budget: groups of chunks, a group skipped whole once the run
+        # has stopped, so that what is left of a budget of billions of steps
+        # costs thousands of skips, not millions.
+        within = jnp.arange(GROUP, dtype=jnp.int32)
+
+        def group(loop: tuple, g: jax.Array) -> tuple:
+            return jax.lax.scan(chunk, loop, g * GROUP + within)[0], None
+
+        def group_or_skip(loop: tuple, g: jax.Array) -> tuple:
+            proceed = any_lane(going(loop[0]))
+            return jax.lax.cond(proceed, group, lambda loop, g: (loop, None), loop, g)
+
+        groups = -(-chunks // GROUP)
+        (carry, history), _ = jax.lax.scan(
+            group_or_skip, loop, jnp.arange(groups, dtype=jnp.int32)
+        )
+    return _outcome(carry, history, lanes, history_every)
 
 
 class _Lanes(NamedTuple):
@@ -335,6 +364,14 @@ def _columns(
     return jnp.moveaxis(history, 1, 0), True
 
 
+def _ask_host(carry: _Carry, running: jax.Array) -> _Carry:
+    """Stops the run (every lane) if Ctrl-C was pressed; asks only while it runs."""
+    stop = jax.lax.cond(running, _interrupt.requested, lambda: jnp.zeros((), bool))
+    state = carry.state
+    status = jnp.where(stop & (state.status == RUNNING), INTERRUPTED, state.status)
+    return carry._replace(state=state._replace(status=status.astype(jnp.int32)))
+
+
 def _initial_history(
     skipped: StepInfo,
     state: StepState,
@@ -370,6 +407,7 @@ def _initial_history(
         ),
         trajectory=trajectory,
         validation=values,
+        written=jnp.zeros((), jnp.int32),
     )
 
 
@@ -393,15 +431,32 @@ def _keep(
     return jax.tree.map(write, history, records)
 
 
-def _outcome(carry: _Carry, history: History, lanes: _Lanes) -> Outcome:
-    """This lane's histories."""
+def _outcome(carry: _Carry, history: History, lanes: _Lanes, every: int = 1) -> Outcome:
+    """This lane's histories.
+
+    The params after the steps of groups skipped whole are those the run
+    stopped with: the trajectory's entries past what the chunks wrote.
+    """
+    trajectory = None
+    if history.trajectory is not None:
+        after = every * jnp.arange(
+            jax.tree.leaves(history.trajectory)[0].shape[0], dtype=jnp.int32
+        )
+        stopped = after > history.written
+        trajectory = jax.tree.map(
+            lambda h, p: jnp.where(
+                stopped.reshape((-1,) + (1,) * p.ndim), p, lanes.own(h)
+            ),
+            history.trajectory,
+            carry.state.params,
+        )
     validation_losses = None
     if history.validation is not None:
         validation_losses = lanes.own(history.validation)
     return Outcome(
         state=carry.state,
         infos=jax.tree.map(lanes.own, history.infos),
-        trajectory=jax.tree.map(lanes.own, history.trajectory),
+        trajectory=trajectory,
         validation_losses=validation_losses,
         watch=carry.watch,
     )

@@ -26,8 +26,9 @@ class GradientDescentState(NamedTuple):
     count: jax.Array | None
 
 
-# Why a run stopped, in `StepState.status`.
-RUNNING, CONVERGED, DIVERGED, STALLED, STOPPED_EARLY = range(5)
+# Why a run stopped, in `StepState.status`; an interrupted run raises
+# KeyboardInterrupt and returns nothing.
+RUNNING, CONVERGED, DIVERGED, STALLED, STOPPED_EARLY, INTERRUPTED = range(6)
 
 
 class StepState(NamedTuple):
@@ -78,7 +79,11 @@ class StepState(NamedTuple):
     def loss_evals(self) -> jax.Array:
         # The update that stopped the run evaluated the loss; early stopping
         # happens before an update, which then evaluates nothing.
-        stopping = (self.status != RUNNING) & (self.status != STOPPED_EARLY)
+        stopping = (
+            (self.status == CONVERGED)
+            | (self.status == DIVERGED)
+            | (self.status == STALLED)
+        )
         return self.steps_taken + stopping.astype(jnp.int32) + self.trial_evals
 
 

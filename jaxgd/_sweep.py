@@ -18,7 +18,7 @@ import numpy as np
 import optax
 
 from . import _linesearch, _optimizer, _params, _validate
-from ._fit import Config, Inputs, check_memory, finish, prepare, run
+from ._fit import Config, Inputs, check_memory, execute, finish, prepare, run
 from ._result import FitResult
 
 # Which fields of `Inputs` carry the lane axis.
@@ -154,7 +154,7 @@ def sweep(
             }
         )
     check_memory(config, inputs, lanes)
-    result = _run_lanes(config, _SWEEP_AXES, inputs)
+    result = execute(_run_lanes, config, _SWEEP_AXES, inputs)
     frozen = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (lanes, *jnp.shape(x))), inputs.frozen
     )
@@ -203,8 +203,11 @@ def multistart(
     if inputs.opt_state is not None:
         _lane_count(inputs.opt_state, name="opt_state", expected=lanes)
     check_memory(config, inputs, lanes)
-    result = _run_lanes(
-        config, _MULTISTART_AXES, inputs._replace(params=trained, frozen=frozen)
+    result = execute(
+        _run_lanes,
+        config,
+        _MULTISTART_AXES,
+        inputs._replace(params=trained, frozen=frozen),
     )
     return finish(result, config, frozen, lanes=True)
 

@@ -3,6 +3,10 @@ gradient, and runs whose records are bounded."""
 
 import math
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -240,3 +244,62 @@ def test_a_run_too_big_for_memory_is_refused():
 def test_bad_counts_and_calls_are_named(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_a_budget_of_many_chunks_skips_them_in_groups_after_the_stop():
+    X, y = regression()
+    kwargs = dict(learning_rate=0.05, tol=1e-3, record_params=True)
+    long = jaxgd.fit(linear.mse, linear.init(jax.random.key(1), 3, 1), X, y,
+                     num_steps=400_000, history_every=100, **kwargs)  # fmt: skip
+    taken = int(long.steps_taken)
+    assert long.converged and taken < 1_000
+    exact = jaxgd.fit(linear.mse, linear.init(jax.random.key(1), 3, 1), X, y,
+                      num_steps=taken + 1, **kwargs)  # fmt: skip
+    assert_tree_allclose(long.params, exact.params, rtol=1e-6)
+    np.testing.assert_allclose(long.losses[: taken // 100 + 1],
+                               exact.losses[::100], rtol=1e-6)  # fmt: skip
+    assert np.isnan(long.losses[taken // 100 + 1 :]).all()
+    # The params after every later update are those the run stopped with.
+    assert long.trajectory["W"].shape == (4_001, 3, 1)
+    assert_tree_allclose(
+        jax.tree.map(lambda t: t[-1], long.trajectory), long.params, rtol=0
+    )
+
+
+_INTERRUPTED = """
+import signal, sys, time
+import jax.numpy as jnp
+import jaxgd
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+try:
+    jaxgd.fit(lambda x: jnp.sum((x - 1.0) ** 2), jnp.zeros(3), learning_rate=1e-9,
+              num_steps=2_000_000_000, history_every=1_000_000, progress=True)
+    print("finished")
+except KeyboardInterrupt as error:
+    print(error)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sends SIGINT")
+def test_ctrl_c_stops_a_long_compiled_run_at_once():
+    process = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = ""
+    while "/2000000000" not in seen:  # the progress bar: the loop is running
+        char = process.stderr.read(1)
+        assert char, seen
+        seen += char
+    time.sleep(0.5)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert time.monotonic() - sent < 10
+    assert re.fullmatch(
+        r"interrupted: the run stopped at step [\d,]+ of 2,000,000,000\n", out
+    ), out

@@ -1,0 +1,86 @@
+"""Ctrl-C during a long compiled run: the loop asks the host whether to stop.
+
+While XLA runs a compiled loop, Python cannot act on Ctrl-C: the signal
+waits until the whole run is over. A run that can be interrupted asks the
+host, before each chunk of steps, whether Ctrl-C was pressed (one
+`io_callback`, which costs tens of microseconds, so only long runs and runs
+with a progress bar ask). `watching` catches Ctrl-C for the duration of the
+call and `wait` keeps the main thread in Python while the run goes on, so
+that the signal is seen at once; once asked, the loop skips its remaining
+chunks and the call raises `KeyboardInterrupt`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import io_callback
+
+# Runs of at least this many steps can be interrupted even without progress=True.
+LONG_RUN_STEPS = 100_000
+
+_requested = threading.Event()
+
+
+def wanted(num_steps: int, progress: bool, inputs: Any) -> bool:
+    """Whether a call can be interrupted.
+
+    It can when the run is long or watched (`progress=True`), and the call
+    comes from the main thread with concrete values (not under `jit` or
+    `vmap`).
+    """
+    if not (progress or num_steps >= LONG_RUN_STEPS):
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(inputs))
+
+
+def requested() -> jax.Array:
+    """Inside the loop: whether Ctrl-C was pressed (a 0-d bool)."""
+    return io_callback(
+        lambda: np.bool_(_requested.is_set()),
+        jax.ShapeDtypeStruct((), bool),
+        ordered=False,
+    )
+
+
+@contextlib.contextmanager
+def watching() -> Iterator[None]:
+    """Ctrl-C asks the run to stop (a second one interrupts at once)."""
+    _requested.clear()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def ask(signum: int, frame: Any) -> None:
+        _requested.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, ask)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def wait(result: Any) -> None:
+    """Waits for `result` in Python, so that Ctrl-C is seen while it runs."""
+    leaves = [x for x in jax.tree.leaves(result) if isinstance(x, jax.Array)]
+    while not all(x.is_ready() for x in leaves):
+        time.sleep(0.01)
+
+
+def raise_if_requested(steps_taken: Any, num_steps: int) -> None:
+    """`KeyboardInterrupt` if Ctrl-C stopped the run; says where."""
+    if _requested.is_set():
+        _requested.clear()
+        done = int(np.max(np.asarray(steps_taken)))
+        raise KeyboardInterrupt(
+            f"interrupted: the run stopped at step {done:,} of {num_steps:,}"
+        )
