@@ -114,6 +114,7 @@ def prepare(
         return Rule(None, None, None, line_search, ()), None, None
     _validate.check_learning_rate(learning_rate)
     if callable(learning_rate):
+        check_schedule(learning_rate)
         return Rule(None, None, learning_rate, None, ()), None, None
     rate = _number(learning_rate, dtype, "learning_rate")
     return Rule(None, None, None, None, ()), rate, None
@@ -162,6 +163,7 @@ def _prepare_factory(
             ) from None
     schedule, rate = None, None
     if callable(learning_rate):
+        check_schedule(learning_rate)
         schedule = learning_rate
     elif learning_rate is not None:
         rate = _number(learning_rate, dtype, "learning_rate")
@@ -170,6 +172,12 @@ def _prepare_factory(
         if _is_float(value):
             _check_finite(value, f"hyperparams[{key!r}]")
             traced[key] = _number(value, dtype, f"hyperparams[{key!r}]")
+        elif isinstance(value, (jax.Array, np.ndarray, np.generic)):
+            raise TypeError(
+                f"hyperparams[{key!r}] is an array of {value.dtype}: only floats "
+                "are traced. Pass a float (or a float array), or a Python int or "
+                "bool for a setting that is compiled in."
+            )
         else:
             static.append((key, value))
     rule = Rule(None, factory, schedule, None, tuple(static))
@@ -200,6 +208,23 @@ def transformation(
     return {
         "learning_rate": rule.line_search or rule.schedule or learning_rate,
     }
+
+
+def check_schedule(schedule: Callable) -> None:
+    """A schedule must map a step count to one real rate."""
+    try:
+        out = jax.eval_shape(schedule, jax.ShapeDtypeStruct((), jnp.int32))
+    except Exception as error:
+        raise TypeError(
+            "learning_rate, a schedule, must be a function of the step count "
+            f"(a 0-d int32) returning the rate; calling it failed: {error}"
+        ) from None
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != () or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(
+            "learning_rate, a schedule, must return one real rate for a step "
+            f"count; it returned {_validate.describe(out)}."
+        )
 
 
 def with_hyperparams(rule: Rule, opt_state: Any, fresh: Any) -> Any:

@@ -573,3 +573,10 @@ def _check_opt_state(opt_state: Any, expected: Any) -> None:
                 "opt_state does not match the optimizer's state for these params: "
                 f"a leaf has shape {jnp.shape(got)}, expected {want.shape}."
             )
+        dtype = jnp.asarray(got).dtype if not hasattr(got, "dtype") else got.dtype
+        if dtype != want.dtype:
+            raise TypeError(
+                "opt_state does not match the optimizer's state for these params: "
+                f"a leaf of shape {want.shape} has dtype {dtype}, expected "
+                f"{want.dtype}."
+            )

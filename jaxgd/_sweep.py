@@ -331,7 +331,18 @@ def _at(values: Any, index: int) -> Any:
 
 def _check_learning_rates(learning_rates: Any) -> jax.Array:
     if isinstance(learning_rates, (list, tuple)):
+        if not all(_validate.is_real_number(rate) for rate in learning_rates):
+            bad = next(r for r in learning_rates if not _validate.is_real_number(r))
+            raise TypeError(
+                f"learning_rates must be real numbers; got {_validate.describe(bad)} "
+                "among them."
+            )
         learning_rates = np.asarray(learning_rates, dtype=float)
+    elif not _validate.is_real_number(learning_rates):
+        raise TypeError(
+            "learning_rates must be a 1-D array of real numbers; got "
+            f"{_validate.describe(learning_rates)}."
+        )
     shape = np.shape(learning_rates)
     if len(shape) != 1 or shape[0] == 0:
         raise ValueError(

@@ -276,12 +276,24 @@ def check_one_of(learning_rate: Any, optimizer: Any) -> None:
         )
 
 
+def is_real_number(x: Any) -> bool:
+    """A real number: a Python int or float (not a bool) or a real array."""
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, (int, float)):
+        return True
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and (
+        jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+    )
+
+
 def check_tol(tol: Any) -> None:
-    """`tol` must be a non-negative scalar."""
+    """`tol` must be a non-negative real scalar."""
     if tol is None:
         return
-    if isinstance(tol, bool) or np.shape(tol) != ():
-        raise TypeError(f"tol must be a non-negative scalar; got {describe(tol)}.")
+    if not is_real_number(tol) or np.shape(tol) != ():
+        raise TypeError(f"tol must be a non-negative real scalar; got {describe(tol)}.")
     if is_concrete(tol):
         value = float(tol)
         if not value >= 0:
@@ -328,6 +340,14 @@ def check_batching(batch_size: Any, key: Any, data: Sequence[Any]) -> int | None
         raise ValueError(
             "batch_size needs a key to draw the mini-batches, e.g. "
             "key=jax.random.key(0)."
+        )
+    dtype = getattr(key, "dtype", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    raw = dtype == jnp.uint32 and np.shape(key) == (2,)
+    if not (typed and np.shape(key) == ()) and not raw:
+        raise TypeError(
+            "key must be one jax.random key, e.g. key=jax.random.key(0); got "
+            f"{describe(key)}."
         )
     n = num_samples(data)
     if batch_size > n:

@@ -169,7 +169,7 @@ def test_batching_errors():
     [
         (-1e-3, ValueError, r"tol must be >= 0; got -0.001"),
         (float("nan"), ValueError, r"tol must be >= 0; got nan"),
-        (jnp.ones(2), TypeError, r"tol must be a non-negative scalar"),
+        (jnp.ones(2), TypeError, r"tol must be a non-negative real scalar"),
     ],
 )
 def test_bad_tol(tol, error, message):

@@ -303,3 +303,88 @@ def test_ctrl_c_stops_a_long_compiled_run_at_once():
     assert re.fullmatch(
         r"interrupted: the run stopped at step [\d,]+ of 2,000,000,000\n", out
     ), out
+
+
+def _sum_of_squares(x):
+    return jnp.sum(x**2)
+
+
+_X = jnp.ones(2)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda: jaxgd.fit(
+                _sum_of_squares,
+                _X,
+                num_steps=3,
+                learning_rate=lambda count: jnp.ones(2),
+            ),  # fmt: skip
+            ValueError,
+            r"learning_rate, a schedule, must return one real rate for a step "
+            r"count; it returned array of shape \(2,\)",
+        ),
+        (
+            lambda: jaxgd.fit(_sum_of_squares, _X, learning_rate=0.1, tol=1e-3 + 1j),
+            TypeError,
+            r"tol must be a non-negative real scalar; got complex",
+        ),
+        (
+            lambda: jaxgd.fit(_sum_of_squares, _X, learning_rate=0.1, tol="1e-3"),
+            TypeError,
+            r"tol must be a non-negative real scalar; got str '1e-3'",
+        ),
+        (
+            lambda: jaxgd.fit(
+                lambda p, X: jnp.sum((X @ p) ** 2),
+                _X,
+                jnp.ones((4, 2)),
+                learning_rate=0.1,
+                batch_size=2,
+                key=1234,
+            ),  # fmt: skip
+            TypeError,
+            r"key must be one jax.random key, e.g. key=jax.random.key\(0\); got int",
+        ),
+        (
+            lambda: jaxgd.fit(
+                _sum_of_squares,
+                _X,
+                optimizer=optax.adam(0.1),
+                opt_state=jax.tree.map(
+                    lambda a: a.astype(jnp.int32) if a.dtype == jnp.float32 else a,
+                    optax.adam(0.1).init(_X),
+                ),
+            ),  # fmt: skip
+            TypeError,
+            r"opt_state does not match the optimizer's state for these params: a "
+            r"leaf of shape \(2,\) has dtype int32, expected float32",
+        ),
+        (
+            lambda: jaxgd.sweep(_sum_of_squares, _X, learning_rates=["a", "b"]),
+            TypeError,
+            r"learning_rates must be real numbers; got str 'a' among them",
+        ),
+        (
+            lambda: jaxgd.sweep(_sum_of_squares, _X, learning_rates=[True, False]),
+            TypeError,
+            r"learning_rates must be real numbers; got bool True among them",
+        ),
+        (
+            lambda: jaxgd.fit(
+                _sum_of_squares,
+                _X,
+                optimizer=optax.adam,
+                learning_rate=0.1,
+                hyperparams={"b1": jnp.array([1, 2])},
+            ),  # fmt: skip
+            TypeError,
+            r"hyperparams\['b1'\] is an array of int32: only floats are traced",
+        ),
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_named(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
