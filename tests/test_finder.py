@@ -41,9 +41,12 @@ def test_on_a_parabola_the_largest_stable_rate_is_the_last_below_two_over_h():
     """On h x^2 / 2 a rate below 2/h shrinks x every step; above it x grows."""
     h = 3.7
     finding = jaxgd.find_learning_rate(
-        lambda x: 0.5 * h * jnp.sum(x**2), jnp.array([1.0, -0.5]), num=40,
-        num_steps=20, safety=0.25,
-    )  # fmt: skip
+        lambda x: 0.5 * h * jnp.sum(x**2),
+        jnp.array([1.0, -0.5]),
+        num=40,
+        num_steps=20,
+        safety=0.25,
+    )
     rates = finding.learning_rates
     np.testing.assert_allclose(rates, np.geomspace(1e-6, 10.0, 40))
     assert finding.largest_stable == rates[rates < 2 / h].max()
@@ -73,9 +76,10 @@ def test_the_evidence_is_the_sweep_and_plots(tmp_path):
     assert finding.result.losses.shape == (12, 10)
     assert bool(finding.result.diverged[-1])  # 1000 is far past the bound
     figure = plot.lr_sweep(
-        finding.learning_rates, finding.result,
+        finding.learning_rates,
+        finding.result,
         max_learning_rate=linear.max_learning_rate(X),
-    )  # fmt: skip
+    )
     labels = [line.get_label() for line in figure.axes[0].lines]
     assert "final loss" in labels and "diverged" in labels
 

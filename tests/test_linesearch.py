@@ -84,9 +84,13 @@ def test_with_c_one_half_a_step_never_passes_the_exact_line_search(x64):
     g^T g / g^T H g, the minimiser along -g."""
     hessian = jnp.diag(jnp.array([0.5, 3.0, 40.0]))
     result = jaxgd.fit(
-        _quadratic, jnp.array([1.0, -2.0, 0.5]), hessian, learning_rate="auto",
-        num_steps=40, record_params=True,
-    )  # fmt: skip
+        _quadratic,
+        jnp.array([1.0, -2.0, 0.5]),
+        hessian,
+        learning_rate="auto",
+        num_steps=40,
+        record_params=True,
+    )
     grads = np.asarray(result.trajectory[:-1] @ hessian)
     exact = np.sum(grads**2, axis=1) / np.sum((grads @ hessian) * grads, axis=1)
     steps = np.asarray(result.step_sizes)
@@ -248,9 +252,12 @@ def test_resume_with_opt_state_keeps_the_trial_step():
     first = jaxgd.fit(_rosenbrock, x0, learning_rate="auto", num_steps=12)
     assert isinstance(first.opt_state, jaxgd.BacktrackingState)
     second = jaxgd.fit(
-        _rosenbrock, first.params, learning_rate="auto", num_steps=18,
+        _rosenbrock,
+        first.params,
+        learning_rate="auto",
+        num_steps=18,
         opt_state=first.opt_state,
-    )  # fmt: skip
+    )
     np.testing.assert_array_equal(
         np.concatenate([first.step_sizes, second.step_sizes]), whole.step_sizes
     )
@@ -262,9 +269,13 @@ def test_dtypes_are_preserved(dtype):
     X, y = regression(n_samples=16)
     params = linear.init(jax.random.key(1), 3, 1, dtype)
     result = jaxgd.fit(
-        linear.mse, params, X.astype(dtype), y.astype(dtype), learning_rate="auto",
+        linear.mse,
+        params,
+        X.astype(dtype),
+        y.astype(dtype),
+        learning_rate="auto",
         num_steps=20,
-    )  # fmt: skip
+    )
     assert result.params["W"].dtype == dtype
     assert result.step_sizes.dtype == jnp.float32
     assert float(result.final_loss) < float(result.losses[0])
@@ -274,9 +285,15 @@ def test_minibatches_search_on_the_batch_loss():
     X, y = regression(n_samples=32)
     params = linear.init(jax.random.key(1), 3, 1)
     result = jaxgd.fit(
-        linear.mse, params, X, y, learning_rate="auto", num_steps=40, batch_size=8,
+        linear.mse,
+        params,
+        X,
+        y,
+        learning_rate="auto",
+        num_steps=40,
+        batch_size=8,
         key=jax.random.key(0),
-    )  # fmt: skip
+    )
     assert int(result.loss_evals) > 40  # the trials are counted too
     assert float(result.final_loss) < 0.1 * float(linear.mse(params, X, y))
 
@@ -376,9 +393,13 @@ def test_the_record_of_fit_equals_make_step_step_by_step(learning_rate):
         loss, jnp.array([0.6, 0.4]), learning_rate=learning_rate, num_steps=3
     )
     result = jaxgd.fit(
-        loss, head.params, learning_rate=learning_rate, num_steps=60, tol=1e-3,
+        loss,
+        head.params,
+        learning_rate=learning_rate,
+        num_steps=60,
+        tol=1e-3,
         opt_state=head.opt_state,
-    )  # fmt: skip
+    )
     assert bool(result.converged) and int(result.steps_taken) < 59
     step = jaxgd.make_step(loss, learning_rate=learning_rate, tol=1e-3)
     state = step.init(head.params, head.opt_state)
@@ -486,9 +507,11 @@ def test_other_strings_are_not_learning_rates():
 def test_auto_with_an_optimizer_is_refused():
     with pytest.raises(ValueError, match="pass exactly one of learning_rate"):
         jaxgd.fit(
-            lambda x: x**2, jnp.array(1.0), learning_rate="auto",
+            lambda x: x**2,
+            jnp.array(1.0),
+            learning_rate="auto",
             optimizer=optax.sgd(0.1),
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.parametrize(

@@ -154,9 +154,14 @@ def test_validation_losses_are_the_loss_at_the_params_before_each_kth_update(
     X_val, y_val = regression(n_samples=30, dtype=jnp.float64, seed=5)
     params = _params(dtype=jnp.float64)
     plain = jaxgd.fit(
-        linear.mse, params, X, y, learning_rate=0.05, num_steps=num_steps,
+        linear.mse,
+        params,
+        X,
+        y,
+        learning_rate=0.05,
+        num_steps=num_steps,
         record_params=True,
-    )  # fmt: skip
+    )
     watched = jaxgd.fit(
         linear.mse,
         params,
@@ -187,9 +192,16 @@ def test_validation_every_defaults_to_one_epoch():
     )
     assert full.validation_losses.shape == (12,)
     mini = jaxgd.fit(
-        linear.mse, _params(), X, y, learning_rate=0.1, num_steps=12,
-        batch_size=8, key=jax.random.key(0), **data,
-    )  # fmt: skip
+        linear.mse,
+        _params(),
+        X,
+        y,
+        learning_rate=0.1,
+        num_steps=12,
+        batch_size=8,
+        key=jax.random.key(0),
+        **data,
+    )
     assert mini.validation_losses.shape == (3,)  # 40 // 8 = 5 updates an epoch
 
 
@@ -401,9 +413,14 @@ def test_without_validation_the_callback_still_reports_the_run():
     X, y = regression()
     seen = []
     result = jaxgd.fit(
-        linear.mse, _params(), X, y, learning_rate=0.1, num_steps=5_000,
+        linear.mse,
+        _params(),
+        X,
+        y,
+        learning_rate=0.1,
+        num_steps=5_000,
         callback=seen.append,
-    )  # fmt: skip
+    )
     jax.effects_barrier()
     steps = [info.step for info in seen]
     assert steps[0] == 0 and steps == sorted(steps) and 20 <= len(steps) <= 5_000
@@ -415,9 +432,15 @@ def test_without_validation_the_callback_still_reports_the_run():
 def test_the_progress_bar_stops_where_the_run_stops(capfd):
     X, y = regression()
     result = jaxgd.fit(
-        linear.mse, _params(), X, y, learning_rate=0.2, num_steps=20_000, tol=1e-3,
+        linear.mse,
+        _params(),
+        X,
+        y,
+        learning_rate=0.2,
+        num_steps=20_000,
+        tol=1e-3,
         progress=True,
-    )  # fmt: skip
+    )
     jax.effects_barrier()
     err = capfd.readouterr().err
     taken = int(result.steps_taken)

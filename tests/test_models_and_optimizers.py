@@ -61,12 +61,14 @@ def test_new_rates_and_hyperparams_of_a_factory_never_recompile():
 
     X, y = regression()
     kwargs = dict(optimizer=optax.adam, num_steps=10)
-    jaxgd.fit(loss, _params(), X, y, learning_rate=1e-2, hyperparams={"b1": 0.9},
-              **kwargs)  # fmt: skip
+    jaxgd.fit(
+        loss, _params(), X, y, learning_rate=1e-2, hyperparams={"b1": 0.9}, **kwargs
+    )
     first = len(traces)
     for rate, b1 in [(1e-3, 0.9), (3e-2, 0.5), (jnp.float32(0.1), jnp.array(0.7))]:
-        jaxgd.fit(loss, _params(), X, y, learning_rate=rate, hyperparams={"b1": b1},
-                  **kwargs)  # fmt: skip
+        jaxgd.fit(
+            loss, _params(), X, y, learning_rate=rate, hyperparams={"b1": b1}, **kwargs
+        )
     assert first > 0 and len(traces) == first
     # An optax object carries its numbers: each new one compiles anew.
     jaxgd.fit(loss, _params(), X, y, optimizer=optax.adam(1e-2), num_steps=10)
@@ -78,24 +80,44 @@ def test_new_rates_and_hyperparams_of_a_factory_never_recompile():
 def test_resuming_a_factory_equals_one_run_and_takes_the_new_numbers():
     X, y = regression()
     kwargs = dict(optimizer=optax.adam, hyperparams={"b1": 0.8})
-    whole = jaxgd.fit(linear.mse, _params(), X, y, learning_rate=0.05,
-                      num_steps=30, **kwargs)  # fmt: skip
-    first = jaxgd.fit(linear.mse, _params(), X, y, learning_rate=0.05,
-                      num_steps=12, **kwargs)  # fmt: skip
-    second = jaxgd.fit(linear.mse, first.params, X, y, learning_rate=0.05,
-                       num_steps=18, opt_state=first.opt_state, **kwargs)  # fmt: skip
+    whole = jaxgd.fit(
+        linear.mse, _params(), X, y, learning_rate=0.05, num_steps=30, **kwargs
+    )
+    first = jaxgd.fit(
+        linear.mse, _params(), X, y, learning_rate=0.05, num_steps=12, **kwargs
+    )
+    second = jaxgd.fit(
+        linear.mse,
+        first.params,
+        X,
+        y,
+        learning_rate=0.05,
+        num_steps=18,
+        opt_state=first.opt_state,
+        **kwargs,
+    )
     assert_tree_allclose(second.params, whole.params, rtol=1e-6, atol=1e-7)
-    slower = jaxgd.fit(linear.mse, first.params, X, y, learning_rate=0.001,
-                       num_steps=1, opt_state=first.opt_state, **kwargs)  # fmt: skip
+    slower = jaxgd.fit(
+        linear.mse,
+        first.params,
+        X,
+        y,
+        learning_rate=0.001,
+        num_steps=1,
+        opt_state=first.opt_state,
+        **kwargs,
+    )
     np.testing.assert_allclose(slower.opt_state.hyperparams["learning_rate"], 0.001)
 
 
 def test_make_step_takes_the_same_two_forms():
     X, y = regression()
     as_factory = jaxgd.make_step(
-        linear.mse, optimizer=optax.sgd, learning_rate=0.1,
+        linear.mse,
+        optimizer=optax.sgd,
+        learning_rate=0.1,
         hyperparams={"momentum": 0.9},
-    )  # fmt: skip
+    )
     as_object = jaxgd.make_step(linear.mse, optimizer=optax.sgd(0.1, momentum=0.9))
     a, b = as_factory.init(_params()), as_object.init(_params())
     for _ in range(5):
@@ -107,9 +129,12 @@ def test_make_step_takes_the_same_two_forms():
 def test_a_sweep_over_rates_and_a_hyperparameter_is_one_compilation(x64):
     X, y = regression(dtype=jnp.float64)
     params = _params(jnp.float64)
-    rates, b1s = (g.ravel() for g in jnp.meshgrid(
-        jnp.array([0.01, 0.05]), jnp.array([0.5, 0.8, 0.95]), indexing="ij"
-    ))  # fmt: skip
+    rates, b1s = (
+        g.ravel()
+        for g in jnp.meshgrid(
+            jnp.array([0.01, 0.05]), jnp.array([0.5, 0.8, 0.95]), indexing="ij"
+        )
+    )
     traces = []
 
     def loss(params, X, y):
@@ -117,21 +142,36 @@ def test_a_sweep_over_rates_and_a_hyperparameter_is_one_compilation(x64):
         return linear.mse(params, X, y)
 
     result = jaxgd.sweep(
-        loss, params, X, y, optimizer=optax.adam, learning_rates=rates,
-        hyperparams={"b1": b1s, "b2": 0.99}, num_steps=40,
-    )  # fmt: skip
+        loss,
+        params,
+        X,
+        y,
+        optimizer=optax.adam,
+        learning_rates=rates,
+        hyperparams={"b1": b1s, "b2": 0.99},
+        num_steps=40,
+    )
     assert result.losses.shape == (6, 40)
     compiled = len(traces)
     jaxgd.sweep(
-        loss, params, X, y, optimizer=optax.adam, learning_rates=rates * 2,
-        hyperparams={"b1": b1s / 2, "b2": 0.9}, num_steps=40,
-    )  # fmt: skip
+        loss,
+        params,
+        X,
+        y,
+        optimizer=optax.adam,
+        learning_rates=rates * 2,
+        hyperparams={"b1": b1s / 2, "b2": 0.9},
+        num_steps=40,
+    )
     assert len(traces) == compiled
     for k in range(6):
         reference, losses, _ = optax_loop(
-            linear.mse, params, (X, y),
-            optax.adam(float(rates[k]), b1=float(b1s[k]), b2=0.99), 40,
-        )  # fmt: skip
+            linear.mse,
+            params,
+            (X, y),
+            optax.adam(float(rates[k]), b1=float(b1s[k]), b2=0.99),
+            40,
+        )
         assert_tree_allclose(_lane(result.params, k), reference, rtol=1e-10)
         np.testing.assert_allclose(result.losses[k], losses, rtol=1e-10)
     index, _ = jaxgd.best(result)
@@ -141,14 +181,26 @@ def test_a_sweep_over_rates_and_a_hyperparameter_is_one_compilation(x64):
 def test_a_sweep_of_one_hyperparameter_at_a_shared_rate():
     X, y = regression()
     result = jaxgd.sweep(
-        linear.mse, _params(), X, y, optimizer=optax.sgd, learning_rate=0.05,
-        hyperparams={"momentum": jnp.array([0.0, 0.5, 0.9])}, num_steps=30,
-    )  # fmt: skip
+        linear.mse,
+        _params(),
+        X,
+        y,
+        optimizer=optax.sgd,
+        learning_rate=0.05,
+        hyperparams={"momentum": jnp.array([0.0, 0.5, 0.9])},
+        num_steps=30,
+    )
     for k, momentum in enumerate([0.0, 0.5, 0.9]):
         single = jaxgd.fit(
-            linear.mse, _params(), X, y, optimizer=optax.sgd, learning_rate=0.05,
-            hyperparams={"momentum": momentum}, num_steps=30,
-        )  # fmt: skip
+            linear.mse,
+            _params(),
+            X,
+            y,
+            optimizer=optax.sgd,
+            learning_rate=0.05,
+            hyperparams={"momentum": momentum},
+            num_steps=30,
+        )
         assert_tree_allclose(_lane(result.params, k), single.params, rtol=1e-5)
 
 
@@ -215,23 +267,43 @@ def test_bad_sweep_lanes_are_named():
         match=r"the lanes' arrays disagree on the number of lanes: "
         r"learning_rates: 2, hyperparams\['b1'\]: 3",
     ):
-        jaxgd.sweep(linear.mse, _params(), X, y, optimizer=optax.adam,
-                    learning_rates=jnp.array([0.1, 0.2]),
-                    hyperparams={"b1": jnp.array([0.1, 0.2, 0.3])})  # fmt: skip
+        jaxgd.sweep(
+            linear.mse,
+            _params(),
+            X,
+            y,
+            optimizer=optax.adam,
+            learning_rates=jnp.array([0.1, 0.2]),
+            hyperparams={"b1": jnp.array([0.1, 0.2, 0.3])},
+        )
     with pytest.raises(ValueError, match=r"sweep needs something to vary"):
-        jaxgd.sweep(linear.mse, _params(), X, y, optimizer=optax.adam,
-                    learning_rate=0.1, hyperparams={"b1": 0.9})  # fmt: skip
+        jaxgd.sweep(
+            linear.mse,
+            _params(),
+            X,
+            y,
+            optimizer=optax.adam,
+            learning_rate=0.1,
+            hyperparams={"b1": 0.9},
+        )
     with pytest.raises(TypeError, match=r"sweep's optimizer must be a factory"):
-        jaxgd.sweep(linear.mse, _params(), X, y, optimizer=optax.adam(0.1),
-                    learning_rates=jnp.array([0.1]))  # fmt: skip
+        jaxgd.sweep(
+            linear.mse,
+            _params(),
+            X,
+            y,
+            optimizer=optax.adam(0.1),
+            learning_rates=jnp.array([0.1]),
+        )
 
 
 # --- models as params ------------------------------------------------------------
 
 
 def _mlp(dtype=jnp.float64):
-    return eqx.nn.MLP(3, 1, 8, 2, activation=jax.nn.tanh, dtype=dtype,
-                      key=jax.random.key(0))  # fmt: skip
+    return eqx.nn.MLP(
+        3, 1, 8, 2, activation=jax.nn.tanh, dtype=dtype, key=jax.random.key(0)
+    )
 
 
 def _mlp_loss(model, X, y):
@@ -241,8 +313,7 @@ def _mlp_loss(model, X, y):
 def test_an_equinox_model_trains_as_the_partition_and_optax_loop(x64):
     X, y = regression(n_samples=32, dtype=jnp.float64)
     model = _mlp()
-    result = jaxgd.fit(_mlp_loss, model, X, y, optimizer=optax.adam(1e-2),
-                       num_steps=50)  # fmt: skip
+    result = jaxgd.fit(_mlp_loss, model, X, y, optimizer=optax.adam(1e-2), num_steps=50)
     assert isinstance(result.params, eqx.nn.MLP)
     assert result.params.activation is jax.nn.tanh
 
@@ -275,12 +346,20 @@ def test_an_equinox_model_trains_as_the_partition_and_optax_loop(x64):
 def test_a_model_in_a_sweep_and_a_multistart():
     X, y = regression(n_samples=32)
     model = _mlp(jnp.float32)
-    result = jaxgd.sweep(_mlp_loss, model, X, y, learning_rates=jnp.array([0.01, 0.1]),
-                         num_steps=20, record_params=True)  # fmt: skip
+    result = jaxgd.sweep(
+        _mlp_loss,
+        model,
+        X,
+        y,
+        learning_rates=jnp.array([0.01, 0.1]),
+        num_steps=20,
+        record_params=True,
+    )
     index, lane = jaxgd.best(result)
     assert isinstance(lane.params, eqx.nn.MLP)
-    single = jaxgd.fit(_mlp_loss, model, X, y,
-                       learning_rate=[0.01, 0.1][index], num_steps=20)  # fmt: skip
+    single = jaxgd.fit(
+        _mlp_loss, model, X, y, learning_rate=[0.01, 0.1][index], num_steps=20
+    )
     assert_tree_allclose(
         eqx.filter(lane.params, eqx.is_array),
         eqx.filter(single.params, eqx.is_array),
@@ -291,8 +370,7 @@ def test_a_model_in_a_sweep_and_a_multistart():
     starts = eqx.filter_vmap(lambda k: eqx.nn.MLP(3, 1, 8, 2, key=k))(
         jax.random.split(jax.random.key(3), 3)
     )
-    runs = jaxgd.multistart(_mlp_loss, starts, X, y, learning_rate=0.05,
-                            num_steps=10)  # fmt: skip
+    runs = jaxgd.multistart(_mlp_loss, starts, X, y, learning_rate=0.05, num_steps=10)
     assert runs.params.layers[0].weight.shape == (3, 8, 3)
     assert runs.final_loss.shape == (3,)
 
@@ -313,23 +391,47 @@ def test_frozen_leaves_pass_through_and_trainable_selects():
 
     with pytest.raises(TypeError, match=r"params\['steps'\] has dtype int32"):
         jaxgd.fit(loss, params, X, y, learning_rate=0.1, num_steps=3)
-    mask = {"linear": True, "scale": False, "steps": False, "name": False,
-            "activation": False}  # fmt: skip
-    result = jaxgd.fit(loss, params, X, y, learning_rate=0.05, num_steps=40,
-                       trainable=mask)  # fmt: skip
+    mask = {
+        "linear": True,
+        "scale": False,
+        "steps": False,
+        "name": False,
+        "activation": False,
+    }
+    result = jaxgd.fit(
+        loss, params, X, y, learning_rate=0.05, num_steps=40, trainable=mask
+    )
     assert result.params["name"] == "model"
     assert float(result.params["scale"]) == 2.0 and int(result.params["steps"]) == 3
-    reference = jaxgd.fit(lambda p, X, y: 2.0 * linear.mse(p, X, y), _params(), X, y,
-                          learning_rate=0.05, num_steps=40)  # fmt: skip
+    reference = jaxgd.fit(
+        lambda p, X, y: 2.0 * linear.mse(p, X, y),
+        _params(),
+        X,
+        y,
+        learning_rate=0.05,
+        num_steps=40,
+    )
     assert_tree_allclose(result.params["linear"], reference.params, rtol=1e-6)
     by_predicate = jaxgd.fit(
-        loss, params, X, y, learning_rate=0.05, num_steps=40,
+        loss,
+        params,
+        X,
+        y,
+        learning_rate=0.05,
+        num_steps=40,
         trainable=lambda leaf: hasattr(leaf, "ndim") and leaf.ndim > 0,
-    )  # fmt: skip
+    )
     assert_tree_allclose(by_predicate.params["linear"], reference.params, rtol=1e-6)
     with pytest.raises(TypeError, match=r"trainable selects params\['steps'\]"):
-        jaxgd.fit(loss, params, X, y, learning_rate=0.1, num_steps=3,
-                  trainable={**mask, "steps": True})  # fmt: skip
+        jaxgd.fit(
+            loss,
+            params,
+            X,
+            y,
+            learning_rate=0.1,
+            num_steps=3,
+            trainable={**mask, "steps": True},
+        )
 
 
 # --- metrics from the loss -------------------------------------------------------
@@ -343,29 +445,52 @@ def test_aux_is_recorded_per_step_and_nan_after_the_stop():
         mae = jnp.mean(jnp.abs(residual))
         return jnp.mean(residual**2), {"mae": mae, "hits": jnp.sum(residual < 0.5)}
 
-    result = jaxgd.fit(loss, _params(), X, y, learning_rate=0.1, num_steps=400,
-                       tol=1e-3, has_aux=True, record_params=True)  # fmt: skip
+    result = jaxgd.fit(
+        loss,
+        _params(),
+        X,
+        y,
+        learning_rate=0.1,
+        num_steps=400,
+        tol=1e-3,
+        has_aux=True,
+        record_params=True,
+    )
     taken = int(result.steps_taken)
     assert result.converged and taken < 399
     assert result.aux["mae"].shape == (400,) and result.aux["hits"].dtype == jnp.float32
     steps = jax.tree.map(lambda t: t[: taken + 1], result.trajectory)
     expected = jax.vmap(lambda p: loss(p, X, y)[1])(steps)
-    np.testing.assert_allclose(result.aux["mae"][: taken + 1], expected["mae"],
-                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        result.aux["mae"][: taken + 1], expected["mae"], rtol=1e-6
+    )
     np.testing.assert_array_equal(result.aux["hits"][: taken + 1], expected["hits"])
     assert np.isnan(result.aux["mae"][taken + 1 :]).all()
-    np.testing.assert_allclose(result.final_loss, loss(result.params, X, y)[0],
-                               rtol=1e-6)  # fmt: skip
-    lanes = jaxgd.sweep(loss, _params(), X, y, learning_rates=jnp.array([0.05, 0.1]),
-                        num_steps=50, has_aux=True)  # fmt: skip
+    np.testing.assert_allclose(
+        result.final_loss, loss(result.params, X, y)[0], rtol=1e-6
+    )
+    lanes = jaxgd.sweep(
+        loss,
+        _params(),
+        X,
+        y,
+        learning_rates=jnp.array([0.05, 0.1]),
+        num_steps=50,
+        has_aux=True,
+    )
     assert lanes.aux["mae"].shape == (2, 50)
 
 
 def test_a_loss_with_aux_needs_has_aux():
     X, y = regression()
     with pytest.raises(TypeError, match=r"If it returns \(value, aux\), pass has_aux"):
-        jaxgd.fit(lambda p, X, y: (linear.mse(p, X, y), {}), _params(), X, y,
-                  learning_rate=0.1)  # fmt: skip
+        jaxgd.fit(
+            lambda p, X, y: (linear.mse(p, X, y), {}),
+            _params(),
+            X,
+            y,
+            learning_rate=0.1,
+        )
     with pytest.raises(TypeError, match=r"with has_aux=True, loss must return"):
         jaxgd.fit(linear.mse, _params(), X, y, learning_rate=0.1, has_aux=True)
 
@@ -375,14 +500,28 @@ def test_a_loss_with_aux_needs_has_aux():
 
 def test_repr_fits_a_screen_and_names_the_outcome():
     X, y = regression()
-    result = jaxgd.fit(linear.mse, _params(), X, y, learning_rate=0.1, num_steps=500,
-                       record_params=True)  # fmt: skip
+    result = jaxgd.fit(
+        linear.mse,
+        _params(),
+        X,
+        y,
+        learning_rate=0.1,
+        num_steps=500,
+        record_params=True,
+    )
     text = repr(result)
     assert len(text) < 1_500
     assert "steps_taken=500" in text and "losses=float32[500]" in text
-    lanes = jaxgd.sweep(_mlp_loss, _mlp(jnp.float32), X, y,
-                        learning_rates=jnp.logspace(-3, -1, 32), num_steps=500,
-                        record_params=True, validation_data=(X, y))  # fmt: skip
+    lanes = jaxgd.sweep(
+        _mlp_loss,
+        _mlp(jnp.float32),
+        X,
+        y,
+        learning_rates=jnp.logspace(-3, -1, 32),
+        num_steps=500,
+        record_params=True,
+        validation_data=(X, y),
+    )
     assert len(repr(lanes)) < 1_500
 
 

@@ -56,13 +56,13 @@ def test_a_finite_gradient_whose_square_overflows_is_no_divergence():
     step = jaxgd.make_step(loss, learning_rate=1e-3)
     _, info = jax.jit(step.update)(step.init(start))
     np.testing.assert_allclose(info.grad_norm, expected, rtol=1e-6)
-    lanes = jaxgd.sweep(loss, start, learning_rates=jnp.array([1e-3, 2e-3]),
-                        num_steps=3)  # fmt: skip
+    lanes = jaxgd.sweep(
+        loss, start, learning_rates=jnp.array([1e-3, 2e-3]), num_steps=3
+    )
     assert not lanes.diverged.any()
     np.testing.assert_allclose(lanes.grad_norms[:, 0], expected, rtol=1e-6)
     # An infinite gradient is still divergence.
-    blown = jaxgd.fit(loss, jnp.array([jnp.inf, 1.0]), learning_rate=0.1,
-                      num_steps=3)  # fmt: skip
+    blown = jaxgd.fit(loss, jnp.array([jnp.inf, 1.0]), learning_rate=0.1, num_steps=3)
     assert blown.diverged and int(blown.steps_taken) == 0
 
 
@@ -99,8 +99,9 @@ def test_the_line_search_accepts_the_exact_step_in_float64(x64):
 
 
 def test_a_loss_returning_a_python_float():
-    result = jaxgd.fit(lambda p: 0.0, {"w": jnp.ones(2)}, learning_rate=0.1,
-                       num_steps=3)  # fmt: skip
+    result = jaxgd.fit(
+        lambda p: 0.0, {"w": jnp.ones(2)}, learning_rate=0.1, num_steps=3
+    )
     assert float(result.final_loss) == 0.0 and int(result.steps_taken) == 3
 
 
@@ -141,8 +142,9 @@ def _reference(loss, params, data, optimizer, num_steps, **extra):
 def test_optimizers_that_want_more_than_the_gradient(x64, make_optimizer, extra):
     X, y = regression(n_samples=20, dtype=jnp.float64)
     params = linear.init(jax.random.key(0), 3, 1, jnp.float64)
-    result = jaxgd.fit(linear.mse, params, X, y, optimizer=make_optimizer(),
-                       num_steps=10)  # fmt: skip
+    result = jaxgd.fit(
+        linear.mse, params, X, y, optimizer=make_optimizer(), num_steps=10
+    )
 
     def objective(p):
         return linear.mse(p, X, y)
@@ -155,9 +157,13 @@ def test_optimizers_that_want_more_than_the_gradient(x64, make_optimizer, extra)
         "grad_fn": lambda p, value, grads: lambda q, _: jax.grad(objective)(q),
     }
     reference = _reference(
-        linear.mse, params, (X, y), make_optimizer(), 10,
+        linear.mse,
+        params,
+        (X, y),
+        make_optimizer(),
+        10,
         **{name: makers[name] for name in extra},
-    )  # fmt: skip
+    )
     assert_tree_allclose(result.params, reference, rtol=1e-10, atol=1e-12)
 
 
@@ -171,35 +177,60 @@ def test_history_every_keeps_every_kth_record():
         value = linear.mse(params, X, y)
         return value, {"half": value / 2}
 
-    kwargs = dict(learning_rate=optax.exponential_decay(0.1, 50, 0.5),
-                  num_steps=250, has_aux=True, record_params=True)  # fmt: skip
+    kwargs = dict(
+        learning_rate=optax.exponential_decay(0.1, 50, 0.5),
+        num_steps=250,
+        has_aux=True,
+        record_params=True,
+    )
     full = jaxgd.fit(loss, linear.init(jax.random.key(1), 3, 1), X, y, **kwargs)
-    thin = jaxgd.fit(loss, linear.init(jax.random.key(1), 3, 1), X, y,
-                     history_every=30, **kwargs)  # fmt: skip
+    thin = jaxgd.fit(
+        loss, linear.init(jax.random.key(1), 3, 1), X, y, history_every=30, **kwargs
+    )
     assert thin.losses.shape == (9,)  # steps 0, 30, ..., 240
     for name in ("losses", "grad_norms", "step_sizes"):
-        np.testing.assert_allclose(getattr(thin, name), getattr(full, name)[::30],
-                                   rtol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            getattr(thin, name), getattr(full, name)[::30], rtol=1e-6
+        )
     np.testing.assert_allclose(thin.aux["half"], full.aux["half"][::30], rtol=1e-6)
     assert thin.trajectory["W"].shape == (9, 3, 1)  # after 0, 30, ..., 240 updates
     assert_tree_allclose(
         thin.trajectory, jax.tree.map(lambda t: t[::30], full.trajectory), rtol=1e-6
     )
     assert_tree_allclose(thin.params, full.params, rtol=1e-6)
-    lanes = jaxgd.sweep(linear.mse, linear.init(jax.random.key(1), 3, 1), X, y,
-                        learning_rates=jnp.array([0.05, 0.1]), num_steps=100,
-                        history_every=7, tol=1e-3)  # fmt: skip
+    lanes = jaxgd.sweep(
+        linear.mse,
+        linear.init(jax.random.key(1), 3, 1),
+        X,
+        y,
+        learning_rates=jnp.array([0.05, 0.1]),
+        num_steps=100,
+        history_every=7,
+        tol=1e-3,
+    )
     assert lanes.losses.shape == (2, 15)
     for k, rate in enumerate([0.05, 0.1]):
-        single = jaxgd.fit(linear.mse, linear.init(jax.random.key(1), 3, 1), X, y,
-                           learning_rate=rate, num_steps=100, tol=1e-3)  # fmt: skip
+        single = jaxgd.fit(
+            linear.mse,
+            linear.init(jax.random.key(1), 3, 1),
+            X,
+            y,
+            learning_rate=rate,
+            num_steps=100,
+            tol=1e-3,
+        )
         np.testing.assert_allclose(lanes.losses[k], single.losses[::7], rtol=1e-5)
 
 
 def test_a_long_budget_keeps_a_short_history():
-    result = jaxgd.fit(lambda x: jnp.sum((x - 1.0) ** 2), jnp.zeros(2),
-                       learning_rate=0.1, num_steps=10_000_000,
-                       history_every=100_000, tol=1e-3)  # fmt: skip
+    result = jaxgd.fit(
+        lambda x: jnp.sum((x - 1.0) ** 2),
+        jnp.zeros(2),
+        learning_rate=0.1,
+        num_steps=10_000_000,
+        history_every=100_000,
+        tol=1e-3,
+    )
     assert result.converged and result.losses.shape == (100,)
     assert result.losses.nbytes == 400
 
@@ -212,8 +243,12 @@ def test_a_run_too_big_for_memory_is_refused():
         r"pass history_every=[\d,]+ to keep every [\d,]+th step, or run fewer "
         r"num_steps\.",
     ):
-        jaxgd.sweep(_bowl, jnp.array(0.0), learning_rates=jnp.ones(64) * 0.1,
-                    num_steps=2_000_000_000)  # fmt: skip
+        jaxgd.sweep(
+            _bowl,
+            jnp.array(0.0),
+            learning_rates=jnp.ones(64) * 0.1,
+            num_steps=2_000_000_000,
+        )
 
 
 @pytest.mark.parametrize(
@@ -249,15 +284,29 @@ def test_bad_counts_and_calls_are_named(call, error, message):
 def test_a_budget_of_many_chunks_skips_them_in_groups_after_the_stop():
     X, y = regression()
     kwargs = dict(learning_rate=0.05, tol=1e-3, record_params=True)
-    long = jaxgd.fit(linear.mse, linear.init(jax.random.key(1), 3, 1), X, y,
-                     num_steps=400_000, history_every=100, **kwargs)  # fmt: skip
+    long = jaxgd.fit(
+        linear.mse,
+        linear.init(jax.random.key(1), 3, 1),
+        X,
+        y,
+        num_steps=400_000,
+        history_every=100,
+        **kwargs,
+    )
     taken = int(long.steps_taken)
     assert long.converged and taken < 1_000
-    exact = jaxgd.fit(linear.mse, linear.init(jax.random.key(1), 3, 1), X, y,
-                      num_steps=taken + 1, **kwargs)  # fmt: skip
+    exact = jaxgd.fit(
+        linear.mse,
+        linear.init(jax.random.key(1), 3, 1),
+        X,
+        y,
+        num_steps=taken + 1,
+        **kwargs,
+    )
     assert_tree_allclose(long.params, exact.params, rtol=1e-6)
-    np.testing.assert_allclose(long.losses[: taken // 100 + 1],
-                               exact.losses[::100], rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        long.losses[: taken // 100 + 1], exact.losses[::100], rtol=1e-6
+    )
     assert np.isnan(long.losses[taken // 100 + 1 :]).all()
     # The params after every later update are those the run stopped with.
     assert long.trajectory["W"].shape == (4_001, 3, 1)
@@ -321,7 +370,7 @@ _X = jnp.ones(2)
                 _X,
                 num_steps=3,
                 learning_rate=lambda count: jnp.ones(2),
-            ),  # fmt: skip
+            ),
             ValueError,
             r"learning_rate, a schedule, must return one real rate for a step "
             r"count; it returned array of shape \(2,\)",
@@ -344,7 +393,7 @@ _X = jnp.ones(2)
                 learning_rate=0.1,
                 batch_size=2,
                 key=1234,
-            ),  # fmt: skip
+            ),
             TypeError,
             r"key must be one jax.random key, e.g. key=jax.random.key\(0\); got int",
         ),
@@ -357,7 +406,7 @@ _X = jnp.ones(2)
                     lambda a: a.astype(jnp.int32) if a.dtype == jnp.float32 else a,
                     optax.adam(0.1).init(_X),
                 ),
-            ),  # fmt: skip
+            ),
             TypeError,
             r"opt_state does not match the optimizer's state for these params: a "
             r"leaf of shape \(2,\) has dtype int32, expected float32",
@@ -379,7 +428,7 @@ _X = jnp.ones(2)
                 optimizer=optax.adam,
                 learning_rate=0.1,
                 hyperparams={"b1": jnp.array([1, 2])},
-            ),  # fmt: skip
+            ),
             TypeError,
             r"hyperparams\['b1'\] is an array of int32: only floats are traced",
         ),
