@@ -335,6 +335,51 @@ def test_constant_column_cannot_be_standardized(tmp_path, capsys):
     assert code == 0 and report["standardized"] is False
 
 
+@pytest.mark.parametrize(
+    ("column", "size"), [("x1", 1e200), ("x2", 1e170), ("y", 1e160)]
+)
+@pytest.mark.parametrize("options", [(), ("--no-standardize",), ("--batch-size", "6")])
+def test_values_whose_squares_overflow_are_one_line(
+    tmp_path, capsys, column, size, options
+):
+    """Once NaN weights, a traceback or a false divergence; now exit 2, one line."""
+    X, y = np.ones((24, 2)), np.arange(24.0)[:, None]
+    X[:, 0] = np.arange(24.0) % 5
+    table = np.hstack([X, y])
+    table[3, ("x1", "x2", "y").index(column)] = size
+    path = write_csv(tmp_path / "big.csv", table[:, :2], table[:, 2:])
+    err = fails_with(
+        capsys,
+        fit_args(path, *options),
+        f"column {column!r} holds {size:.6g}, too large to compute with: over 24 "
+        "rows the sum of its squares overflows float64, so every value must be "
+        "below ",
+    )
+    limit = float(re.search(r"must be below (\S+) in magnitude; rescale", err)[1])
+    assert limit < size and 24 * limit**2 < np.finfo(np.float64).max
+
+
+def test_values_whose_squares_overflow_are_one_line_for_bce(tmp_path, capsys):
+    path, X, y = labels_csv(tmp_path)
+    X[5, 1] = -1e300
+    path = write_csv(tmp_path / "big.csv", X, y)
+    fails_with(
+        capsys, fit_args(path, "--loss", "bce"), "column 'x2' holds 1e+300, too large"
+    )
+
+
+def test_a_column_just_below_the_limit_scales_its_weight(tmp_path, capsys):
+    """Scaling a column by 1e150 scales its weight by 1e-150, and nothing else."""
+    path, X, y = regression_csv(tmp_path)
+    big = write_csv(tmp_path / "big.csv", X * [1e150, 1.0], y)
+    _, plain, _ = run_json(capsys, fit_args(path))
+    code, scaled, _ = run_json(capsys, fit_args(big))
+    assert code == 0
+    np.testing.assert_allclose(scaled["weights"]["x1"], plain["weights"]["x1"] / 1e150)
+    np.testing.assert_allclose(scaled["weights"]["x2"], plain["weights"]["x2"])
+    np.testing.assert_allclose(scaled["final_loss"], plain["final_loss"])
+
+
 def test_bce_labels_must_be_0_or_1(tmp_path, capsys):
     path = write_csv(tmp_path / "l.csv", np.ones((3, 2)), np.array([[1], [2], [0.5]]))
     fails_with(
