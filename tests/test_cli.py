@@ -1,9 +1,12 @@
 """`jaxgd fit` and `jaxgd sweep` against direct calls of the library, in float64."""
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -508,12 +511,43 @@ def test_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
         ("loss", "the file name must end in the figure's format, one of "),
         ("loss.xyz", "the file name must end in the figure's format, one of "),
         ("", "is a folder; give a file name"),
+        ("/dev/full", "the file name must end in the figure's format, one of "),
     ],
 )
 def test_plot_paths_are_checked_before_the_run(tmp_path, capsys, name, message):
     path, _, _ = regression_csv(tmp_path)
     figure = tmp_path / name if name else tmp_path
     fails_with(capsys, fit_args(path, "--plot", figure), message.format(dir=tmp_path))
+
+
+def test_an_interrupted_figure_leaves_the_old_one(tmp_path, capsys, monkeypatch):
+    path, _, _ = regression_csv(tmp_path)
+    figure = tmp_path / "loss.svg"
+    figure.write_text("the old figure", encoding="utf-8")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    code, _, err = run(capsys, fit_args(path, "--plot", figure))
+    assert (code, err) == (130, "jaxgd: interrupted\n")
+    assert figure.read_text(encoding="utf-8") == "the old figure"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "loss.svg"]
+
+
+def test_a_symlink_is_replaced_and_its_target_left_alone(tmp_path, capsys):
+    """The figure and the model are written beside the link and renamed over
+    it: the link becomes the new file, what it pointed to is not written."""
+    path, _, _ = regression_csv(tmp_path)
+    target = tmp_path / "target.svg"
+    target.write_text("someone else's file", encoding="utf-8")
+    for option, name in (("--plot", "loss.svg"), ("--save", "model.json")):
+        link = tmp_path / name
+        link.symlink_to(target)
+        code, _, _ = run(capsys, fit_args(path, option, link))
+        assert code == 0
+        assert not link.is_symlink() and link.stat().st_size > 0
+        assert target.read_text(encoding="utf-8") == "someone else's file"
 
 
 # --- the program -------------------------------------------------------------
@@ -573,6 +607,51 @@ def test_closed_and_full_standard_output_are_one_line(tmp_path, capsys, monkeypa
         2,
         "jaxgd: error: cannot write to standard output: No space left on device\n",
     )
+
+
+def test_ctrl_c_in_a_finalizer_still_ends_the_command(tmp_path, capsys, monkeypatch):
+    """An interrupt raised in a __del__ or a gc callback (JAX runs many) is
+    printed as "Exception ignored" and dropped by Python; the command stops
+    all the same, with its one line."""
+    from jaxgd.cli import _commands
+
+    class Finalizer:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    def interrupted_in_a_finalizer(args):
+        Finalizer()  # dropped at once: its __del__ raises
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the rest of a long run
+            time.sleep(0.01)
+        return 0
+
+    monkeypatch.setattr(_commands, "run", interrupted_in_a_finalizer)
+    path, _, _ = regression_csv(tmp_path)
+    started = time.monotonic()
+    code, out, err = run(capsys, fit_args(path))
+    assert (code, out, err) == (130, "", "jaxgd: interrupted\n")
+    assert time.monotonic() - started < 20
+
+
+def test_ctrl_c_while_compiling_or_running_exits_130_with_one_line(tmp_path):
+    """SIGINT to the program once JAX is loaded: exit status 130, one line, no
+    crash while the runtime shuts down (it once died of a segmentation fault
+    after the message)."""
+    path, _, _ = regression_csv(tmp_path)
+    process = subprocess.Popen(
+        [PYTHON, "-m", "jaxgd", *map(str, fit_args(path, "--steps", 1_000_000))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(tmp_path),
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "cache").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)  # the cache folder is made once JAX is imported
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert (process.returncode, out, err) == (130, b"", b"jaxgd: interrupted\n")
 
 
 def test_the_compilation_cache_is_filled_and_reused(tmp_path):
