@@ -75,8 +75,8 @@ def unpack(params: dict) -> tuple[jax.Array, jax.Array]:
     b = as_array(params["b"], "params['b']")
     if W.ndim != 2 or b.shape != W.shape[1:]:
         raise ValueError(
-            f"params must hold W: (n, m) and b: (m,); got W.shape={W.shape}, "
-            f"b.shape={b.shape}."
+            f"params must hold W: (n, m) and b: (m,); got params['W'].shape="
+            f"{W.shape}, params['b'].shape={b.shape}."
         )
     return W, b
 
