@@ -184,6 +184,8 @@ def _load(args: argparse.Namespace) -> Data:
             first = next(chunks, None)
             if first is not None:
                 stats = linear.stats(itertools.chain([first], chunks))
+    except _table.TableError:
+        raise
     except ValueError as error:  # sums of squares past the largest float
         overflow = error
     if counts["rows"] == 0:
