@@ -83,9 +83,9 @@ def init(
     n = _validate.check_int(in_features, "in_features", minimum=1)
     m = _validate.check_int(out_features, "out_features", minimum=1)
     if not _is_floating_dtype(dtype):
+        shown = _validate.describe(dtype) if _is_array(dtype) else repr(dtype)
         raise TypeError(
-            f"dtype must be a floating dtype such as jnp.float32; got "
-            f"{_validate.describe(dtype)}."
+            f"dtype must be a floating dtype such as jnp.float32; got {shown}."
         )
     bound = 1.0 / n**0.5
     try:
@@ -611,8 +611,12 @@ def _residual(
     return residual
 
 
+def _is_array(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, jax.Array))
+
+
 def _is_floating_dtype(dtype: Any) -> bool:
-    if hasattr(dtype, "shape"):  # an array, not a dtype
+    if _is_array(dtype):  # numpy would read an array as its dtype, deprecated
         return False
     try:
         return bool(jnp.issubdtype(dtype, jnp.floating))

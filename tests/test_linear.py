@@ -542,3 +542,22 @@ def test_means_over_no_samples_are_refused(loss):
     ):
         loss(params, jnp.zeros((0, 2)), jnp.zeros((0, 1)))
     assert linear.sse(params, jnp.zeros((0, 2)), jnp.zeros((0, 1))) == 0.0
+
+
+@pytest.mark.parametrize(
+    "dtype", [jnp.float32, "float16", np.dtype("float16"), jnp.bfloat16]
+)
+def test_init_takes_any_spelling_of_a_floating_dtype(dtype):
+    params = linear.init(jax.random.key(0), 2, 1, dtype)
+    assert params["W"].dtype == params["b"].dtype == jnp.dtype(dtype)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shown"),
+    [("int8", "'int8'"), (jnp.ones(3), "array of shape \\(3,\\)"), (bool, "<class")],
+)
+def test_init_refuses_what_is_not_a_floating_dtype(dtype, shown):
+    with pytest.raises(
+        TypeError, match=rf"dtype must be a floating dtype .*; got {shown}"
+    ):
+        linear.init(jax.random.key(0), 2, 1, dtype)
