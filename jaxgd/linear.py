@@ -431,13 +431,19 @@ _DENSE_EIGEN_MAX = 1024
 
 
 def _largest_eigenvalue(gram: np.ndarray) -> float:
-    """The largest eigenvalue of a symmetric positive semi-definite matrix."""
-    gram = (gram + gram.T) / 2
+    """The largest eigenvalue of a symmetric positive semi-definite matrix.
+
+    Both methods read the matrix as symmetric (eigvalsh one triangle, Lanczos
+    its products), so it is not symmetrised, which would copy it.
+    """
     if gram.shape[0] <= _DENSE_EIGEN_MAX:
         return float(np.linalg.eigvalsh(gram)[-1])
     from scipy.sparse.linalg import eigsh
 
-    return float(eigsh(gram, k=1, which="LA", return_eigenvectors=False)[0])
+    # A fixed, generic start: the same answer on every call.
+    start = np.random.default_rng(0).standard_normal(gram.shape[0])
+    top = eigsh(gram, k=1, which="LA", v0=start, return_eigenvectors=False)
+    return float(top[0])
 
 
 def _check_stats_finite(stats: Stats, caller: str) -> None:
