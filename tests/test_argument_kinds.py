@@ -67,7 +67,11 @@ KINDS: dict[str, Callable[[tuple[int, ...]], st.SearchStrategy[Any]]] = {
     "ragged": lambda shape: _ragged(),
     "dict": lambda shape: st.dictionaries(st.text(max_size=3), _floats(), max_size=2),
     "number": lambda shape: _floats() | st.integers(-5, 5),
-    "vector": lambda shape: _matrix(st.integers(1, 4).map(lambda n: (n,))),
+    # A 1-D array of another length than the good value's rows: one of the
+    # same length may be a valid single output.
+    "vector": lambda shape: _matrix(
+        st.integers(1, 6).filter(lambda n: n != shape[0]).map(lambda n: (n,))
+    ),
     "rank3": lambda shape: _matrix(
         hnp.array_shapes(min_dims=3, max_dims=3, max_side=3)
     ),
