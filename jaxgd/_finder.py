@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from . import _validate
@@ -52,9 +53,13 @@ def find_learning_rate(
     Runs `num_steps` of plain, full-batch gradient descent from `params` for
     each of `num` log-spaced rates in `[lower, upper]`, all in one compiled
     `jaxgd.sweep`. A rate decreases the loss *reliably* when its run did not
-    diverge, its loss never rose from one step to the next (by more than
-    :math:`\sqrt{\epsilon}` of the initial loss, for rounding) and its final
-    loss is below the initial one by more than that. Below :math:`2 / L` for an
+    diverge, its loss never rose from one step to the next by more than a
+    tolerance for rounding, and its final loss is below the initial one by
+    more than that tolerance: :math:`\sqrt{\epsilon}` of the initial loss, or
+    twice the largest change that moving every param by 4 units in its last
+    place makes, whichever is larger. Started at a minimiser, the loss sits at
+    that rounding floor and nothing decreases it reliably, which is an error
+    (below), not a suggestion. Below :math:`2 / L` for an
     :math:`L`-smooth loss every step decreases it, so the first rise marks the
     edge of stability. The largest stable rate is the largest rate that
     decreased the loss reliably with every smaller rate of the sweep free of
@@ -79,9 +84,10 @@ def find_learning_rate(
         A `LearningRateFinding`.
 
     Raises:
-        ValueError: if an option is out of range, or no rate of the range
-            decreased the loss reliably (the message says which way to move
-            the range).
+        ValueError: if an option is out of range, the loss at `params` is not
+            finite, or no rate of the range decreased the loss reliably (the
+            message says which way to move the range, or that the params may
+            already be at a minimum).
         TypeError: if an option is not a number, or for any bad argument that
             `jaxgd.sweep` rejects.
 
@@ -111,14 +117,28 @@ def find_learning_rate(
     history = np.concatenate(
         [np.asarray(result.losses), np.asarray(result.final_loss)[:, None]], axis=1
     ).astype(np.float64)
+    start = history[0, 0]
+    if not math.isfinite(start):
+        raise ValueError(
+            f"the loss at the initial params is {start}; find_learning_rate needs "
+            "a finite loss to start from: check params and data for NaN, "
+            "infinities or values out of the loss's domain."
+        )
     eps = np.finfo(np.asarray(result.final_loss).dtype).eps
-    slack = math.sqrt(eps) * np.abs(history[:, :1])
+    # A change of the loss is evidence only when it is larger than both a
+    # relative tolerance for rounding and what moving the params by a few
+    # units in their last place changes: at a minimiser the loss already sits
+    # at that floor, and its ups and downs there are rounding, not progress.
+    floor = _rounding_floor(loss, params, data, eps)
+    slack = max(math.sqrt(eps) * abs(start), 2 * floor)
+    with np.errstate(invalid="ignore"):  # inf - inf in a lane that diverged
+        rises = np.diff(history, axis=1) > slack
     never_rose = (
         ~np.asarray(result.diverged)
         & np.isfinite(history).all(axis=1)
-        & (np.diff(history, axis=1) <= slack).all(axis=1)
+        & ~rises.any(axis=1)
     )
-    decreased = history[:, -1] < history[:, 0] - slack[:, 0]
+    decreased = history[:, -1] < start - slack
     stable = np.logical_and.accumulate(never_rose) & decreased
     if not stable.any():
         raise ValueError(_explain_none(rates, never_rose, num_steps))
@@ -130,6 +150,37 @@ def find_learning_rate(
         stable=stable,
         result=result,
     )
+
+
+def _rounding_floor(
+    loss: Callable[..., jax.Array], params: Any, data: tuple, eps: float
+) -> float:
+    """How much the loss changes when every param moves by a few units of rounding.
+
+    The largest change of the loss over a few random moves of each param by
+    4 units in its last place (relative), all evaluated in one compiled call
+    together with the loss at `params` itself.
+    """
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.key(0), len(leaves))
+    moved = []
+    for key, leaf in zip(keys, leaves, strict=True):
+        leaf = jnp.asarray(leaf)
+        signs = jax.random.rademacher(key, (_MOVES, *leaf.shape), leaf.dtype)
+        signs = jnp.concatenate([jnp.zeros_like(signs[:1]), signs])  # unmoved
+        moved.append(leaf[None] * (1 + 4 * eps * signs))
+    in_axes = (0,) + (None,) * len(data)
+    values = jax.jit(jax.vmap(loss, in_axes=in_axes))(
+        jax.tree.unflatten(treedef, moved), *data
+    )
+    values = np.asarray(values, np.float64)
+    changes = np.abs(values[1:] - values[0])
+    changes = changes[np.isfinite(changes)]
+    return float(changes.max()) if changes.size else 0.0
+
+
+# How many random moves of the params `_rounding_floor` tries.
+_MOVES = 8
 
 
 def _explain_none(rates: np.ndarray, never_rose: np.ndarray, num_steps: int) -> str:

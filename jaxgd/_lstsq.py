@@ -124,8 +124,10 @@ def stats(
 
     Raises:
         ValueError: if `X` is not 2-D, `y` is not `(N, m)`, they disagree on
-            `N`, there are no samples, chunks disagree on `n`, `m` or dtype,
-            or a chunk is not an `(X, y)` pair.
+            `N`, there are no samples, a value is NaN or infinite, a sum of
+            squares overflows the dtype, chunks disagree on `n`, `m` or
+            dtype, or a chunk is not an `(X, y)` pair.
+        TypeError: if `X` or `y` does not hold real numbers.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -148,16 +150,40 @@ def stats(
         moments = _chunk_moments(X)
     else:
         X, y = _shapes.check_X_y(X, y)
-        if X.shape[0] == 0:
-            raise ValueError(f"stats needs at least one sample; got X.shape={X.shape}.")
+        _shapes.check_samples(X, "stats")
+        _shapes.check_finite(X, "X", "stats")
+        _shapes.check_finite(y, "y", "stats")
         dtype = jnp.result_type(jnp.float32, X, y)
         X, y = X.astype(dtype), y.astype(dtype)
         if not across_processes or jax.process_count() == 1:
-            return _stats(X, y)
+            return _check_overflow(_stats(X, y))
         moments = _moments(X, y)
     if across_processes and jax.process_count() > 1:
         moments = _across_processes(moments)
-    return _anchor(moments)
+    return _check_overflow(_anchor(moments))
+
+
+def _check_overflow(result: Stats) -> Stats:
+    """`result`, or a `ValueError` naming the columns whose sums overflowed.
+
+    The data were finite, so a statistic that is not comes from sums of
+    squares (or of values) past the largest float. Skipped under `jit`.
+    """
+    leaves = jax.tree.leaves(result)
+    if not all(_validate.is_concrete(leaf) for leaf in leaves) or all(
+        bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves
+    ):
+        return result
+    x_bad = ~(np.isfinite(np.diagonal(result.gram)) & np.isfinite(result.x_mean))
+    y_bad = ~(np.isfinite(result.anchor_sse) & np.isfinite(result.y_mean))
+    where = [f"column {j} of X" for j in np.flatnonzero(x_bad)]
+    where += [f"column {j} of y" for j in np.flatnonzero(y_bad)]
+    listed = ", ".join(where) if where else "the products of X and y"
+    raise ValueError(
+        f"stats overflow {result.gram.dtype}: the sums of squares of {listed} "
+        "are past the largest float. Rescale those columns (divide them by a "
+        "power of ten), or enable float64."
+    )
 
 
 _HIGHEST = HIGHEST
@@ -357,15 +383,15 @@ def _chunk_moments(chunks: Any) -> _Moments:
                 f"{_validate.describe(chunk)}."
             )
         # numpy chunks stay numpy until the one transfer into `_moments`.
-        X, y = (
-            c if isinstance(c, (np.ndarray, jax.Array)) else np.asarray(c)
-            for c in chunk
-        )
+        X = _shapes.as_array(chunk[0], f"chunk {k}'s X", host=True)
+        y = _shapes.as_array(chunk[1], f"chunk {k}'s y", host=True)
         if np.ndim(y) == 1 and np.ndim(X) == 2 and len(y) == len(X):
             y = y[:, None]  # one output
         _shapes.check_shapes(X, y)
         if X.shape[0] == 0:
             continue
+        _shapes.check_finite(X, f"chunk {k}'s X", "stats")
+        _shapes.check_finite(y, f"chunk {k}'s y", "stats")
         dtype = jnp.result_type(jnp.float32, X, y)
         shape = (X.shape[1], y.shape[1], dtype)
         if first is None:
@@ -543,20 +569,24 @@ def solve_stats(stats: Stats) -> dict:
 
 
 @jax.jit
-def raw_gram(stats: Stats) -> jax.Array:
-    r""":math:`A^T A` for :math:`A = [X, 1]`, from the statistics.
+def raw_gram(stats: Stats, exponent: int = 0) -> jax.Array:
+    r""":math:`A^T A / 4^e` for :math:`A = [X, 1]`, from the statistics.
 
     With :math:`x = \tilde x + \bar x`, :math:`\sum x x^T = G + \bar x s^T + s
     \bar x^T + N \bar x \bar x^T` where :math:`s = \sum \tilde x = N \cdot`
-    `xc_mean`, and :math:`\sum x = N \bar x + s`.
+    `xc_mean`, and :math:`\sum x = N \bar x + s`. Every term is scaled by the
+    power of two :math:`2^{-e}` per factor of `A` before it is formed, so a
+    large `e` keeps the sums of large features from overflowing.
     """
-    N, mean = stats.count, stats.x_mean
-    s = N * stats.xc_mean
-    xx = stats.gram + jnp.outer(mean, s) + jnp.outer(s, mean)
-    xx = xx + N * jnp.outer(mean, mean)
-    column = N * mean + s
+    N = stats.count
+    mean = jnp.ldexp(stats.x_mean, -exponent)
+    s = N * jnp.ldexp(stats.xc_mean, -exponent)
+    xx = jnp.ldexp(stats.gram, -2 * exponent)
+    xx = xx + jnp.outer(mean, s) + jnp.outer(s, mean) + N * jnp.outer(mean, mean)
+    one = jnp.ldexp(jnp.ones((), xx.dtype), -exponent)
+    column = one * (N * mean + s)
     top = jnp.concatenate([xx, column[:, None]], axis=1)
-    bottom = jnp.concatenate([column, N[None]])[None, :]
+    bottom = jnp.concatenate([column, (N * one * one)[None]])[None, :]
     return jnp.concatenate([top, bottom], axis=0)
 
 

@@ -2,9 +2,68 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
-from jax.typing import ArrayLike
+import numpy as np
+
+from . import _validate
+
+
+def as_array(x: Any, name: str, *, host: bool = False) -> Any:
+    """`x` as an array of real numbers, or an error naming `name`.
+
+    Integers and booleans are numbers here; strings, objects, ragged nested
+    lists and complex numbers are not. Tracers pass through unchanged. With
+    `host`, what is not yet a `jax.Array` stays a numpy array.
+    """
+    if not isinstance(x, jax.Array):
+        if x is None:
+            raise TypeError(f"{name} must be an array of numbers; got None.")
+        try:
+            x = np.asarray(x)
+        except (TypeError, ValueError):  # ragged nested lists, odd objects
+            raise TypeError(
+                f"{name} must be a rectangular array of numbers; got "
+                f"{_validate.describe(x)}."
+            ) from None
+    dtype = x.dtype
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(
+            f"{name} must hold real numbers; got {_validate.describe(x)}. The "
+            "linear model is real: pass the real and imaginary parts as features."
+        )
+    if not (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)):
+        raise TypeError(f"{name} must hold numbers; got {_validate.describe(x)}.")
+    return x if host else jnp.asarray(x)
+
+
+def check_finite(x: jax.Array, name: str, caller: str) -> None:
+    """A `ValueError` if the concrete array `x` holds NaN or an infinity.
+
+    Skipped for tracers, whose values are not known yet.
+    """
+    if not _validate.is_concrete(x):
+        return
+    xp = np if isinstance(x, np.ndarray) else jnp
+    if bool(xp.all(xp.isfinite(x))):
+        return
+    bad = np.argwhere(~np.isfinite(np.asarray(x)))
+    first = tuple(int(i) for i in bad[0])
+    where = f"{name}[{', '.join(map(str, first))}]" if first else name
+    raise ValueError(
+        f"{caller} needs finite {name}; {name} holds NaN or infinity in "
+        f"{len(bad)} of its {x.size} values (the first: {where} = "
+        f"{np.asarray(x)[first]})."
+    )
+
+
+def check_samples(X: Any, caller: str) -> None:
+    """A `ValueError` if `X` has no rows: no sample to fit or measure."""
+    shape = tuple(np.shape(X))
+    if shape[0] == 0:
+        raise ValueError(f"{caller} needs at least one sample; got X.shape={shape}.")
 
 
 def unpack(params: dict) -> tuple[jax.Array, jax.Array]:
@@ -12,18 +71,19 @@ def unpack(params: dict) -> tuple[jax.Array, jax.Array]:
     if not isinstance(params, dict) or set(params) != {"W", "b"}:
         got = sorted(params) if isinstance(params, dict) else type(params).__name__
         raise ValueError(f'params must be a dict with keys "W" and "b"; got {got}.')
-    W, b = jnp.asarray(params["W"]), jnp.asarray(params["b"])
+    W = as_array(params["W"], "params['W']")
+    b = as_array(params["b"], "params['b']")
     if W.ndim != 2 or b.shape != W.shape[1:]:
         raise ValueError(
-            f"params must hold W: (n, m) and b: (m,); got W.shape={W.shape}, "
-            f"b.shape={b.shape}."
+            f"params must hold W: (n, m) and b: (m,); got params['W'].shape="
+            f"{W.shape}, params['b'].shape={b.shape}."
         )
     return W, b
 
 
-def check_X(X: ArrayLike) -> jax.Array:
+def check_X(X: Any) -> jax.Array:
     """`X` as a 2-D array `(N, n)`, or a `ValueError`."""
-    X = jnp.asarray(X)
+    X = as_array(X, "X")
     if X.ndim != 2:
         raise ValueError(
             f"X must be 2-D (n_samples, n_features); got X.shape={X.shape}."
@@ -31,12 +91,12 @@ def check_X(X: ArrayLike) -> jax.Array:
     return X
 
 
-def check_X_y(X: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
+def check_X_y(X: Any, y: Any) -> tuple[jax.Array, jax.Array]:
     """`X: (N, n)` and `y: (N, m)` as arrays, or a `ValueError`.
 
     A 1-D `y: (N,)` is one output, `(N, 1)`.
     """
-    X, y = jnp.asarray(X), jnp.asarray(y)
+    X, y = as_array(X, "X"), as_array(y, "y")
     if y.ndim == 1 and X.ndim == 2 and y.shape[0] == X.shape[0]:
         y = y[:, None]
     check_shapes(X, y)
@@ -56,13 +116,13 @@ def check_shapes(X: jax.Array, y: jax.Array) -> None:
         )
 
 
-def targets(y: ArrayLike, predictions: jax.Array, X: ArrayLike) -> jax.Array:
+def targets(y: Any, predictions: jax.Array, X: Any) -> jax.Array:
     """`y` as an array of the predictions' shape, or a `ValueError`.
 
     With one output, a 1-D `y: (N,)` is taken as `(N, 1)`, as scikit-learn
     takes it; anything else of another shape is an error, never broadcast.
     """
-    y = jnp.asarray(y)
+    y = as_array(y, "y")
     if y.shape == predictions.shape[:1] and predictions.shape[1:] == (1,):
         y = y[:, None]
     if y.shape != predictions.shape:

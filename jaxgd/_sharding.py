@@ -55,10 +55,12 @@ def shard_data(*arrays: Any, mesh: Mesh | None = None) -> Any:
         itself, several as a tuple.
 
     Raises:
-        ValueError: if no array is given, the mesh has a non-`Auto` axis, an
-            array is 0-d, or its length is not a multiple of the device count
-            (the message lists the nearest lengths that are).
-        TypeError: if `mesh` is not a `jax.sharding.Mesh`.
+        ValueError: if no array is given, an argument holds none (`None`), the
+            mesh has a non-`Auto` axis, an array is 0-d or has no rows, the
+            arrays disagree on the number of rows, or it is not a multiple of
+            the device count (the message lists the nearest lengths that are).
+        TypeError: if `mesh` is not a `jax.sharding.Mesh`, or an array does
+            not hold numbers.
 
     Examples:
         >>> import jax, jax.numpy as jnp, jaxgd
@@ -99,10 +101,12 @@ def shard_local_data(*arrays: Any, mesh: Mesh | None = None) -> Any:
         itself, several as a tuple.
 
     Raises:
-        ValueError: if no array is given, the mesh has a non-`Auto` axis, an
-            array is 0-d, its length is not a multiple of this process's
-            device count, or the processes disagree on the number of rows.
-        TypeError: if `mesh` is not a `jax.sharding.Mesh`.
+        ValueError: if no array is given, an argument holds none (`None`), the
+            mesh has a non-`Auto` axis, an array is 0-d or has no rows, the
+            arrays disagree on the number of rows, it is not a multiple of
+            this process's device count, or the processes disagree on it.
+        TypeError: if `mesh` is not a `jax.sharding.Mesh`, or an array does
+            not hold numbers.
 
     Examples:
         >>> import jax, jax.numpy as jnp, jaxgd
@@ -188,7 +192,7 @@ def _place(arrays: tuple[Any, ...], mesh: Mesh | None, *, local: bool) -> Any:
     sharding = NamedSharding(
         mesh, PartitionSpec(names[0] if len(names) == 1 else names)
     )
-    arrays = jax.tree.map(_as_array, arrays)
+    arrays = _as_arrays(arrays)
     if local:
         devices = len(mesh.local_devices)
         _check_rows(arrays, devices, f"{devices} device(s) of this process")
@@ -203,13 +207,42 @@ def _place(arrays: tuple[Any, ...], mesh: Mesh | None, *, local: bool) -> Any:
     return placed[0] if len(placed) == 1 else placed
 
 
-def _as_array(x: Any) -> Any:
-    return x if isinstance(x, jax.Array) else np.asarray(x)
+def _as_arrays(arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Every leaf as an array of numbers, each argument holding at least one.
+
+    numpy data stay on the host until `device_put` places them.
+    """
+    if not arrays:
+        raise ValueError("pass at least one array to place; got none.")
+    for i, tree in enumerate(arrays):
+        if not jax.tree.leaves(tree):
+            raise ValueError(
+                f"arrays[{i}] holds no array to place; got {_validate.describe(tree)}."
+            )
+    leaves, treedef = jax.tree.flatten_with_path(arrays)
+    converted = []
+    for path, leaf in leaves:
+        where = "arrays" + jax.tree_util.keystr(path)
+        if not isinstance(leaf, jax.Array):
+            try:
+                leaf = np.asarray(leaf)
+            except (TypeError, ValueError):  # ragged nested lists
+                raise TypeError(
+                    f"{where} must be a rectangular array; got "
+                    f"{_validate.describe(leaf)}."
+                ) from None
+        if not (
+            np.issubdtype(leaf.dtype, np.number) or np.issubdtype(leaf.dtype, np.bool_)
+        ):
+            raise TypeError(
+                f"{where} must hold numbers; got {_validate.describe(leaf)}."
+            )
+        converted.append(leaf)
+    return jax.tree.unflatten(treedef, converted)
 
 
 def _check_rows(arrays: tuple[Any, ...], devices: int, over: str) -> None:
-    if not arrays:
-        raise ValueError("pass at least one array to place; got none.")
+    shapes = {}
     for path, leaf in jax.tree.flatten_with_path(arrays)[0]:
         where = "arrays" + jax.tree_util.keystr(path)
         shape = np.shape(leaf)
@@ -218,6 +251,18 @@ def _check_rows(arrays: tuple[Any, ...], devices: int, over: str) -> None:
                 f"{where} is 0-d; data parallelism splits axis 0 (the samples), "
                 "so every array needs one."
             )
+        if shape[0] == 0:
+            raise ValueError(
+                f"{where} has no rows (shape {shape}); data parallelism splits "
+                "the samples of axis 0, and there are none."
+            )
+        shapes[where] = shape
+    if len({shape[0] for shape in shapes.values()}) > 1:
+        listed = ", ".join(f"{where}.shape={shape}" for where, shape in shapes.items())
+        raise ValueError(
+            f"the arrays disagree on the number of samples (axis 0): {listed}."
+        )
+    for where, shape in shapes.items():
         rows = shape[0]
         if rows % devices:
             below = rows - rows % devices

@@ -246,7 +246,7 @@ def best(result: FitResult, *, by: str = "loss") -> tuple[int, FitResult]:
     """
     if not isinstance(result, FitResult):
         raise TypeError(
-            f"best needs the FitResult of a sweep or multistart; got "
+            "result must be the FitResult of a sweep or multistart; got "
             f"{_validate.describe(result)}."
         )
     if by not in ("loss", "validation"):

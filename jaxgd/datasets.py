@@ -137,6 +137,7 @@ def load(name: str) -> Dataset:
 
     Raises:
         ValueError: ``name`` is not the name of a shipped data set.
+        TypeError: ``name`` is not a str.
 
     Examples:
         >>> from jaxgd import datasets
@@ -144,10 +145,15 @@ def load(name: str) -> Dataset:
         >>> data.X.shape, data.y.shape, data.target_name
         ((569, 10), (569, 1), 'malignant')
     """
-    source = _SOURCES.get(name) if isinstance(name, str) else None
+    valid = ", ".join(repr(known) for known in _SOURCES)
+    if not isinstance(name, str):
+        raise TypeError(
+            f"name must be a str, one of {valid}; got {type(name).__name__} "
+            f"{_short(name)}"
+        )
+    source = _SOURCES.get(name)
     if source is None:
-        valid = ", ".join(repr(known) for known in _SOURCES)
-        raise ValueError(f"unknown data set {name!r}; the data sets are: {valid}")
+        raise ValueError(f"unknown data set name {name!r}; the data sets are: {valid}")
     resource = resources.files(__package__) / "data" / source.file
     with resource.open("r", encoding="utf-8") as stream:
         columns = stream.readline().strip().split(",")
@@ -166,6 +172,11 @@ def load(name: str) -> Dataset:
         citation=source.citation,
         license=source.license,
     )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_auto_mpg() -> Dataset:

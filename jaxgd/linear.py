@@ -21,6 +21,8 @@ Examples:
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -29,7 +31,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _lstsq, _newton, _shapes, _validate
-from ._cpu_products import affine
+from ._cpu_products import HIGHEST, affine
 from ._lstsq import Stats as Stats
 from ._lstsq import mse_stats as mse_stats
 from ._lstsq import stats as stats
@@ -69,7 +71,7 @@ def init(
 
     Raises:
         ValueError: if a size is not a positive int.
-        TypeError: if `dtype` is not floating.
+        TypeError: if `dtype` is not a floating dtype or `key` is not a key.
 
     Examples:
         >>> import jax
@@ -80,10 +82,19 @@ def init(
     """
     n = _validate.check_int(in_features, "in_features", minimum=1)
     m = _validate.check_int(out_features, "out_features", minimum=1)
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype must be a floating dtype; got {dtype}.")
+    if not _is_floating_dtype(dtype):
+        shown = _validate.describe(dtype) if _is_array(dtype) else repr(dtype)
+        raise TypeError(
+            f"dtype must be a floating dtype such as jnp.float32; got {shown}."
+        )
     bound = 1.0 / n**0.5
-    key_w, key_b = jax.random.split(key)
+    try:
+        key_w, key_b = jax.random.split(key)
+    except (TypeError, ValueError):
+        raise TypeError(
+            "key must be a jax.random key, e.g. jax.random.key(0); got "
+            f"{_validate.describe(key)}."
+        ) from None
     return {
         "W": jax.random.uniform(key_w, (n, m), dtype, -bound, bound),
         "b": jax.random.uniform(key_b, (m,), dtype, -bound, bound),
@@ -106,13 +117,10 @@ def predict(params: Params, X: ArrayLike) -> jax.Array:
 
     Raises:
         ValueError: if `X` is not 2-D or its features disagree with `W`.
+        TypeError: if `X` or a param does not hold real numbers.
     """
-    X = jnp.asarray(X)
     W, b = _shapes.unpack(params)
-    if X.ndim != 2:
-        raise ValueError(
-            f"X must be 2-D (n_samples, n_features); got X.shape={X.shape}."
-        )
+    X = _shapes.check_X(X)
     if X.shape[1] != W.shape[0]:
         raise ValueError(
             f"X has {X.shape[1]} features but W expects {W.shape[0]}: "
@@ -151,9 +159,10 @@ def mse(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
         The mean squared error, a scalar.
 
     Raises:
-        ValueError: if shapes disagree.
+        ValueError: if shapes disagree or there are no samples (the mean of
+            nothing).
     """
-    return jnp.mean(jnp.square(_residual(params, X, y)))
+    return jnp.mean(jnp.square(_residual(params, X, y, caller="mse")))
 
 
 def bce(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
@@ -171,10 +180,11 @@ def bce(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
         The mean binary cross-entropy, a scalar.
 
     Raises:
-        ValueError: if shapes disagree.
+        ValueError: if shapes disagree or there are no samples.
     """
     logits = predict(params, X)
     labels = _shapes.targets(y, logits, X)
+    _shapes.check_samples(X, "bce")
     return jnp.mean(_softplus(logits) - labels * logits)
 
 
@@ -212,6 +222,11 @@ def solve(X: Any, y: ArrayLike | None = None, loss: str = "mse") -> Params:
     hyperplane separates there is no finite minimiser (the loss falls to 0
     as the weights grow without bound), and `solve` says so.
 
+    The data are checked first: no rows, or a NaN or an infinity in `X`, `y`
+    or the `Stats`, is an error. Under `jit` the values are not known when it
+    is traced; there, least squares on data that are not finite returns NaN
+    params.
+
     Args:
         X: `(N, n)` inputs, or for `mse` and `sse` the `linear.stats` of the
             data (then without `y`).
@@ -224,9 +239,11 @@ def solve(X: Any, y: ArrayLike | None = None, loss: str = "mse") -> Params:
 
     Raises:
         ValueError: if `X` is not 2-D, `y` is not `(N, m)`, they disagree on
-            `N`, `loss` is unknown, there are no rows, or for `bce` the labels
-            are outside [0, 1], some value is not finite, or the classes are
-            linearly separable.
+            `N`, `loss` is unknown, there are no rows, some value is not
+            finite, or for `bce` the labels are outside [0, 1] or the classes
+            are linearly separable.
+        TypeError: if `X` or `y` does not hold real numbers, `loss` is not a
+            str, or `bce` is asked for under `jit`.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -241,8 +258,7 @@ def solve(X: Any, y: ArrayLike | None = None, loss: str = "mse") -> Params:
         >>> round(float(params["W"][0, 0]), 4), round(float(params["b"][0]), 4)
         (0.9082, -1.3623)
     """
-    if loss not in _CURVATURE:
-        raise ValueError(f"loss must be one of {sorted(_CURVATURE)}; got {loss!r}.")
+    _check_loss(loss)
     if isinstance(X, Stats):
         if y is not None:
             raise ValueError("solve takes the Stats of the data alone, without y.")
@@ -250,24 +266,38 @@ def solve(X: Any, y: ArrayLike | None = None, loss: str = "mse") -> Params:
             raise ValueError(
                 'solve(stats) is least squares; loss="bce" needs the rows X and y.'
             )
+        _check_stats_finite(X, "solve")
         return _lstsq.solve_stats(X)
     if y is None:
         raise ValueError("solve needs X and y, or the Stats of the data alone.")
     X, y = _shapes.check_X_y(X, y)
+    _shapes.check_samples(X, "solve")
+    _shapes.check_finite(X, "X", "solve")
+    _shapes.check_finite(y, "y", "solve")
     dtype = jnp.result_type(jnp.float32, X, y)
     if loss == "bce":
+        if not (_validate.is_concrete(X) and _validate.is_concrete(y)):
+            raise TypeError(
+                'solve(X, y, loss="bce") runs Newton\'s method on the host, so it '
+                "needs the values of X and y: call it outside jit and vmap."
+            )
         return _solve_bce(X, y, dtype)
-    A = _design(X.astype(dtype))
-    theta = jnp.linalg.lstsq(A, y.astype(dtype))[0]
+    return _least_squares(X.astype(dtype), y.astype(dtype))
+
+
+@jax.jit
+def _least_squares(X: jax.Array, y: jax.Array) -> Params:
+    # LAPACK's SVD never returns on an infinity or a NaN; concrete data were
+    # refused already, traced ones get NaN params instead of a hang.
+    A = _design(X)
+    finite = jnp.all(jnp.isfinite(A)) & jnp.all(jnp.isfinite(y))
+    theta = jnp.linalg.lstsq(jnp.where(finite, A, 0), jnp.where(finite, y, 0))[0]
+    theta = jnp.where(finite, theta, jnp.nan)
     return {"W": theta[:-1], "b": theta[-1]}
 
 
 def _solve_bce(X: jax.Array, y: jax.Array, dtype: Any) -> Params:
     X64, y64 = np.asarray(X, np.float64), np.asarray(y, np.float64)
-    if X64.shape[0] == 0:
-        raise ValueError(f"solve needs at least one sample; got X.shape={X.shape}.")
-    if not (np.all(np.isfinite(X64)) and np.all(np.isfinite(y64))):
-        raise ValueError("solve needs finite X and y; they hold NaN or infinity.")
     if np.any((y64 < 0) | (y64 > 1)):
         raise ValueError(
             f'loss="bce" needs labels in [0, 1]; y holds values from '
@@ -303,6 +333,13 @@ def max_learning_rate(X: Any, loss: str = "mse", out_features: int = 1) -> float
     at most :math:`A^T A / (4 N m)` and the bound returned is the guaranteed
     safe one.
 
+    :math:`\lambda_{max}(A^T A) = \lambda_{max}(A A^T)`, so the eigenvalue
+    comes from the smaller of the two Gram matrices: wide data (fewer rows
+    than columns) cost no more than their rows. `A` is first scaled by a power
+    of two, exactly, so that no square overflows; a very large Gram matrix
+    (from the `Stats` of many features) is solved by Lanczos iterations
+    instead of a full eigendecomposition.
+
     Args:
         X: `(N, n)` inputs, or their `linear.stats` (which hold
             :math:`A^T A`).
@@ -314,8 +351,11 @@ def max_learning_rate(X: Any, loss: str = "mse", out_features: int = 1) -> float
         The bound, a Python float.
 
     Raises:
-        ValueError: if `X` is not 2-D, `loss` is unknown or `out_features` is
-            not a positive int.
+        ValueError: if `X` is not 2-D, has no rows, holds NaN or an infinity,
+            or is so large that the bound is below the smallest float;
+            `loss` is unknown or `out_features` is not a positive int.
+        TypeError: if `X` does not hold real numbers, `loss` is not a str, or
+            `X` is traced (under `jit` there is no Python float to return).
 
     Examples:
         >>> import jax.numpy as jnp
@@ -324,18 +364,104 @@ def max_learning_rate(X: Any, loss: str = "mse", out_features: int = 1) -> float
         >>> linear.max_learning_rate(X)  # A^T A = 2 I, Hessian = 2 I
         1.0
     """
-    if loss not in _CURVATURE:
-        raise ValueError(f"loss must be one of {sorted(_CURVATURE)}; got {loss!r}.")
+    _check_loss(loss)
     m = _validate.check_int(out_features, "out_features", minimum=1)
     if isinstance(X, Stats):
-        gram, count = _lstsq.raw_gram(X), float(X.count)
+        _check_stats_finite(X, "max_learning_rate")
+        count = float(X.count)
+        peak = max(
+            float(jnp.max(jnp.abs(X.x_mean), initial=0.0)),
+            float(jnp.sqrt(jnp.max(jnp.diagonal(X.gram), initial=0.0) / X.count)),
+        )
+        exponent = _exponent(peak)
+        gram = _lstsq.raw_gram(X, exponent)
     else:
         X = _shapes.check_X(X)
-        A = _design(X.astype(jnp.result_type(jnp.float32, X)))
-        gram, count = A.T @ A, X.shape[0]
-    top = float(jnp.linalg.eigvalsh(gram)[-1])
+        if not _validate.is_concrete(X):
+            raise TypeError(
+                "max_learning_rate returns a Python float, so it needs the values "
+                "of X: call it outside jit and vmap."
+            )
+        _shapes.check_samples(X, "max_learning_rate")
+        _shapes.check_finite(X, "X", "max_learning_rate")
+        X = X.astype(jnp.result_type(jnp.float32, X))
+        count = X.shape[0]
+        peak = float(jnp.max(jnp.abs(X), initial=0.0))
+        exponent = _exponent(peak)
+        gram = _design_gram(X, exponent, wide=X.shape[0] < X.shape[1] + 1)
+    top = _largest_eigenvalue(np.asarray(gram, np.float64))
     scale = 1.0 if loss == "sse" else count * m
-    return 2.0 * scale / (_CURVATURE[loss] * top)
+    # lambda_max of the unscaled A is top * 4**exponent.
+    bound = math.ldexp(2.0 * scale / (_CURVATURE[loss] * top), -2 * exponent)
+    if bound == 0.0:
+        raise ValueError(
+            f"max_learning_rate is below the smallest float: X holds values as "
+            f"large as {peak:.3g}, whose squares make the Hessian's largest "
+            "eigenvalue overflow. Rescale the features, e.g. with "
+            "linear.standardize."
+        )
+    return bound
+
+
+def _exponent(peak: float) -> int:
+    """`e` with 2**e > max(peak, 1): dividing by 2**e is exact and leaves |A| < 1."""
+    return math.frexp(max(peak, 1.0))[1]
+
+
+@functools.partial(jax.jit, static_argnames="wide")
+def _design_gram(X: jax.Array, exponent: int, *, wide: bool) -> jax.Array:
+    r"""The Gram matrix of :math:`A / 2^e`, :math:`A = [X, 1]`: `A Aᵀ` if `wide`.
+
+    Built without concatenating the column of ones: :math:`A A^T = X X^T +
+    1 1^T` and :math:`A^T A` has :math:`X^T 1` and `N` in its last row.
+    """
+    Xs = jnp.ldexp(X, -exponent)
+    one = jnp.ldexp(jnp.ones((), X.dtype), -exponent)
+    if wide:
+        return jnp.matmul(Xs, Xs.T, precision=HIGHEST) + one * one
+    column = one * jnp.sum(Xs, axis=0)
+    corner = (X.shape[0] * one * one)[None]
+    top = jnp.concatenate([jnp.matmul(Xs.T, Xs, precision=HIGHEST), column[:, None]], 1)
+    return jnp.concatenate([top, jnp.concatenate([column, corner])[None, :]], 0)
+
+
+# Past this size a full eigendecomposition, O(k^3), costs far more than the
+# few dozen products with the matrix, O(k^2) each, that Lanczos needs.
+_DENSE_EIGEN_MAX = 1024
+
+
+def _largest_eigenvalue(gram: np.ndarray) -> float:
+    """The largest eigenvalue of a symmetric positive semi-definite matrix.
+
+    Both methods read the matrix as symmetric (eigvalsh one triangle, Lanczos
+    its products), so it is not symmetrised, which would copy it.
+    """
+    if gram.shape[0] <= _DENSE_EIGEN_MAX:
+        return float(np.linalg.eigvalsh(gram)[-1])
+    from scipy.sparse.linalg import eigsh
+
+    # A fixed, generic start: the same answer on every call.
+    start = np.random.default_rng(0).standard_normal(gram.shape[0])
+    top = eigsh(gram, k=1, which="LA", v0=start, return_eigenvectors=False)
+    return float(top[0])
+
+
+def _check_stats_finite(stats: Stats, caller: str) -> None:
+    """A `ValueError` if concrete `Stats` hold NaN or an infinity."""
+    leaves = jax.tree.leaves(stats)
+    if not all(_validate.is_concrete(leaf) for leaf in leaves):
+        return
+    bad = [
+        name
+        for name, leaf in zip(Stats._fields, stats, strict=True)
+        if not bool(jnp.all(jnp.isfinite(leaf)))
+    ]
+    if bad:
+        raise ValueError(
+            f"{caller} needs finite statistics; these hold NaN or infinity: "
+            f"{', '.join(bad)}. The data had a value that is not finite, or "
+            "values so large that their squares overflow: rescale the features."
+        )
 
 
 class Standardization(NamedTuple):
@@ -393,9 +519,10 @@ def standardize(X: Any) -> tuple[Any, Standardization]:
         deviations (population, `ddof=0`).
 
     Raises:
-        ValueError: if `X` is not 2-D, has no rows, or a column is constant
-            (it has no spread to divide by: leave it out, the bias plays its
-            part).
+        ValueError: if `X` is not 2-D, has no rows, holds NaN or an infinity,
+            or a column is constant (it has no spread to divide by: leave it
+            out, the bias plays its part).
+        TypeError: if `X` does not hold real numbers.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -409,17 +536,16 @@ def standardize(X: Any) -> tuple[Any, Standardization]:
                [0.04]], dtype=float32), 'b': Array([-11.], dtype=float32)}
     """
     if isinstance(X, Stats):
+        _check_stats_finite(X, "standardize")
         mean = X.x_mean
         spread = jnp.diagonal(X.gram) / X.count - jnp.square(X.xc_mean)
         scale = jnp.sqrt(jnp.maximum(spread, 0))
     else:
         X = _shapes.check_X(X)
-        if X.shape[0] == 0:
-            raise ValueError(
-                f"standardize needs at least one sample; got X.shape={X.shape}."
-            )
+        _shapes.check_samples(X, "standardize")
+        _shapes.check_finite(X, "X", "standardize")
         X = X.astype(jnp.result_type(jnp.float32, X))
-        mean, scale = jnp.mean(X, axis=0), jnp.std(X, axis=0)
+        mean, scale = _mean_std(X)
     constant = np.flatnonzero(np.asarray(scale) == 0)
     if constant.size:
         columns = ", ".join(str(j) for j in constant)
@@ -448,7 +574,7 @@ def accuracy(params: Params, X: ArrayLike, y: ArrayLike) -> float:
         The accuracy over all `N * m` labels, a Python float.
 
     Raises:
-        ValueError: if shapes disagree.
+        ValueError: if shapes disagree or there are no samples.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -460,13 +586,55 @@ def accuracy(params: Params, X: ArrayLike, y: ArrayLike) -> float:
     """
     logits = predict(params, X)
     labels = _shapes.targets(y, logits, X)
+    _shapes.check_samples(X, "accuracy")
     return float(np.mean((np.asarray(logits) > 0) == (np.asarray(labels) == 1)))
+
+
+@jax.jit
+def _mean_std(X: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Each column's mean and standard deviation, whatever its magnitude.
+
+    Each column is divided by a power of two near its largest magnitude
+    first (exactly), so that its squares neither overflow nor underflow.
+    """
+    exponent = jnp.frexp(jnp.max(jnp.abs(X), axis=0, initial=0.0))[1]
+    scaled = jnp.ldexp(X, -exponent[None, :])
+    mean, std = jnp.mean(scaled, axis=0), jnp.std(scaled, axis=0)
+    return jnp.ldexp(mean, exponent), jnp.ldexp(std, exponent)
 
 
 def _design(X: jax.Array) -> jax.Array:
     return jnp.concatenate([X, jnp.ones((X.shape[0], 1), X.dtype)], axis=1)
 
 
-def _residual(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
+def _residual(
+    params: Params, X: ArrayLike, y: ArrayLike, caller: str | None = None
+) -> jax.Array:
     predictions = predict(params, X)
-    return _shapes.targets(y, predictions, X) - predictions
+    residual = _shapes.targets(y, predictions, X) - predictions
+    if caller is not None:
+        _shapes.check_samples(X, caller)
+    return residual
+
+
+def _is_array(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, jax.Array))
+
+
+def _is_floating_dtype(dtype: Any) -> bool:
+    if _is_array(dtype):  # numpy would read an array as its dtype, deprecated
+        return False
+    try:
+        return bool(jnp.issubdtype(dtype, jnp.floating))
+    except (TypeError, ValueError, SyntaxError):  # numpy parsing a string
+        return False
+
+
+def _check_loss(loss: Any) -> str:
+    if not isinstance(loss, str):
+        raise TypeError(
+            f"loss must be one of {sorted(_CURVATURE)}; got {_validate.describe(loss)}."
+        )
+    if loss not in _CURVATURE:
+        raise ValueError(f"loss must be one of {sorted(_CURVATURE)}; got {loss!r}.")
+    return loss

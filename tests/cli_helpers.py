@@ -89,6 +89,7 @@ def fails_with(capsys, argv, message):
     assert out == ""
     assert err.startswith("jaxgd: error: ") and err.count("\n") == 1, err
     assert message in err, err
+    return err
 
 
 def direct_fit(

@@ -1,9 +1,12 @@
 """`jaxgd fit` and `jaxgd sweep` against direct calls of the library, in float64."""
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -335,6 +338,51 @@ def test_constant_column_cannot_be_standardized(tmp_path, capsys):
     assert code == 0 and report["standardized"] is False
 
 
+@pytest.mark.parametrize(
+    ("column", "size"), [("x1", 1e200), ("x2", 1e170), ("y", 1e160)]
+)
+@pytest.mark.parametrize("options", [(), ("--no-standardize",), ("--batch-size", "6")])
+def test_values_whose_squares_overflow_are_one_line(
+    tmp_path, capsys, column, size, options
+):
+    """Once NaN weights, a traceback or a false divergence; now exit 2, one line."""
+    X, y = np.ones((24, 2)), np.arange(24.0)[:, None]
+    X[:, 0] = np.arange(24.0) % 5
+    table = np.hstack([X, y])
+    table[3, ("x1", "x2", "y").index(column)] = size
+    path = write_csv(tmp_path / "big.csv", table[:, :2], table[:, 2:])
+    err = fails_with(
+        capsys,
+        fit_args(path, *options),
+        f"column {column!r} holds {size:.6g}, too large to compute with: over 24 "
+        "rows the sum of its squares overflows float64, so every value must be "
+        "below ",
+    )
+    limit = float(re.search(r"must be below (\S+) in magnitude; rescale", err)[1])
+    assert limit < size and 24 * limit**2 < np.finfo(np.float64).max
+
+
+def test_values_whose_squares_overflow_are_one_line_for_bce(tmp_path, capsys):
+    path, X, y = labels_csv(tmp_path)
+    X[5, 1] = -1e300
+    path = write_csv(tmp_path / "big.csv", X, y)
+    fails_with(
+        capsys, fit_args(path, "--loss", "bce"), "column 'x2' holds 1e+300, too large"
+    )
+
+
+def test_a_column_just_below_the_limit_scales_its_weight(tmp_path, capsys):
+    """Scaling a column by 1e150 scales its weight by 1e-150, and nothing else."""
+    path, X, y = regression_csv(tmp_path)
+    big = write_csv(tmp_path / "big.csv", X * [1e150, 1.0], y)
+    _, plain, _ = run_json(capsys, fit_args(path))
+    code, scaled, _ = run_json(capsys, fit_args(big))
+    assert code == 0
+    np.testing.assert_allclose(scaled["weights"]["x1"], plain["weights"]["x1"] / 1e150)
+    np.testing.assert_allclose(scaled["weights"]["x2"], plain["weights"]["x2"])
+    np.testing.assert_allclose(scaled["final_loss"], plain["final_loss"])
+
+
 def test_bce_labels_must_be_0_or_1(tmp_path, capsys):
     path = write_csv(tmp_path / "l.csv", np.ones((3, 2)), np.array([[1], [2], [0.5]]))
     fails_with(
@@ -463,12 +511,43 @@ def test_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
         ("loss", "the file name must end in the figure's format, one of "),
         ("loss.xyz", "the file name must end in the figure's format, one of "),
         ("", "is a folder; give a file name"),
+        ("/dev/full", "the file name must end in the figure's format, one of "),
     ],
 )
 def test_plot_paths_are_checked_before_the_run(tmp_path, capsys, name, message):
     path, _, _ = regression_csv(tmp_path)
     figure = tmp_path / name if name else tmp_path
     fails_with(capsys, fit_args(path, "--plot", figure), message.format(dir=tmp_path))
+
+
+def test_an_interrupted_figure_leaves_the_old_one(tmp_path, capsys, monkeypatch):
+    path, _, _ = regression_csv(tmp_path)
+    figure = tmp_path / "loss.svg"
+    figure.write_text("the old figure", encoding="utf-8")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    code, _, err = run(capsys, fit_args(path, "--plot", figure))
+    assert (code, err) == (130, "jaxgd: interrupted\n")
+    assert figure.read_text(encoding="utf-8") == "the old figure"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "loss.svg"]
+
+
+def test_a_symlink_is_replaced_and_its_target_left_alone(tmp_path, capsys):
+    """The figure and the model are written beside the link and renamed over
+    it: the link becomes the new file, what it pointed to is not written."""
+    path, _, _ = regression_csv(tmp_path)
+    target = tmp_path / "target.svg"
+    target.write_text("someone else's file", encoding="utf-8")
+    for option, name in (("--plot", "loss.svg"), ("--save", "model.json")):
+        link = tmp_path / name
+        link.symlink_to(target)
+        code, _, _ = run(capsys, fit_args(path, option, link))
+        assert code == 0
+        assert not link.is_symlink() and link.stat().st_size > 0
+        assert target.read_text(encoding="utf-8") == "someone else's file"
 
 
 # --- the program -------------------------------------------------------------
@@ -528,6 +607,51 @@ def test_closed_and_full_standard_output_are_one_line(tmp_path, capsys, monkeypa
         2,
         "jaxgd: error: cannot write to standard output: No space left on device\n",
     )
+
+
+def test_ctrl_c_in_a_finalizer_still_ends_the_command(tmp_path, capsys, monkeypatch):
+    """An interrupt raised in a __del__ or a gc callback (JAX runs many) is
+    printed as "Exception ignored" and dropped by Python; the command stops
+    all the same, with its one line."""
+    from jaxgd.cli import _commands
+
+    class Finalizer:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    def interrupted_in_a_finalizer(args):
+        Finalizer()  # dropped at once: its __del__ raises
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the rest of a long run
+            time.sleep(0.01)
+        return 0
+
+    monkeypatch.setattr(_commands, "run", interrupted_in_a_finalizer)
+    path, _, _ = regression_csv(tmp_path)
+    started = time.monotonic()
+    code, out, err = run(capsys, fit_args(path))
+    assert (code, out, err) == (130, "", "jaxgd: interrupted\n")
+    assert time.monotonic() - started < 20
+
+
+def test_ctrl_c_while_compiling_or_running_exits_130_with_one_line(tmp_path):
+    """SIGINT to the program once JAX is loaded: exit status 130, one line, no
+    crash while the runtime shuts down (it once died of a segmentation fault
+    after the message)."""
+    path, _, _ = regression_csv(tmp_path)
+    process = subprocess.Popen(
+        [PYTHON, "-m", "jaxgd", *map(str, fit_args(path, "--steps", 1_000_000))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(tmp_path),
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "cache").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)  # the cache folder is made once JAX is imported
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert (process.returncode, out, err) == (130, b"", b"jaxgd: interrupted\n")
 
 
 def test_the_compilation_cache_is_filled_and_reused(tmp_path):

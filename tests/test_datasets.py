@@ -76,14 +76,25 @@ def test_each_load_returns_fresh_arrays():
     assert second.X[0, 0] == 8.0 and second.y[0, 0] == 18.0
 
 
-@pytest.mark.parametrize("name", ["iris", "Auto_MPG", "", None, 3])
+@pytest.mark.parametrize("name", ["iris", "Auto_MPG", ""])
 def test_unknown_name_lists_the_valid_ones(name):
     with pytest.raises(
         ValueError,
         match=(
-            rf"^unknown data set {name!r}; "
+            rf"^unknown data set name {name!r}; "
             r"the data sets are: 'auto_mpg', 'breast_cancer'$"
         ),
+    ):
+        datasets.load(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"), [(None, "NoneType None"), (3, "int 3"), (["x"] * 30, "list \\[")]
+)
+def test_a_name_that_is_not_a_str_is_a_type_error(name, shown):
+    with pytest.raises(
+        TypeError,
+        match=rf"^name must be a str, one of 'auto_mpg', 'breast_cancer'; got {shown}",
     ):
         datasets.load(name)
 

@@ -110,6 +110,44 @@ def test_params_at_the_minimum_decrease_nothing():
 
 
 @pytest.mark.parametrize(
+    ("dtype", "shape", "seed"),
+    [
+        pytest.param(jnp.float32, (32, 3), 0, id="float32-32x3"),
+        pytest.param(jnp.float32, (100, 5), 0, id="float32-100x5"),
+        pytest.param(jnp.float64, (32, 3), 2, id="float64-32x3"),
+    ],
+)
+def test_at_the_least_squares_minimiser_it_says_so(dtype, shape, seed):
+    """Data a line fits exactly, from linear.solve's params: the loss starts at
+    rounding level, where its ups and downs are noise. It once returned a
+    suggestion up to hundreds of times below the bound; now the documented
+    error."""
+    with jax.enable_x64(dtype == jnp.float64):
+        X = 3 * jax.random.normal(jax.random.key(seed), shape, dtype) + 1
+        W = jax.random.normal(jax.random.key(seed + 10), (shape[1], 1), dtype)
+        y = X @ W + 0.5
+        params = linear.solve(X, y)
+        assert float(linear.mse(params, X, y)) < 1e-10
+        with pytest.raises(
+            ValueError,
+            match=r"no learning rate in \[1e-06, 10\] decreased the loss in "
+            r"num_steps=50 steps without a rise.*check that the params are not "
+            r"already at a minimum",
+        ):
+            jaxgd.find_learning_rate(linear.mse, params, X, y)
+
+
+@pytest.mark.parametrize("start", [jnp.nan, jnp.inf])
+def test_a_loss_that_is_not_finite_at_the_start_is_named(start):
+    with pytest.raises(
+        ValueError,
+        match=rf"the loss at the initial params is {start}; find_learning_rate "
+        r"needs a finite loss to start from: check params and data",
+    ):
+        jaxgd.find_learning_rate(lambda x: jnp.sum(x**2), jnp.array([1.0, start]))
+
+
+@pytest.mark.parametrize(
     ("options", "error", "message"),
     [
         ({"lower": 0.0}, ValueError, r"lower must be positive and finite; got 0.0"),

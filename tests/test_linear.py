@@ -1,5 +1,9 @@
 """`jaxgd.linear`: the chapter's model, its closed form and its stability bound."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.flatten_util
 import jax.numpy as jnp
@@ -348,7 +352,7 @@ def test_solve_bce_bad_input():
     X = jnp.array([[0.0], [1.0], [2.0]])
     with pytest.raises(ValueError, match=r"needs labels in \[0, 1\]; y holds values"):
         linear.solve(X, jnp.array([[0.0], [2.0], [1.0]]), loss="bce")
-    with pytest.raises(ValueError, match=r"needs finite X and y"):
+    with pytest.raises(ValueError, match=r"solve needs finite X; X holds NaN or inf"):
         linear.solve(X.at[1, 0].set(jnp.inf), jnp.array([[0.0], [1.0], [0.0]]), "bce")
     with pytest.raises(ValueError, match=r"loss must be one of"):
         linear.solve(X, X, loss="mae")
@@ -365,3 +369,198 @@ def test_accuracy_counts_logits_on_the_side_of_the_label():
     assert linear.accuracy(params, X, y[:, 0]) == 3 / 5  # one output: 1-D y
     with pytest.raises(ValueError, match=r"y must have the predictions' shape"):
         linear.accuracy(params, X, y[:4, 0])
+
+        linear.accuracy(params, X, y[:, 0])
+
+
+# --- the bound from the smaller Gram matrix, and data it cannot take --------------
+
+
+def reference_bound(X, loss="mse", m=1):
+    """2 / lambda_max of the Hessian, from numpy's eigvalsh of A^T A in float64."""
+    X = np.asarray(X, np.float64)
+    A = np.hstack([X, np.ones((len(X), 1))])
+    top = np.linalg.eigvalsh(A.T @ A)[-1]
+    scale = 1.0 if loss == "sse" else len(X) * m
+    return 2 * scale / ({"mse": 2.0, "sse": 2.0, "bce": 0.25}[loss] * top)
+
+
+@pytest.mark.parametrize("shape", [(30, 4), (5, 40), (6, 5)], ids=str)
+@pytest.mark.parametrize(("loss", "m"), [("mse", 1), ("sse", 2), ("bce", 3)])
+def test_max_learning_rate_equals_eigvalsh_tall_and_wide(x64, shape, loss, m):
+    """lambda_max(A^T A) = lambda_max(A A^T): wide data give the same bound."""
+    X = np.random.default_rng(0).normal(size=shape) * [1.0] * shape[1] + 0.5
+    expected = reference_bound(X, loss, m)
+    bound = linear.max_learning_rate(jnp.asarray(X), loss=loss, out_features=m)
+    np.testing.assert_allclose(bound, expected, rtol=1e-10)
+    y = np.ones((shape[0], 1))
+    from_stats = linear.max_learning_rate(linear.stats(X, y), loss, m)
+    np.testing.assert_allclose(from_stats, expected, rtol=1e-9)
+
+
+def test_max_learning_rate_of_many_features_from_statistics(x64):
+    """Statistics of 1,500 features: the Gram matrix is large, the bound exact."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 1500)) + 2.0
+    stats = linear.stats(X, rng.normal(size=(40, 1)))
+    np.testing.assert_allclose(
+        linear.max_learning_rate(stats), reference_bound(X), rtol=1e-9
+    )
+
+
+def test_max_learning_rate_of_values_whose_squares_overflow():
+    """The bound is exact where A^T A itself overflows: 1e20 in float32."""
+    X = np.random.default_rng(2).normal(size=(8, 3)) * [1e20, 1.0, 1e19]
+    bound = linear.max_learning_rate(jnp.asarray(X, jnp.float32))
+    np.testing.assert_allclose(
+        bound, reference_bound(np.asarray(X, np.float32)), rtol=1e-5
+    )
+    assert 0 < bound < 1e-39
+
+
+def test_max_learning_rate_too_small_for_a_float_is_an_error(x64):
+    X = jnp.array([[1e200, 1.0], [-3e200, 2.0]])
+    np.testing.assert_allclose(
+        linear.max_learning_rate(X / 1e100) * 1e-200,
+        reference_bound(np.asarray(X / 1e100)) * 1e-200,
+        rtol=1e-10,
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"max_learning_rate is below the smallest float: X holds values as "
+        r"large as 3e\+200",
+    ):
+        linear.max_learning_rate(X)
+
+
+def test_max_learning_rate_refuses_empty_and_non_finite_data():
+    with pytest.raises(
+        ValueError,
+        match=r"max_learning_rate needs at least one sample; got X.shape=\(0, 3\)",
+    ):
+        linear.max_learning_rate(jnp.zeros((0, 3)))
+    for bad in (jnp.nan, jnp.inf, -jnp.inf):
+        X = jnp.ones((4, 2)).at[2, 1].set(bad)
+        with pytest.raises(
+            ValueError,
+            match=r"max_learning_rate needs finite X; X holds NaN or infinity in 1 "
+            rf"of its 8 values \(the first: X\[2, 1\] = {bad}\)",
+        ):
+            linear.max_learning_rate(X)
+    stats = linear.stats(jnp.ones((4, 2)), jnp.ones((4, 1)))
+    with pytest.raises(
+        ValueError,
+        match=r"max_learning_rate needs finite statistics; these hold NaN or "
+        r"infinity: gram",
+    ):
+        linear.max_learning_rate(stats._replace(gram=stats.gram.at[0, 0].set(jnp.inf)))
+    with pytest.raises(TypeError, match=r"returns a Python float, so it needs the"):
+        jax.jit(linear.max_learning_rate)(jnp.ones((4, 2)))
+
+
+def test_solve_refuses_non_finite_data_at_once():
+    """An infinity once made least squares spin forever in LAPACK's SVD."""
+    X, y = jnp.ones((4, 2)), jnp.arange(4.0)[:, None]
+    with pytest.raises(
+        ValueError,
+        match=r"solve needs finite X; X holds NaN or infinity in 1 of its 8 values "
+        r"\(the first: X\[0, 0\] = inf\)",
+    ):
+        linear.solve(X.at[0, 0].set(jnp.inf), y)
+    with pytest.raises(ValueError, match=r"solve needs finite y; y holds NaN"):
+        linear.solve(X, y.at[3, 0].set(jnp.nan))
+    with pytest.raises(
+        ValueError, match=r"solve needs at least one sample; got X.shape=\(0, 2\)"
+    ):
+        linear.solve(jnp.zeros((0, 2)), jnp.zeros((0, 1)))
+    stats = linear.stats(X, y)
+    with pytest.raises(ValueError, match=r"solve needs finite statistics; .*: x_mean"):
+        linear.solve(stats._replace(x_mean=stats.x_mean.at[0].set(jnp.nan)))
+
+
+def test_solve_under_jit_returns_nan_for_non_finite_data_without_hanging():
+    """Under jit the values are unknown at trace time: NaN params, not a hang."""
+    script = (
+        "import jax, jax.numpy as jnp\n"
+        "from jaxgd import linear\n"
+        "X = jnp.ones((4, 2)).at[0, 0].set(jnp.inf)\n"
+        "params = jax.jit(linear.solve)(X, jnp.ones((4, 1)))\n"
+        "print(bool(jnp.isnan(params['W']).all() & jnp.isnan(params['b']).all()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "True\n"), done.stderr
+    X, y = regression(n_samples=12, n_features=2)
+    assert_tree_allclose(jax.jit(linear.solve)(X, y), linear.solve(X, y), rtol=1e-5)
+
+
+def test_solve_bce_under_jit_is_a_clear_error():
+    X, y = jnp.array([[0.0], [1.0], [2.0]]), jnp.array([[0.0], [1.0], [0.0]])
+    with pytest.raises(TypeError, match=r"runs Newton's method on the host"):
+        jax.jit(lambda X, y: linear.solve(X, y, loss="bce"))(X, y)
+
+
+def test_stats_refuse_non_finite_data_and_overflowing_sums(x64):
+    X, y = np.ones((4, 2)), np.arange(4.0)[:, None]
+    X[1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"stats needs finite X; X holds NaN"):
+        linear.stats(X, y)
+    with pytest.raises(ValueError, match=r"stats needs finite chunk 1's X"):
+        linear.stats([(np.ones((2, 2)), y[:2]), (X[:2], y[:2])])
+    big = np.array([[1.0, 2.0], [1e200, 1.0], [3.0, 0.0]])
+    with pytest.raises(
+        ValueError,
+        match=r"stats overflow float64: the sums of squares of column 0 of X are "
+        r"past the largest float",
+    ):
+        linear.stats(big, y[:3])
+    with pytest.raises(ValueError, match=r"stats overflow float32: .* column 0 of y"):
+        y = jnp.array([[1e20], [0.0], [3e20]], jnp.float32)
+        linear.stats(jnp.ones((3, 1), jnp.float32), y)
+
+
+def test_standardize_columns_of_any_magnitude(x64):
+    """The spread is computed without squaring overflow or underflow."""
+    for size in (1e200, 1e-200):
+        X = jnp.array([[1.0, 1.0], [3.0, 2.0]]) * jnp.array([[size, 1.0]])
+        Z, scaling = linear.standardize(X)
+        np.testing.assert_allclose(Z, [[-1.0, -1.0], [1.0, 1.0]], rtol=1e-15)
+        np.testing.assert_allclose(scaling.mean, [2 * size, 1.5], rtol=1e-15)
+        np.testing.assert_allclose(scaling.scale, [size, 0.5], rtol=1e-15)
+    with pytest.raises(ValueError, match=r"standardize needs finite X"):
+        linear.standardize(jnp.array([[1.0], [jnp.inf]]))
+
+
+@pytest.mark.parametrize("loss", [linear.mse, linear.bce, linear.accuracy])
+def test_means_over_no_samples_are_refused(loss):
+    params = {"W": jnp.zeros((2, 1)), "b": jnp.zeros(1)}
+    with pytest.raises(
+        ValueError, match=r"needs at least one sample; got X.shape=\(0, 2\)"
+    ):
+        loss(params, jnp.zeros((0, 2)), jnp.zeros((0, 1)))
+    assert linear.sse(params, jnp.zeros((0, 2)), jnp.zeros((0, 1))) == 0.0
+
+
+@pytest.mark.parametrize(
+    "dtype", [jnp.float32, "float16", np.dtype("float16"), jnp.bfloat16]
+)
+def test_init_takes_any_spelling_of_a_floating_dtype(dtype):
+    params = linear.init(jax.random.key(0), 2, 1, dtype)
+    assert params["W"].dtype == params["b"].dtype == jnp.dtype(dtype)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "shown"),
+    [("int8", "'int8'"), (jnp.ones(3), "array of shape \\(3,\\)"), (bool, "<class")],
+)
+def test_init_refuses_what_is_not_a_floating_dtype(dtype, shown):
+    with pytest.raises(
+        TypeError, match=rf"dtype must be a floating dtype .*; got {shown}"
+    ):
+        linear.init(jax.random.key(0), 2, 1, dtype)

@@ -626,5 +626,5 @@ def test_best_by_validation_needs_a_validation_set():
         jaxgd.best(result, by="validation")
     with pytest.raises(ValueError, match=r"by must be 'loss' or 'validation'"):
         jaxgd.best(result, by="final")
-    with pytest.raises(TypeError, match=r"best needs the FitResult of a sweep"):
+    with pytest.raises(TypeError, match=r"result must be the FitResult of a sweep"):
         jaxgd.best(None)

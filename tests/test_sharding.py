@@ -58,9 +58,9 @@ def test_shard_data_keeps_values_order_and_structure():
     assert isinstance(single, jax.Array)
     np.testing.assert_array_equal(single, X)
     mesh = jax.make_mesh((1,), ("rows",), axis_types=(AxisType.Auto,))
-    tree = jaxgd.shard_data({"X": X, "y": np.array([1.0, 2.0])}, mesh=mesh)
-    assert tree["y"].sharding.spec == PartitionSpec("rows")
-    np.testing.assert_array_equal(tree["y"], [1.0, 2.0])
+    tree = jaxgd.shard_data({"X": X, "w": np.arange(16.0)}, mesh=mesh)
+    assert tree["w"].sharding.spec == PartitionSpec("rows")
+    np.testing.assert_array_equal(tree["w"], np.arange(16.0))
 
 
 @pytest.mark.parametrize("place", [jaxgd.shard_data, jaxgd.shard_local_data])
@@ -81,6 +81,34 @@ def test_bad_input_to_place_is_named(place):
         match=r"mesh must have only Auto axes; got axis types \{'data': Explicit\}",
     ):
         place(jnp.ones(4), mesh=explicit)
+
+
+@pytest.mark.parametrize("place", [jaxgd.shard_data, jaxgd.shard_local_data])
+def test_nothing_to_place_no_rows_and_mixed_rows_are_named(place):
+    """Once accepted silently: None came back as None, empty arrays as empty."""
+    with pytest.raises(
+        ValueError, match=r"arrays\[0\] holds no array to place; got NoneType None"
+    ):
+        place(None)
+    with pytest.raises(ValueError, match=r"arrays\[1\] holds no array to place"):
+        place(jnp.ones((4, 2)), None)
+    with pytest.raises(
+        ValueError,
+        match=r"arrays\[0\] has no rows \(shape \(0, 2\)\); data parallelism splits",
+    ):
+        place(np.zeros((0, 2)))
+    with pytest.raises(
+        ValueError,
+        match=r"the arrays disagree on the number of samples \(axis 0\): "
+        r"arrays\[0\].shape=\(4, 2\), arrays\[1\].shape=\(3, 1\)",
+    ):
+        place(np.zeros((4, 2)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match=r"arrays\[0\]\['b'\].shape=\(2,\)"):
+        place({"a": np.ones(3), "b": np.ones(2)})
+    with pytest.raises(
+        TypeError, match=r"arrays\[0\] must hold numbers; got array of shape \(2,\)"
+    ):
+        place(np.array(["a", "b"]))
 
 
 def explicit(*arrays):

@@ -5,7 +5,8 @@ on a shipped data set when no file is given, and report the learned weights by
 feature name, in the units of the data; `fit --save` keeps the model and
 `predict` applies it to another table. Bad input is one line on stderr
 starting with `jaxgd: error:` and exit status 2; a run that diverged exits
-with status 1 and says which learning rate to try instead.
+with status 1 and says which learning rate to try instead; Ctrl-C ends the
+command with the line `jaxgd: interrupted` and exit status 130.
 
 This module parses the arguments with the standard library alone, so that
 `--help`, `--version` and usage errors answer at once; the commands, which
@@ -14,15 +15,20 @@ need JAX, are imported once the arguments are good.
 
 from __future__ import annotations
 
+import _thread
 import argparse
+import contextlib
 import errno
 import math
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["main"]
+__all__ = ["main", "script"]
 
 _LOSSES = ("bce", "mse")
 _OPTIMIZERS = ("adam", "momentum", "sgd")
@@ -49,6 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 on success, 1 when a run diverged, 2 for bad input,
         130 when interrupted.
     """
+    try:
+        with _interrupts_not_lost():
+            return _main(argv)
+    except KeyboardInterrupt:
+        print("jaxgd: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -59,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if sys.stdout is None and args.command != "predict":
             raise CliError("standard output is closed; there is nowhere to report")
-        from ._commands import run
+        with _interrupts_deferred():
+            from ._commands import run
 
         status = run(args)
         if sys.stdout is not None:
@@ -82,9 +98,80 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    except KeyboardInterrupt:
-        print("jaxgd: interrupted", file=sys.stderr)
-        return 130
+
+
+@contextlib.contextmanager
+def _interrupts_not_lost() -> Iterator[None]:
+    """Ctrl-C always ends the command, even when it lands in a finalizer.
+
+    Python raises `KeyboardInterrupt` in whatever Python code runs when the
+    signal arrives. If that is a garbage-collection callback or a `__del__`
+    (JAX registers one, and runs many while it imports and compiles), the
+    exception is printed as "Exception ignored in ..." with a traceback and
+    dropped, and the command carries on as if nothing had happened. Here such
+    an interrupt is kept quiet, and a watching thread raises it again in the
+    main thread, outside the finalizer.
+    """
+    previous = sys.unraisablehook
+    dropped, done = threading.Event(), threading.Event()
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            dropped.set()
+        else:
+            previous(unraisable)
+
+    def watch() -> None:
+        while dropped.wait() and not done.is_set():
+            dropped.clear()
+            _thread.interrupt_main()
+
+    sys.unraisablehook = hook
+    threading.Thread(target=watch, name="jaxgd-interrupts", daemon=True).start()
+    try:
+        yield
+    finally:
+        done.set()
+        dropped.set()  # lets the watching thread end
+        sys.unraisablehook = previous
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C during the block takes effect when it ends.
+
+    For the import of JAX: an interrupt raised while jaxlib initialises its
+    compiled extension aborts the process from C++ instead of unwinding.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed = []
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
+def script() -> None:
+    """The `jaxgd` program: runs `main` and exits with its status.
+
+    After Ctrl-C the process ends at once, without the interpreter's
+    shutdown: JAX's threads may be in the middle of a compilation, and
+    tearing the runtime down under them can crash the process after the
+    one-line message, turning exit status 130 into a crash.
+    """
+    status = main()
+    if status == 130:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(130)
+    raise SystemExit(status)
 
 
 def _silence_stdout() -> None:

@@ -157,6 +157,8 @@ def _load(args: argparse.Namespace) -> Data:
             )
         )
     counts = {"rows": 0, "dropped": 0}
+    # The largest magnitude of each used column: features, then the target.
+    peaks = np.zeros(len(features) + 1)
 
     def checked() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for X, y, dropped in blocks:
@@ -165,25 +167,35 @@ def _load(args: argparse.Namespace) -> Data:
             counts["rows"] += X.shape[0]
             counts["dropped"] += dropped
             if X.shape[0]:
+                np.maximum(peaks, np.abs(np.hstack([X, y])).max(axis=0), out=peaks)
                 yield X, y
 
     X = y = stats = None
-    if in_memory:
-        parts = list(checked())
-        if parts:
-            X, y = (np.concatenate(part) for part in zip(*parts, strict=True))
-            if args.loss == "mse":
-                stats = linear.stats(X, y)
-    else:
-        chunks = checked()
-        first = next(chunks, None)
-        if first is not None:
-            stats = linear.stats(itertools.chain([first], chunks))
+    overflow = None
+    try:
+        if in_memory:
+            parts = list(checked())
+            if parts:
+                X, y = (np.concatenate(part) for part in zip(*parts, strict=True))
+                if args.loss == "mse":
+                    stats = linear.stats(X, y)
+        else:
+            chunks = checked()
+            first = next(chunks, None)
+            if first is not None:
+                stats = linear.stats(itertools.chain([first], chunks))
+    except _table.TableError:
+        raise
+    except ValueError as error:  # sums of squares past the largest float
+        overflow = error
     if counts["rows"] == 0:
         raise CliError(
             f"no rows left in {source}: every row has a missing cell "
             f"({counts['dropped']} dropped)"
         )
+    _check_magnitudes(peaks, (*features, target), counts["rows"])
+    if overflow is not None:
+        raise CliError(str(overflow)) from None
     if args.batch_size is not None and args.batch_size > counts["rows"]:
         raise CliError(
             f"--batch-size {args.batch_size} is larger than the data: {source} "
@@ -200,6 +212,26 @@ def _load(args: argparse.Namespace) -> Data:
         X=X,
         y=y,
     )
+
+
+def _check_magnitudes(peaks: np.ndarray, columns: tuple[str, ...], rows: int) -> None:
+    """Every column small enough that the sum of its squares over the rows fits.
+
+    The statistics, the Gram matrix, the standardization and Newton's method
+    all sum products of two columns over the rows; each such sum is at most
+    `rows * peak**2`, which must stay below float64's largest number (with a
+    margin of 4 for rounding and for the sums of two such terms).
+    """
+    limit = math.sqrt(np.finfo(np.float64).max / (4 * rows))
+    too_large = np.flatnonzero(peaks >= limit)
+    if too_large.size:
+        j = too_large[np.argmax(peaks[too_large])]
+        raise CliError(
+            f"column {columns[j]!r} holds {peaks[j]:.6g}, too large to compute "
+            f"with: over {rows} rows the sum of its squares overflows float64, "
+            f"so every value must be below {limit:.3g} in magnitude; rescale "
+            "the column, e.g. divide it by a power of ten"
+        )
 
 
 def _check_labels(y: np.ndarray, target: str, before: int) -> None:

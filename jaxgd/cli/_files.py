@@ -16,7 +16,8 @@ def replacing(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
 
     Written in full, flushed to disk and then renamed over `path`, so that an
     interrupted run leaves the old file, or none, never half a new one; on an
-    error the temporary file is removed and `path` is untouched.
+    error the temporary file is removed and `path` is untouched. A symlink at
+    `path` is replaced by the new file: the file it pointed to is not written.
     """
     target = Path(path)
     folder = target.parent

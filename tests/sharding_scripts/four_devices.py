@@ -143,12 +143,12 @@ def test_rows_that_do_not_divide_the_device_count_are_an_error():
     X = jnp.ones((10, 3))
     with pytest.raises(
         ValueError,
-        match=r"arrays\[1\] has 10 rows \(shape \(10, 3\)\), which do not split "
+        match=r"arrays\[0\] has 10 rows \(shape \(10, 3\)\), which do not split "
         r"evenly over the 4 device\(s\) of the mesh: the length must be a multiple "
         r"of 4, e.g. 8 or 12\. Drop the last rows \(x\[:8\]\) or pass a mesh whose "
         r"device count divides 10; rows are never padded",
     ):
-        jaxgd.shard_data(jnp.ones((8, 3)), X)
+        jaxgd.shard_data(X, jnp.ones((10, 1)))
     with pytest.raises(
         ValueError,
         match=r"arrays\[0\] has 2 rows .* e.g. 4\. Pass a mesh whose device count "
