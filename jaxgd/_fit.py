@@ -125,7 +125,12 @@ def prepare(
     reporter = None
     if callback is not None or progress:
         reporter = _report.Reporter(callback, progress, num_steps)
-    interruptible = _interrupt.wanted(num_steps, progress, (params, data))
+    interruptible = _interrupt.wanted(
+        num_steps,
+        progress,
+        (params, data, learning_rate, hyperparams, key, tol, opt_state),
+        validation_data,
+    )
     config = Config(
         loss=loss,
         rule=rule,

@@ -29,7 +29,7 @@ LONG_RUN_STEPS = 100_000
 _requested = threading.Event()
 
 
-def wanted(num_steps: int, progress: bool, inputs: Any) -> bool:
+def wanted(num_steps: int, progress: bool, *inputs: Any) -> bool:
     """Whether a call can be interrupted.
 
     It can when the run is long or watched (`progress=True`), and the call
