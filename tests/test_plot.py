@@ -128,7 +128,7 @@ def test_loss_curve_marks_the_diverged_lane_where_it_stopped():
     drawn = int(np.isfinite(result.losses[1]).sum())
     assert drawn in (stop, stop + 1)
     np.testing.assert_array_equal(fast[0].get_xdata(), np.arange(drawn))
-    np.testing.assert_array_equal(fast[0].get_ydata(), 4.0 ** np.arange(stop + 1))
+    np.testing.assert_array_equal(fast[0].get_ydata(), 4.0 ** np.arange(drawn))
     (marker,) = by_label(ax, "diverged")
     np.testing.assert_array_equal(marker.get_xdata(), [stop])
     np.testing.assert_array_equal(marker.get_ydata(), [4.0**stop])
