@@ -131,7 +131,7 @@ def test_loss_curve_marks_the_diverged_lane_where_it_stopped():
     np.testing.assert_array_equal(fast[0].get_ydata(), 4.0 ** np.arange(drawn))
     (marker,) = by_label(ax, "diverged")
     np.testing.assert_array_equal(marker.get_xdata(), [stop])
-    np.testing.assert_array_equal(marker.get_ydata(), [4.0**stop])
+    np.testing.assert_array_equal(marker.get_ydata(), [4.0 ** (drawn - 1)])
     assert ax.get_yscale() == "log"
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
     assert legend == ["slow", "fast", "diverged"]
