@@ -156,46 +156,30 @@ def rate_at(learning_rate: Any, count: jax.Array, dtype: Any) -> jax.Array:
     return jnp.asarray(rate, dtype)
 
 
-def global_norm(tree: Any, lane_axis: str | None = None) -> jax.Array:
+def global_norm(tree: Any) -> jax.Array:
     """L2 norm of all leaves together, in at least float32.
 
     See `squared_norm`, which returns the sum of squares with it.
     """
-    return squared_norm(tree, lane_axis)[1]
+    return squared_norm(tree)[1]
 
 
-def squared_norm(tree: Any, lane_axis: str | None = None) -> tuple:
-    r"""`(sum of squares, norm)` of all leaves together, in at least float32.
+def squared_norm(tree: Any) -> tuple[jax.Array, jax.Array]:
+    """`(sum of squares, norm)` of all leaves together, in at least float32.
 
-    The sum of squares of a finite gradient can overflow (from a norm of about
-    :math:`1.8 \times 10^{19}` in float32) while the norm itself does not; then
-    the norm is computed again from the gradient scaled by its largest entry,
-    :math:`\lVert g \rVert = m \lVert g / m \rVert` with
-    :math:`m = \max_i |g_i|`, in a `lax.cond` that only such a step takes
-    (under `sweep` and `multistart` when any lane does: `lane_axis`). An
-    infinite or NaN gradient has an infinite or NaN norm.
+    The sum of squares of a finite gradient overflows from a norm of about
+    1.8e19 in float32 (1.3e154 in float64): the norm is then infinite, and the
+    update goes on (divergence is judged by the loss and the updated params,
+    not by the norm). An infinite or NaN gradient has an infinite or NaN norm.
 
     The square root is guarded so that its derivative at a zero gradient is 0,
     not NaN: `jax.grad` through a converged run stays finite.
     """
     leaves = jax.tree.leaves(tree)
     dtype = jnp.result_type(jnp.float32, *leaves)
-    leaves = [x.astype(dtype) for x in leaves]
-    squares = sum(jnp.sum(jnp.square(x)) for x in leaves)
+    squares = sum(jnp.sum(jnp.square(x.astype(dtype))) for x in leaves)
     positive = squares > 0
     norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, squares, 1)), squares)
-    overflow = jnp.isinf(squares)
-    if lane_axis is not None:
-        overflow = jax.lax.psum(overflow.astype(jnp.int32), lane_axis) > 0
-
-    def scaled(norm: jax.Array) -> jax.Array:
-        largest = functools.reduce(jnp.maximum, (jnp.max(jnp.abs(x)) for x in leaves))
-        safe = jnp.where(jnp.isfinite(largest) & (largest > 0), largest, 1)
-        rescaled = jnp.sqrt(sum(jnp.sum(jnp.square(x / safe)) for x in leaves))
-        exact = largest * rescaled
-        return jnp.where(jnp.isinf(squares), exact, norm)
-
-    norm = jax.lax.cond(overflow, scaled, lambda norm: norm, norm)
     return squares, norm
 
 
@@ -437,11 +421,13 @@ def guarded_update(
         else:
             value, grads = jax.value_and_grad(objective)(trained, *data)
             aux = None
-        squares, grad_norm = squared_norm(grads, lane_axis)
+        squares, grad_norm = squared_norm(grads)
         stopped = state.status != RUNNING
         if active is not True:
             stopped |= ~active
-        finite = jnp.isfinite(value) & jnp.isfinite(grad_norm)
+        # A gradient with a NaN or an infinity makes the updated params so; its
+        # norm alone could overflow on a finite gradient.
+        finite = jnp.isfinite(value)
         converging = (
             finite & (grad_norm <= tol) if tol is not None else jnp.zeros((), bool)
         )
