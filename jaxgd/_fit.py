@@ -30,7 +30,7 @@ class Config(NamedTuple):
     patience: int | None
     restore_best: bool
     reporter: _report.Reporter | None
-    interruptible: bool
+    interruptible: int  # ask the host about Ctrl-C every this many chunks; 0: never
 
 
 class Inputs(NamedTuple):
@@ -125,12 +125,14 @@ def prepare(
     reporter = None
     if callback is not None or progress:
         reporter = _report.Reporter(callback, progress, num_steps)
-    interruptible = _interrupt.wanted(
+    interruptible = 0
+    if _interrupt.wanted(
         num_steps,
         progress,
         (params, data, learning_rate, hyperparams, key, tol, opt_state),
         validation_data,
-    )
+    ):
+        interruptible = _interrupt.every(_loop.CHUNK, trained, data)
     config = Config(
         loss=loss,
         rule=rule,

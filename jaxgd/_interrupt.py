@@ -25,6 +25,11 @@ from jax.experimental import io_callback
 
 # Runs of at least this many steps can be interrupted even without progress=True.
 LONG_RUN_STEPS = 100_000
+# Ask about this often, in seconds of steps, as guessed from the data's size.
+ASK_EVERY_S = 0.2
+# A step reads its data and params at least once: a guess of its time.
+BYTES_PER_S = 5e9
+MIN_STEP_S = 1e-6
 
 _requested = threading.Event()
 
@@ -41,6 +46,22 @@ def wanted(num_steps: int, progress: bool, *inputs: Any) -> bool:
     if threading.current_thread() is not threading.main_thread():
         return False
     return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(inputs))
+
+
+def every(chunk: int, *arrays: Any) -> int:
+    """How many chunks of `chunk` steps to run between two questions.
+
+    A question costs tens of microseconds, a step of a small problem about
+    one: asking before every chunk would slow small runs, and asking seldom
+    would leave large ones deaf for minutes. The time of a step is guessed
+    from the bytes it reads, and the host is asked about every `ASK_EVERY_S`.
+    """
+    size = sum(
+        getattr(x, "size", 0) * getattr(getattr(x, "dtype", None), "itemsize", 0)
+        for x in jax.tree.leaves(arrays)
+    )
+    step_s = max(MIN_STEP_S, size / BYTES_PER_S)
+    return int(min(64, max(1, ASK_EVERY_S // (chunk * step_s))))
 
 
 def requested() -> jax.Array:

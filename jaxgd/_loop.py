@@ -133,7 +133,7 @@ def iterate(
     reporter: _report.Reporter | None = None,
     record_params: bool = False,
     history_every: int = 1,
-    interruptible: bool = False,
+    interruptible: int = 0,
     lane_axis: str | None = None,
 ) -> Outcome:
     """Runs `update(state, batch, active)` for `num_steps` steps.
@@ -153,8 +153,8 @@ def iterate(
         record_params: also return the params after every update.
         history_every: keep the records of steps 0, k, 2k, ... only (and the
             params after 0, k, 2k, ... updates).
-        interruptible: before each chunk, ask the host whether Ctrl-C was
-            pressed, and skip the chunk if it was.
+        interruptible: before every this many chunks, ask the host whether
+            Ctrl-C was pressed, and stop if it was; 0 never asks.
         lane_axis: the name of the vmapped lane axis of `sweep` and
             `multistart`, over which "still going" is reduced.
 
@@ -254,7 +254,10 @@ def iterate(
             carry, records = run(carry, q)
         else:
             if interruptible:
-                carry = _ask_host(carry, any_lane(going(carry)))
+                due = any_lane(going(carry))
+                if interruptible > 1:
+                    due &= q % interruptible == 0
+                carry = _ask_host(carry, due)
             proceed = any_lane(going(carry))
             if chunks % GROUP and chunks > GROUP:  # the last group runs past the end
                 proceed &= q < chunks
@@ -364,9 +367,9 @@ def _columns(
     return jnp.moveaxis(history, 1, 0), True
 
 
-def _ask_host(carry: _Carry, running: jax.Array) -> _Carry:
-    """Stops the run (every lane) if Ctrl-C was pressed; asks only while it runs."""
-    stop = jax.lax.cond(running, _interrupt.requested, lambda: jnp.zeros((), bool))
+def _ask_host(carry: _Carry, due: jax.Array) -> _Carry:
+    """Stops the run (every lane) if Ctrl-C was pressed; asks only when `due`."""
+    stop = jax.lax.cond(due, _interrupt.requested, lambda: jnp.zeros((), bool))
     state = carry.state
     status = jnp.where(stop & (state.status == RUNNING), INTERRUPTED, state.status)
     return carry._replace(state=state._replace(status=status.astype(jnp.int32)))
