@@ -141,6 +141,14 @@ def test_learning_rate_flags_exactly_the_rates_above_the_bound(tmp_path):
         assert tries[-1][1] and len(tries) > 1
     assert_pngs(tmp_path, "learning_rate_sweep.png", "learning_rate_losses.png")
 
+    # The loss curves: coloured by rate, the diverged ones off the scale.
+    ax = report["figures"]["losses"].axes[0]
+    converged = np.array(report["final_losses"])[~(rates > bound)]
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylim()[1] < 1e3 * max(converged.max(), 1.0)
+    colours = {line.get_color() for line in ax.lines[: len(rates)]}
+    assert len(colours) == len(rates)
+
 
 def test_logistic_regression_classifies_the_biopsies(tmp_path, capsys):
     example = load_example("logistic_regression")
