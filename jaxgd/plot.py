@@ -417,7 +417,7 @@ def path_1d(
     """Draws the chapter's ball rolling down a curve: `f` and the path on it.
 
     The curve is `f` over `x_range`. Each run's params until it stopped are
-    balls at :math:`(x_t, f(x_t))`, one colour per run, with an arrow from each
+    balls at (xₜ, f(xₜ)), one colour per run, with an arrow from each
     ball to the next: the way the ball rolled, downhill while the rate is
     small enough. Each run's start is a large hollow circle, and the legend
     names every run (by default by its start, "x₀ = −2"). The y axis spans the
@@ -543,14 +543,14 @@ def path_2d(
     arrows: int = 15,
     labels: Sequence[str] | None = None,
 ) -> Figure:
-    r"""Draws the path of a 2-vector param on the contours of `f`, along its descent.
+    """Draws the path of a 2-vector param on the contours of `f`, along its descent.
 
     Filled contours of `f` on a `grid` x `grid` mesh with a colour bar, the
-    field of :math:`-\nabla f` (computed with `jax.grad` and `jax.vmap`) as
+    field of −∇f (computed with `jax.grad` and `jax.vmap`) as
     dark arrows on an `arrows` x `arrows` mesh, and each run's params until it
     stopped as a line of dots, one colour per run, from a hollow circle (the
     start) to a filled one (the end): the ball follows the arrows of
-    :math:`-\nabla f`, against the gradient. Both axes have the same scale, so
+    −∇f, against the gradient. Both axes have the same scale, so
     the arrows cross the contours at right angles, as a gradient does.
 
     Args:
@@ -718,14 +718,14 @@ def decision_boundary(
     feature_names: Sequence[str] | None = None,
     class_names: Sequence[str] = ("0", "1"),
 ) -> Figure:
-    r"""Draws a logistic regression on two features: the data and its boundary.
+    """Draws a logistic regression on two features: the data and its boundary.
 
     The rows of `X` as points, one colour and marker per label, over the
-    probability :math:`p(x) = \sigma(x W + b)` of label 1 that the model gives
+    probability p(x) = σ(x·W + b) of label 1 that the model gives
     everywhere in the picture: filled bands between the probabilities 0.1,
     0.25, 0.5, 0.75 and 0.9 with a colour bar, the 0.1, 0.25, 0.75 and 0.9
-    contours dashed and the decision boundary :math:`x W + b = 0`, where
-    :math:`p = 1/2`, a solid black line. The legend's title is the model's
+    contours dashed and the decision boundary x·W + b = 0, where
+    p = 1/2, a solid black line. The legend's title is the model's
     accuracy on `X, y` (`linear.accuracy`).
 
     Args:
