@@ -1024,6 +1024,8 @@ def early_exit(problem: Problem, args: argparse.Namespace, quick: bool) -> Secti
             Timing(name, steps, firsts[name], max(0.0, firsts[name] - run_s), run_s)
         )
     return Section(problem, timings, [], {})
+
+
 # --------------------------------------------------------------------------
 # Files: the command line on CSV tables
 
