@@ -982,7 +982,7 @@ def _fit_height(fig: Figure, ax: Axes) -> None:
     """
     # The layout and the aspect depend on each other: a few rounds settle them.
     for _ in range(4):
-        fig.canvas.draw()
+        fig.draw_without_rendering()
         width, height = fig.get_size_inches()
         box, drawn = ax.get_position(original=True), ax.get_position(original=False)
         if box.width > drawn.width:
