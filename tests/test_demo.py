@@ -34,6 +34,7 @@ def umask():
     return mask
 
 
+@pytest.mark.slow
 def test_demo_writes_every_figure_and_prints_the_table(tmp_path, capsys):
     out_dir = tmp_path / "figures"
     code = run_demo(out_dir)

@@ -70,6 +70,7 @@ def run_python(code):
     )
 
 
+@pytest.mark.slow
 def test_matplotlib_is_optional():
     # jaxgd itself never imports matplotlib; jaxgd.plot says how to install it.
     done = run_python(
@@ -523,6 +524,7 @@ def test_path_1d_rejects_bad_input():
         plot.path_1d(square, recorded, every=0)
 
 
+@pytest.mark.slow
 def test_path_1d_marks_each_start_names_each_run_and_stars_the_best():
     # x^4 - 3x^2 + x: from -2 and -1 into the global valley near -1.30, from
     # 1 and 2 into the local one near 1.13.
@@ -571,6 +573,7 @@ def test_path_1d_names_runs_as_told():
 # --- path_2d ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_path_2d_draws_the_path_and_the_negative_gradient():
     # Rate 0.1 on x1^2 + 4 x2^2 multiplies x1 by 0.8 and x2 by 0.2 each step.
     steps = 12
@@ -597,6 +600,7 @@ def test_path_2d_draws_the_path_and_the_negative_gradient():
     assert ax.get_xlim() == (-3.0, 3.0) and ax.get_ylim() == (-2.0, 2.0)
 
 
+@pytest.mark.slow
 def test_path_2d_draws_one_path_per_start_and_covers_them():
     starts = jnp.array([[2.0, 1.0], [-1.0, -2.0]])
     result = jaxgd.multistart(
@@ -614,6 +618,7 @@ def test_path_2d_draws_one_path_per_start_and_covers_them():
     assert low < -1.0 and high > 2.0 and bottom < -2.0 and top > 1.0
 
 
+@pytest.mark.slow
 def test_path_2d_arrows_cross_the_contours_at_right_angles():
     # Equal scales on both axes: on the screen, each arrow -grad f is
     # perpendicular to the contour through its foot, whose tangent is grad f
@@ -653,6 +658,7 @@ def test_path_2d_arrows_cross_the_contours_at_right_angles():
     assert png_size(fig)[0] >= 960
 
 
+@pytest.mark.slow
 def test_path_2d_by_default_shows_the_end_well_inside():
     result = jaxgd.fit(
         elongated_bowl,

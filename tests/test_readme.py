@@ -16,6 +16,7 @@ TEXT = README.read_text(encoding="utf-8")
 SLOW = {("jaxgd", "demo")}
 
 
+@pytest.mark.slow
 def test_every_snippet_runs_in_order_and_prints_what_the_readme_shows():
     printed = run_in_fresh_process(README)
     shown = snippets(TEXT)
