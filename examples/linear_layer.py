@@ -87,7 +87,7 @@ def main(
     fig = plot.loss_curve(result, labels=["gradient descent"])
     ax = fig.axes[0]
     ax.axhline(float(closed_loss), color="0.4", linestyle="--", label="linear.solve")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.savefig(out / "linear_layer.png")
     return {
         "learning_rate": learning_rate,

@@ -68,7 +68,7 @@ def main(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    plot.path_1d(curve, result).savefig(out / "local_minima.png")
+    plot.path_1d(curve, result, best=index).savefig(out / "local_minima.png")
     return {
         "starts": starts.tolist(),
         "ends": result.params.tolist(),

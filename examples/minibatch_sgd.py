@@ -16,7 +16,6 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-from matplotlib.figure import Figure
 
 import jaxgd
 from jaxgd import datasets, linear, plot
@@ -84,8 +83,8 @@ def main(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
-    left, right = fig.subplots(1, 2, sharey=True)
+    fig, (left, right) = plot.subplots(2)
+    right.sharey(left)
     plot.loss_curve(full, ax=left)
     left.set_title("full batch: 1 update per epoch")
     plot.loss_curve(sgd, ax=right)

@@ -28,6 +28,7 @@ def bench():
     del sys.modules[spec.name]
 
 
+@pytest.mark.slow
 def test_quick_run_end_to_end(bench, tmp_path, capsys):
     out = tmp_path / "results.json"
     markdown = tmp_path / "results.md"

@@ -35,6 +35,7 @@ from jaxgd import datasets, linear
 # --- fit ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fit_prints_weights_in_the_units_of_the_data(tmp_path, capsys):
     path, X, y = regression_csv(tmp_path)
     code, out, err = run(capsys, fit_args(path))
@@ -577,6 +578,7 @@ def test_version_is_the_package_version(capsys):
     assert code == 0 and out == f"jaxgd {jaxgd.__version__}\n"
 
 
+@pytest.mark.slow
 def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
     """`jaxgd fit ... | head -1`: the pipe closes before the report is written."""
     path, _, _ = regression_csv(tmp_path)
@@ -592,6 +594,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
     assert b"Traceback" not in err and b"BrokenPipeError" not in err
 
 
+@pytest.mark.slow
 def test_closed_and_full_standard_output_are_one_line(tmp_path, capsys, monkeypatch):
     path, _, _ = regression_csv(tmp_path)
     monkeypatch.setattr(sys, "stdout", None)  # as `jaxgd fit ... >&-` starts
@@ -654,6 +657,7 @@ def test_ctrl_c_while_compiling_or_running_exits_130_with_one_line(tmp_path):
     assert (process.returncode, out, err) == (130, b"", b"jaxgd: interrupted\n")
 
 
+@pytest.mark.slow
 def test_the_compilation_cache_is_filled_and_reused(tmp_path):
     """A second run finds every program of the first in the cache folder."""
     path, _, _ = regression_csv(tmp_path)

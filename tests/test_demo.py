@@ -1,5 +1,7 @@
 """`jaxgd demo`: every figure written, the summary table true to the mathematics."""
 
+import os
+import struct
 import sys
 
 import jax
@@ -9,26 +11,49 @@ from jaxgd import datasets, linear
 from jaxgd.cli import main
 
 FIGURES = (
-    "01_ball_1d.png",
-    "02_local_global.png",
-    "03_path_2d.png",
-    "04_linear_auto_mpg.png",
-    "05_learning_rate_sweep.png",
-    "06_logistic_breast_cancer.png",
-    "07_minibatch_sgd.png",
+    "01_ball_1d",
+    "02_local_global",
+    "03_path_2d",
+    "04_linear_auto_mpg",
+    "05_learning_rate_sweep",
+    "06_logistic_breast_cancer",
+    "07_minibatch_sgd",
 )
 STEPS = 5
 
 
+def run_demo(out_dir, *options):
+    return main(
+        ["demo", "--out", str(out_dir), "--steps", str(STEPS), "--no-cache", *options]
+    )
+
+
+def umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.slow
 def test_demo_writes_every_figure_and_prints_the_table(tmp_path, capsys):
     out_dir = tmp_path / "figures"
-    code = main(["demo", "--out", str(out_dir), "--steps", str(STEPS), "--no-cache"])
+    code = run_demo(out_dir)
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert sorted(path.name for path in out_dir.iterdir()) == list(FIGURES)
-    for name in FIGURES:
+    names = [f"{name}.png" for name in FIGURES]
+    assert sorted(path.name for path in out_dir.iterdir()) == names
+    for name in names:
         png = (out_dir / name).read_bytes()
-        assert png.startswith(b"\x89PNG") and len(png) > 1000
+        assert png.startswith(b"\x89PNG")
+        # Printable: at least 960 pixels wide, drawn at 150 dots per inch
+        # (the pHYs chunk holds pixels per metre).
+        width, height = struct.unpack(">II", png[16:24])
+        assert width >= 960 and height >= 500, (name, width, height)
+        chunk = png.index(b"pHYs")
+        per_metre = struct.unpack(">I", png[chunk + 4 : chunk + 8])[0]
+        assert round(per_metre * 0.0254) == 150
+        # Readable by anyone who may read the folder, like any new file.
+        assert (out_dir / name).stat().st_mode & 0o777 == 0o666 & ~umask()
         assert f"  {out_dir / name}\n" in out
     for part in range(1, 8):
         assert f"\n{part}.  " in out
@@ -42,6 +67,37 @@ def test_demo_writes_every_figure_and_prints_the_table(tmp_path, capsys):
     with jax.enable_x64(True):
         closed = float(linear.mse(linear.solve(X, data.y), X, data.y))
     assert f"closed form (linear.solve) {closed:.6g}" in out
+
+
+@pytest.mark.parametrize(
+    ("format", "magic"),
+    [
+        ("svg", b"<?xml"),
+        pytest.param("pdf", b"%PDF-", marks=pytest.mark.slow),
+    ],
+)
+def test_demo_writes_vector_figures(tmp_path, capsys, format, magic):
+    code = run_demo(tmp_path, "--format", format)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    names = [f"{name}.{format}" for name in FIGURES]
+    assert sorted(path.name for path in tmp_path.iterdir()) == names
+    for name in names:
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(magic), name
+        if format == "svg":
+            assert b"<svg" in data[:1000] and data.rstrip().endswith(b"</svg>")
+        assert f"  {tmp_path / name}\n" in out
+
+
+def test_demo_rejects_an_unknown_format(tmp_path, capsys):
+    code = run_demo(tmp_path, "--format", "bmp")
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.startswith("jaxgd: error: argument --format: invalid choice: 'bmp'")
+    assert "png" in err and "svg" in err and "pdf" in err
+    assert err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
@@ -58,7 +114,7 @@ def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
 def test_demo_into_a_file_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "taken"
     blocker.write_text("not a folder", encoding="utf-8")
-    code = main(["demo", "--out", str(blocker), "--steps", str(STEPS), "--no-cache"])
+    code = run_demo(blocker)
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err.startswith(f"jaxgd: error: cannot write the figures into {blocker}: ")

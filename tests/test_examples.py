@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from jaxgd import datasets
 
@@ -78,6 +79,7 @@ def test_local_minima_best_ball_is_in_the_global_minimum(tmp_path):
     assert_pngs(tmp_path, "local_minima.png")
 
 
+@pytest.mark.slow
 def test_two_dimensions_steps_use_the_analytic_gradient(tmp_path):
     example = load_example("two_dimensions")
     report = example.main(num_steps=80, out=tmp_path, learning_rate=0.09, shown=4)
@@ -119,6 +121,7 @@ def test_linear_layer_learns_the_least_squares_weights(tmp_path):
     assert_pngs(tmp_path, "linear_layer.png")
 
 
+@pytest.mark.slow
 def test_learning_rate_flags_exactly_the_rates_above_the_bound(tmp_path):
     example = load_example("learning_rate")
     report = example.main(num_steps=100, out=tmp_path, first_guess=1.0)
@@ -140,6 +143,14 @@ def test_learning_rate_flags_exactly_the_rates_above_the_bound(tmp_path):
         assert [works for _, works in tries] == (tried < bound).tolist()
         assert tries[-1][1] and len(tries) > 1
     assert_pngs(tmp_path, "learning_rate_sweep.png", "learning_rate_losses.png")
+
+    # The loss curves: coloured by rate, the diverged ones off the scale.
+    ax = report["figures"]["losses"].axes[0]
+    converged = np.array(report["final_losses"])[~(rates > bound)]
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylim()[1] < 1e3 * max(converged.max(), 1.0)
+    colours = {line.get_color() for line in ax.lines[: len(rates)]}
+    assert len(colours) == len(rates)
 
 
 def test_logistic_regression_classifies_the_biopsies(tmp_path, capsys):

@@ -65,6 +65,7 @@ def test_logistic_regression_is_stable_below_its_safe_bound():
     assert finding.largest_stable >= rates[rates < bound].max()
 
 
+@pytest.mark.slow
 def test_the_evidence_is_the_sweep_and_plots(tmp_path):
     plot = pytest.importorskip("jaxgd.plot")
     X, y = regression(16)
@@ -81,7 +82,8 @@ def test_the_evidence_is_the_sweep_and_plots(tmp_path):
         max_learning_rate=linear.max_learning_rate(X),
     )
     labels = [line.get_label() for line in figure.axes[0].lines]
-    assert "final loss" in labels and "diverged" in labels
+    # Rates past the bound diverged, or grew on their way to it in 10 steps.
+    assert "final loss" in labels and "diverged or grew" in labels
 
 
 # --- no stable rate, bad options -------------------------------------------------

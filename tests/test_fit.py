@@ -458,6 +458,7 @@ def test_new_learning_rates_data_and_params_never_recompile():
     assert len(traces) == after_first
 
 
+@pytest.mark.slow
 def test_jit_equals_eager_and_vmap_equals_a_loop():
     X, y = regression()
     params = _params()
@@ -494,6 +495,7 @@ def _lane(tree, k):
     return jax.tree.map(lambda leaf: leaf[k], tree)
 
 
+@pytest.mark.slow
 def test_hypergradient_matches_finite_differences(x64):
     X, y = regression(dtype=jnp.float64)
     X_val, y_val = regression(n_samples=32, dtype=jnp.float64, seed=7)
@@ -612,6 +614,7 @@ def test_make_step_equals_one_step_of_fit():
     assert int(state.steps_taken) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "learning_rate, tol, stop, num_steps",
     [

@@ -47,6 +47,7 @@ def _plain_mse(params, X, y):
     return jnp.mean(jnp.square(y - (X @ params["W"] + params["b"][None, :])))
 
 
+@pytest.mark.slow
 def test_predict_derivatives_equal_those_of_a_plain_product(x64):
     # On the CPU, predict's derivative in (W, b) multiplies by an explicit
     # [X, 1]^T; every derivative must still be that of X @ W + b.
@@ -93,6 +94,7 @@ def test_predict_derivatives_equal_those_of_a_plain_product(x64):
         assert "optimization_barrier" in str(gradient)
 
 
+@pytest.mark.slow
 def test_predict_under_vmap_equals_a_loop(x64):
     """Batched over params (a sweep's or a multistart's lanes) or over data.
 
@@ -147,6 +149,7 @@ def test_bce_is_the_cross_entropy_of_the_sigmoid_and_stable(x64):
     np.testing.assert_allclose(linear.bce(huge, X, y), exact.mean(), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_bce_derivatives_equal_those_of_logaddexp(x64):
     # bce's softplus has a derivative rule of its own (one exponential for the
     # value and the sigmoid); its first and second derivatives must be those
@@ -187,6 +190,7 @@ def test_solve_is_least_squares(x64):
     assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)) < 1e-10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("loss", "m"), [("mse", 1), ("mse", 3), ("sse", 2)])
 def test_max_learning_rate_is_exact(x64, loss, m):
     """At 0.99x of the bound gradient descent converges, at 1.01x it diverges."""
@@ -211,6 +215,7 @@ def test_max_learning_rate_is_exact(x64, loss, m):
     )
 
 
+@pytest.mark.slow
 def test_max_learning_rate_for_bce_is_a_safe_bound(x64):
     X, _ = regression(n_samples=50, n_features=3, dtype=jnp.float64)
     bound = linear.max_learning_rate(X, loss="bce")

@@ -48,6 +48,7 @@ def assert_tree_allclose(a, b, rtol, atol=0.0):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(40, 1, 1), (64, 5, 3), (7, 12, 2)])
 def test_value_and_gradient_equal_mse(shape):
     X, y, params = problem(*shape)
@@ -62,6 +63,7 @@ def test_value_and_gradient_equal_mse(shape):
     )
 
 
+@pytest.mark.slow
 def test_second_derivatives_equal_mse(x64):
     """The quadratic term's own derivative rule (one product with the Gram
     matrix per gradient) gives every derivative of the plain expression."""
@@ -86,6 +88,7 @@ def test_second_derivatives_equal_mse(x64):
     np.testing.assert_allclose(d_stats.gram, D @ D.T / (30 * 2), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_statistics_are_the_centred_moments(x64):
     X, y, _ = problem(30, 3, 2, jnp.float64, offset=7.0)
     stats = linear.stats(X, y)
@@ -107,6 +110,7 @@ def test_statistics_are_the_centred_moments(x64):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shift", [0.01, 1000.0])
 def test_statistics_do_not_depend_on_where_the_features_sit(shift):
     """Far from zero mean, X'X - N x̄x̄' would cancel; the centred Gram must not.
@@ -138,6 +142,7 @@ def rank_deficient(case):
     return X, y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "case",
     [
@@ -177,6 +182,7 @@ def test_the_anchor_is_least_squares_column_by_column(x64):
     np.testing.assert_allclose(s.anchor_grad, 0, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_steps", [1, 300])
 def test_fit_runs_the_same_iterates_float32(num_steps):
     X, y, params = problem(200, 4, 2)
@@ -199,6 +205,7 @@ def test_fit_runs_the_same_iterates_float32(num_steps):
     )
 
 
+@pytest.mark.slow
 def test_fit_runs_the_same_iterates_float64(x64):
     X, y, params = problem(200, 4, 2, jnp.float64)
     rate = 0.9 * linear.max_learning_rate(X, out_features=2)
@@ -233,6 +240,7 @@ def test_loss_history_stays_accurate_near_the_optimum():
     np.testing.assert_allclose(fast.losses, reference, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_sweep_and_jit_over_statistics():
     X, y, params = problem(50, 3, 1)
     rates = jnp.array([0.01, 0.1, 0.5])
@@ -261,6 +269,7 @@ def test_stats_shape_errors():
         linear.stats(jnp.ones((0, 2)), jnp.ones((0, 1)))
 
 
+@pytest.mark.slow
 def test_mse_stats_errors_also_under_jit():
     X, y, params = problem(10, 3, 2)
     stats = linear.stats(X, y)
@@ -321,6 +330,7 @@ def assert_same_stats(got, want, X, y, rtol=1e-12):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sizes", [[500], [137] * 3 + [89], [1, 250, 249]])
 def test_chunks_give_the_statistics_of_all_their_rows(x64, sizes):
     X, y = offset_problem()
@@ -360,6 +370,7 @@ def test_one_process_across_processes_changes_nothing(x64):
     )
 
 
+@pytest.mark.slow
 def test_solve_from_statistics_is_least_squares(x64):
     X, y = offset_problem()
     want = linear.solve(X, y)
@@ -378,6 +389,7 @@ def test_solve_from_statistics_is_least_squares(x64):
         linear.solve(stats, loss="bce")
 
 
+@pytest.mark.slow
 def test_bound_and_standardization_from_statistics(x64):
     X, y = offset_problem()
     stats = linear.stats(X, y)

@@ -45,6 +45,7 @@ def _reference(loss, x, num_steps, options):
 # --- the line search equals its definition -----------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
     [
@@ -64,6 +65,7 @@ def test_auto_equals_a_python_loop_of_backtracking(x64, options):
     assert int(result.steps_taken) == 25 and not bool(result.stalled)
 
 
+@pytest.mark.slow
 def test_recorded_steps_are_positive_and_satisfy_armijo(x64):
     X, y = regression(n_samples=24, dtype=jnp.float64)
     X = X * jnp.array([[0.2, 1.0, 5.0]])  # ill-conditioned
@@ -79,6 +81,7 @@ def test_recorded_steps_are_positive_and_satisfy_armijo(x64):
     assert (np.diff(steps) < 0).any() and (np.diff(steps) > 0).any()
 
 
+@pytest.mark.slow
 def test_with_c_one_half_a_step_never_passes_the_exact_line_search(x64):
     """On a quadratic, Armijo with c = 1/2 accepts exactly the steps up to
     g^T g / g^T H g, the minimiser along -g."""

@@ -43,6 +43,7 @@ def _lane(tree, k):
 # --- a stop saves the rest of the budget ---------------------------------------
 
 
+@pytest.mark.slow
 def test_a_tol_stop_runs_about_the_steps_taken_not_the_budget():
     X, y = regression(n_samples=200, n_features=5)
     calls = []
@@ -71,6 +72,7 @@ def test_a_tol_stop_runs_about_the_steps_taken_not_the_budget():
     assert np.isnan(result.losses[taken + 1 :]).all()
 
 
+@pytest.mark.slow
 def test_a_sweep_stops_with_its_last_lane_and_each_lane_equals_its_fit(x64):
     X, y = regression(n_samples=64, dtype=jnp.float64)
     params = _params(dtype=jnp.float64)
@@ -104,6 +106,7 @@ def test_a_sweep_stops_with_its_last_lane_and_each_lane_equals_its_fit(x64):
         assert bool(lane.converged) == bool(single.converged)
 
 
+@pytest.mark.slow
 def test_under_your_own_vmap_a_stop_gives_the_same_results():
     """A batched stop is a select: every lane computes, the values are the same."""
     X, y = regression(n_samples=48)
@@ -139,6 +142,7 @@ def test_jit_of_a_run_that_stops_equals_eager():
 # --- validation ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "num_steps, every",
     [
@@ -215,6 +219,7 @@ def _overfitting(dtype=jnp.float64):
     return X, y, X_val, X_val @ w
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", [None, optax.adam(0.05)], ids=["plain", "adam"])
 def test_patience_stops_and_restore_best_returns_the_params_of_best_step(
     x64, optimizer
@@ -268,6 +273,7 @@ def test_patience_stops_and_restore_best_returns_the_params_of_best_step(
     assert_tree_allclose(last_params, stopped.params, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_early_stopping_per_lane_of_a_sweep_equals_single_fits(x64):
     X, y, X_val, y_val = _overfitting()
     params = linear.init(jax.random.key(0), 10, 1, jnp.float64)
@@ -298,6 +304,7 @@ def test_early_stopping_per_lane_of_a_sweep_equals_single_fits(x64):
     )
 
 
+@pytest.mark.slow
 def test_multistart_watches_each_start():
     X, y, X_val, y_val = _overfitting(jnp.float32)
     starts = jax.vmap(lambda k: linear.init(k, 10, 1))(
@@ -319,6 +326,7 @@ def test_multistart_watches_each_start():
         assert int(result.steps_taken[k]) == int(single.steps_taken)
 
 
+@pytest.mark.slow
 def test_a_hypergradient_through_validation_and_early_stopping(x64):
     """d(final validation loss)/d(rate) with a validation set: finite differences."""
     X, y, X_val, y_val = _overfitting()
@@ -347,6 +355,7 @@ def test_a_hypergradient_through_validation_and_early_stopping(x64):
 # --- callbacks and the progress bar --------------------------------------------
 
 
+@pytest.mark.slow
 def test_callback_sees_every_evaluation_until_the_stop():
     X, y, X_val, y_val = _overfitting(jnp.float32)
     seen = []
@@ -380,6 +389,7 @@ def test_callback_sees_every_evaluation_until_the_stop():
     assert math.isnan(seen[-1].loss)
 
 
+@pytest.mark.slow
 def test_callback_under_a_sweep_names_each_lane():
     X, y = regression(n_samples=32)
     seen = []

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from helpers import assert_tree_allclose
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -53,6 +54,7 @@ def test_loss_never_increases_below_two_over_l(seed, condition, fraction):
 _OPTIMIZERS = [optax.sgd(0.05), optax.sgd(0.05, momentum=0.9), optax.adam(0.1)]
 
 
+@pytest.mark.slow
 @_settings
 @given(
     seed=st.integers(0, 2**31 - 1),

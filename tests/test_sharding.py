@@ -157,6 +157,7 @@ def test_explicit_mesh_data_is_refused_under_jit_and_vmap():
         jax.vmap(final_loss, in_axes=(None, None, 0))(X, y, jnp.array([0.1, 0.2]))
 
 
+@pytest.mark.slow
 def test_four_simulated_devices_give_one_device_results():
     """Runs sharding_scripts/four_devices.py under pytest on four CPU devices."""
     script = SCRIPTS / "four_devices.py"
@@ -222,6 +223,7 @@ def run_two_processes():
     ]
 
 
+@pytest.mark.slow
 def test_two_processes_give_one_process_results():
     X, y, params = problem()
     full = jaxgd.fit(linear.mse, params, X, y, learning_rate=0.1, num_steps=20)

@@ -24,6 +24,7 @@ def _assert_lane_equals(batched, k, single, rtol=1e-5):
     assert bool(lane.converged) == bool(single.converged)
 
 
+@pytest.mark.slow
 def test_sweep_equals_a_loop_of_fit(x64):
     """In float64, where batched and single matmuls agree to rounding.
 
@@ -75,6 +76,7 @@ def test_sweep_is_one_compilation():
     assert first > 0 and len(traces) == first
 
 
+@pytest.mark.slow
 def test_sweep_of_an_optimizer_factory_equals_a_loop():
     rates = jnp.array([1e-3, 1e-2, 1e-1])
     result = jaxgd.sweep(
@@ -99,6 +101,7 @@ def test_sweep_of_an_optimizer_factory_equals_a_loop():
         _assert_lane_equals(result, k, single)
 
 
+@pytest.mark.slow
 def test_sweep_with_minibatches_shares_the_batches_across_lanes():
     rates = jnp.array([0.01, 0.1])
     key = jax.random.key(9)
@@ -126,6 +129,7 @@ def test_sweep_with_minibatches_shares_the_batches_across_lanes():
         _assert_lane_equals(result, k, single)
 
 
+@pytest.mark.slow
 def test_multistart_equals_a_loop_of_fit(x64):
     X, Y = regression(n_samples=32, dtype=jnp.float64)
     params = linear.init(jax.random.key(4), 3, 1, jnp.float64)

@@ -39,6 +39,8 @@ _MAX_SEED = 2**63 - 1
 # gradients are noisier than the full-batch ones the bound is computed for.
 AUTO_FRACTION = 0.9
 AUTO_FRACTION_BATCHED = 0.5
+# The file formats of `jaxgd demo --format`.
+DEMO_FORMATS = ("png", "svg", "pdf")
 
 
 class CliError(Exception):
@@ -299,8 +301,14 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="run the gradient-descent chapter end to end and draw its figures",
         description="Runs the chapter's story on the shipped data and writes "
-        "one PNG figure per part.",
+        "one figure per part.",
         allow_abbrev=False,
+    )
+    demo.add_argument(
+        "--format",
+        choices=DEMO_FORMATS,
+        default="png",
+        help="the figures' file format (default: png)",
     )
     demo.add_argument(
         "--out",

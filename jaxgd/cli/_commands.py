@@ -543,7 +543,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     _plot_module("jaxgd demo")
     try:
-        rows = run_demo(args.out, num_steps=args.steps)
+        rows = run_demo(args.out, num_steps=args.steps, format=args.format)
     except OSError as error:  # a folder that cannot be made or written to
         raise CliError(
             f"cannot write the figures into {args.out}: {error.strerror or error}"

@@ -25,6 +25,9 @@ def replacing(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:
         dir=folder, prefix=f".{target.name}.", suffix=".tmp"
     )
     try:
+        # A temporary file is private to its owner; the file it becomes gets
+        # the permissions of any new file (or of the one it replaces).
+        os.chmod(temporary, _mode(target))
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(handle, mode, encoding=encoding) as stream:
             yield stream
@@ -41,3 +44,13 @@ def write(path: str | os.PathLike[str], writer: Callable[[IO], None], mode="w"):
     """Runs `writer(stream)` into `replacing(path)`."""
     with replacing(path, mode) as stream:
         writer(stream)
+
+
+def _mode(target: Path) -> int:
+    """The permissions of `target`, or those the umask gives a new file."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -1,0 +1,87 @@
+"""The API reference builds from the docstrings without a warning, and is whole.
+
+Needs the `docs` extra (``pip install -e ".[docs]"``); without it these tests
+are skipped.
+"""
+
+import html
+import inspect
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import jaxgd
+
+pytest.importorskip("mkdocs", reason='the docs extra is not installed: ".[docs]"')
+pytest.importorskip("mkdocstrings", reason='the docs extra is not installed: ".[docs]"')
+pytest.importorskip(
+    "mkdocs_include_markdown_plugin",
+    reason='the docs extra is not installed: ".[docs]"',
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("site")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", folder],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "WARNING" not in done.stderr, done.stderr
+    return folder
+
+
+def text_of(page):
+    """The words of an HTML page, one space between them."""
+    words = html.unescape(re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8")))
+    return " ".join(words.split())
+
+
+def summary(obj):
+    """The first line of a docstring as it reads rendered: without backticks."""
+    line = inspect.getdoc(obj).split("\n", 1)[0]
+    return " ".join(line.replace("`", " ").split())
+
+
+def test_the_first_page_is_the_readme_with_its_figures(site):
+    page = (site / "index.html").read_text(encoding="utf-8")
+    assert "Gradient descent in JAX" in page
+    assert ">Quickstart<" in page or 'id="quickstart"' in page
+    figures = re.findall(r'<img[^>]*src="([^"]+)"', page)
+    assert len(figures) == 7
+    for figure in figures:
+        assert (site / figure).is_file(), figure
+
+
+def test_every_public_name_has_its_entry(site):
+    reference = (site / "api" / "jaxgd" / "index.html").read_text(encoding="utf-8")
+    modules = {"datasets", "linear", "plot"}
+    for name in sorted(set(jaxgd.__all__) - modules):
+        assert f'id="jaxgd.{name}"' in reference, name
+    for module in sorted(modules):
+        page = (site / "api" / module / "index.html").read_text(encoding="utf-8")
+        for name in getattr(jaxgd, module).__all__:
+            assert f'id="jaxgd.{module}.{name}"' in page, f"{module}.{name}"
+
+
+def test_docstrings_are_rendered_with_their_sections(site):
+    reference = text_of(site / "api" / "jaxgd" / "index.html")
+    modules = {"datasets", "linear", "plot"}
+    for name in sorted(set(jaxgd.__all__) - modules):
+        assert summary(getattr(jaxgd, name)) in reference, name
+    fit = reference[reference.index(summary(jaxgd.fit)) :]
+    fit = fit[: fit.index(summary(jaxgd.FitResult))]
+    for section in ("Parameters:", "Returns:", "Raises:"):
+        assert section in fit
+    plots = text_of(site / "api" / "plot" / "index.html")
+    for name in jaxgd.plot.__all__:
+        assert summary(getattr(jaxgd.plot, name)) in plots, name
