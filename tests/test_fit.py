@@ -296,7 +296,7 @@ def test_raise_if_diverged_returns_the_result_when_fine():
     assert result.raise_if_diverged() is result
 
 
-@pytest.mark.parametrize("num_steps", [7, 301])  # one chunk of steps, and three
+@pytest.mark.parametrize("num_steps", [7, 301])  # a short run and a longer one
 def test_record_params_trajectory(num_steps):
     X, y = regression()
     params = _params()

@@ -414,8 +414,8 @@ def test_the_record_of_fit_equals_make_step_step_by_step(learning_rate):
     assert int(state.loss_evals) == int(result.loss_evals)
 
 
-def test_a_search_over_two_chunks_of_steps_equals_make_step():
-    # 129 steps run as two chunks of 65: the one step past the end must
+def test_a_search_over_a_long_run_equals_make_step():
+    # However the loop cuts 129 steps, any step it runs past the end must
     # search nothing and change nothing.
     X, y = regression()
     params = linear.init(jax.random.key(1), 3, 1)

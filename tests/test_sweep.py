@@ -28,7 +28,7 @@ def _assert_lane_equals(batched, k, single, rtol=1e-5):
 def test_sweep_equals_a_loop_of_fit(x64):
     """In float64, where batched and single matmuls agree to rounding.
 
-    A single fit runs these 300 steps in three chunks, the sweep in one scan.
+    The sweep's loop runs until its last lane stops; each lane stops on its own.
     """
     X, Y = regression(n_samples=32, dtype=jnp.float64)
     params = linear.init(jax.random.key(4), 3, 1, jnp.float64)
