@@ -4,13 +4,18 @@ Every table here is read through `jaxgd fit`; its report holds the rows used
 and the learned weights, which must equal a fit of the numbers written.
 """
 
+import json
 import os
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from cli_helpers import (
+    STEPS,
     assert_same_params,
     direct_fit,
     fails_with,
@@ -19,6 +24,9 @@ from cli_helpers import (
     run_json,
     write_csv,
 )
+
+import jaxgd
+from jaxgd import linear
 
 
 def table_text(X, y, delimiter=",", extra=None):
@@ -305,3 +313,65 @@ def test_memory_does_not_grow_with_the_rows(tmp_path, capsys):
     # Holding the used columns (19 MB here) would add about 20 MB; streaming,
     # the blocks are the same for both tables.
     assert peaks[400_000] - peaks[100_000] < size / 4
+
+
+def test_a_table_wider_than_long_is_fitted_through_its_rows(tmp_path, capsys):
+    """Fewer rows than columns: the statistics would be (n + 1)² sums, far more
+    than the table, so the rows are kept and least squares goes through them.
+    The run equals a fit of the rows, and the closed form is the minimum-norm
+    solution, which fits every row exactly."""
+    rng = np.random.default_rng(3)
+    rows, n = 6, 40
+    X = rng.normal(size=(rows, n)) * np.linspace(0.5, 3.0, n) + 1.0
+    y = X[:, :3] @ [[1.0], [-2.0], [0.5]] + rng.normal(size=(rows, 1))
+    names = tuple(f"x{j}" for j in range(n))
+    path = write_csv(tmp_path / "wide.csv", X, y, (*names, "y"))
+    code, report, err = run_json(capsys, fit_args(path))
+    assert code == 0, err
+    assert report["rows"] == rows
+    with jax.enable_x64(True):
+        Z, scaling = linear.standardize(X)
+        params = linear.init(jax.random.split(jax.random.key(0))[0], n, 1, np.float64)
+        rate = 0.9 * linear.max_learning_rate(Z)
+        result = jaxgd.fit(
+            linear.mse, params, Z, y, learning_rate=rate, num_steps=STEPS
+        )
+        want = scaling.unscale(result.params)
+        assert_same_params(report, jax.tree.map(np.asarray, want), names, rtol=1e-9)
+        np.testing.assert_allclose(
+            report["final_loss"], float(linear.mse(want, X, y)), rtol=1e-9
+        )
+    assert report["closed_form_loss"] < 1e-20
+    np.testing.assert_allclose(report["gap"], report["final_loss"], rtol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sets RLIMIT_AS")
+def test_a_wide_table_needs_no_memory_for_its_gram_matrix(tmp_path):
+    """3 rows of 20,000 features: the (n + 1)² statistics would take 3.2 GB,
+    the rows 0.5 MB. Under an address-space limit of 3 GB the fit runs."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 20_000))
+    y = rng.normal(size=(3, 1))
+    names = (*(f"x{j}" for j in range(X.shape[1])), "y")
+    path = write_csv(tmp_path / "wide.csv", X, y, names)
+    limit = 3 * 2**30
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import resource, sys; "
+            f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit})); "
+            "from jaxgd.cli import main; "
+            f"sys.exit(main(['fit', {path!r}, '--target', 'y', '--json', "
+            "'--steps', '10', '--no-cache']))",
+        ],
+        env={**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["rows"] == 3 and len(report["weights"]) == 20_000
+    assert report["closed_form_loss"] < 1e-20

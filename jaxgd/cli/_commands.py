@@ -107,8 +107,10 @@ class Data(NamedTuple):
         loss: `"mse"` or `"bce"`.
         rows: the rows used.
         dropped: the rows left out for a missing cell.
-        stats: float64 `linear.stats` of the rows, for mse.
-        X: (rows, n) float64 features, when held in memory (bce, batches).
+        stats: float64 `linear.stats` of the rows, for mse on more rows than
+            columns.
+        X: (rows, n) float64 features, when held in memory (bce, batches,
+            a table of no more rows than columns).
         y: (rows, 1) float64 target, likewise.
     """
 
@@ -173,17 +175,28 @@ def _load(args: argparse.Namespace) -> Data:
     X = y = stats = None
     overflow = None
     try:
+        chunks = checked()
+        # The rows are held until they outnumber the design's n + 1 columns:
+        # a tall table then streams into its statistics, whose (n + 1)² sums
+        # stay the same size whatever the rows, while a wide one stays as its
+        # rows, smaller than those sums, and is solved through them.
+        held: list[tuple[np.ndarray, np.ndarray]] = []
+        count = 0
+        for part in chunks:
+            held.append(part)
+            count += part[0].shape[0]
+            if count > len(features) + 1:
+                break
+        tall = count > len(features) + 1
         if in_memory:
-            parts = list(checked())
-            if parts:
-                X, y = (np.concatenate(part) for part in zip(*parts, strict=True))
-                if args.loss == "mse":
-                    stats = linear.stats(X, y)
+            held.extend(chunks)
+        if in_memory or not tall:
+            if held:
+                X, y = (np.concatenate(part) for part in zip(*held, strict=True))
+            if args.loss == "mse" and tall:
+                stats = linear.stats(X, y)
         else:
-            chunks = checked()
-            first = next(chunks, None)
-            if first is not None:
-                stats = linear.stats(itertools.chain([first], chunks))
+            stats = linear.stats(itertools.chain(held, chunks))
     except _table.TableError:
         raise
     except ValueError as error:  # sums of squares past the largest float
@@ -335,9 +348,14 @@ def _quality(data: Data, params: dict) -> dict[str, Any]:
     """The loss of params in the data's units, and the exact optimum's."""
     report: dict[str, Any] = {}
     if data.loss == "mse":
-        report["final_loss"] = float(linear.mse_stats(params, data.stats))
-        optimum = linear.solve(data.stats)
-        report["closed_form_loss"] = float(linear.mse_stats(optimum, data.stats))
+        if data.stats is None:  # a wide table, held as its rows
+            optimum = linear.solve(data.X, data.y)
+            report["final_loss"] = float(linear.mse(params, data.X, data.y))
+            report["closed_form_loss"] = float(linear.mse(optimum, data.X, data.y))
+        else:
+            optimum = linear.solve(data.stats)
+            report["final_loss"] = float(linear.mse_stats(params, data.stats))
+            report["closed_form_loss"] = float(linear.mse_stats(optimum, data.stats))
         report["gap"] = report["final_loss"] - report["closed_form_loss"]
         return report
     report["final_loss"] = float(linear.bce(params, data.X, data.y))
