@@ -342,7 +342,7 @@ def lr_sweep(
             "lr_sweep needs the result of jaxgd.sweep, whose final_loss has shape "
             f"(K,); got final_loss.shape={final.shape}."
         )
-    rates = _numpy(learning_rates)
+    rates = _real_array(learning_rates, "learning_rates")
     if rates.shape != final.shape:
         raise ValueError(
             "learning_rates must hold one rate per lane of result: got "
@@ -930,7 +930,7 @@ def _run_index(index: Any, count: int, name: str) -> int | None:
 
 
 def _rates(learning_rates: Any, count: int, caller: str) -> np.ndarray:
-    rates = _numpy(learning_rates)
+    rates = _real_array(learning_rates, "learning_rates")
     if rates.shape != (count,):
         raise ValueError(
             f"learning_rates must hold one rate per lane: result has {count} "
@@ -1109,12 +1109,11 @@ def _pair(names: Any, default: tuple[str, str], name: str) -> tuple[str, str]:
 
 
 def _number(value: Any, name: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
+    if not _validate.is_real_number(value) or np.ndim(value) != 0:
         raise TypeError(
             f"{name} must be a number; got {_validate.describe(value)}."
-        ) from None
+        )
+    return float(value)
 
 
 def _positive(value: Any, name: str) -> float:
@@ -1133,6 +1132,16 @@ def _finite(value: Any, name: str) -> float:
 
 def _numpy(x: Any) -> np.ndarray:
     return np.asarray(x, np.float64)
+
+
+def _real_array(x: Any, name: str) -> np.ndarray:
+    """`x` as float64, refusing what is not an array of real numbers."""
+    array = np.asarray(x) if isinstance(x, (list, tuple)) else x
+    if not _validate.is_real_number(array):
+        raise TypeError(
+            f"{name} must be an array of real numbers; got {_validate.describe(x)}."
+        )
+    return _numpy(array)
 
 
 def _colour(k: int) -> str:

@@ -507,12 +507,6 @@ def test_params_that_are_a_control_character_are_named():
 
 
 @pytest.mark.skipif(plot is None, reason="needs the plot extra")
-@pytest.mark.xfail(
-    strict=True,
-    reason="lr_sweep reads learning_rates and max_learning_rate with float(): "
-    "True is taken for 1.0, a str is parsed or fails unnamed, a complex array "
-    "loses its imaginary part",
-)
 @pytest.mark.parametrize(
     "options",
     [
