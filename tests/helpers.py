@@ -8,11 +8,21 @@ import optax
 
 def regression(n_samples=64, n_features=3, n_outputs=1, dtype=jnp.float32, seed=0):
     """A noisy linear regression problem (X, y) with standardised features."""
-    key_x, key_w, key_e = jax.random.split(jax.random.key(seed), 3)
-    X = jax.random.normal(key_x, (n_samples, n_features), dtype)
-    W = jax.random.normal(key_w, (n_features, n_outputs), dtype)
-    noise = 0.1 * jax.random.normal(key_e, (n_samples, n_outputs), dtype)
-    return X, X @ W + 0.5 + noise
+    X, W, noise = normal(
+        seed,
+        (n_samples, n_features),
+        (n_features, n_outputs),
+        (n_samples, n_outputs),
+        dtype=dtype,
+    )
+    return X, X @ W + 0.5 + 0.1 * noise
+
+
+def normal(seed, *shapes, dtype=jnp.float32):
+    """Standard normal arrays of these shapes, drawn on the host: numpy's
+    generator needs no compilation for each new shape, as `jax.random` does."""
+    rng = np.random.default_rng(seed)
+    return [jnp.asarray(rng.standard_normal(shape), dtype) for shape in shapes]
 
 
 def optax_loop(loss, params, data, optimizer, num_steps):

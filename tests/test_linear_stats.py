@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import normal
 
 import jaxgd
 from jaxgd import linear
@@ -21,12 +22,15 @@ def problem(
     noise=0.1,
     seed=0,
 ):
-    key_x, key_w, key_e, key_p = jax.random.split(jax.random.key(seed), 4)
-    X = jax.random.normal(key_x, (n_samples, n_features), dtype)
-    W = jax.random.normal(key_w, (n_features, n_outputs), dtype)
-    e = jax.random.normal(key_e, (n_samples, n_outputs), dtype)
+    X, W, e = normal(
+        seed,
+        (n_samples, n_features),
+        (n_features, n_outputs),
+        (n_samples, n_outputs),
+        dtype=dtype,
+    )
     y = X @ W + offset + noise * e
-    return X, y, linear.init(key_p, n_features, n_outputs, dtype)
+    return X, y, linear.init(jax.random.key(seed), n_features, n_outputs, dtype)
 
 
 def f64_mse(params, X, y):

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import assert_tree_allclose, regression
+from helpers import assert_tree_allclose, normal, regression
 
 import jaxgd
 from jaxgd import linear
@@ -211,11 +211,8 @@ def test_validation_every_defaults_to_one_epoch():
 
 def _overfitting(dtype=jnp.float64):
     """Few samples, many features: the validation loss falls, then rises."""
-    key_x, key_w, key_e, key_v = jax.random.split(jax.random.key(3), 4)
-    X = jax.random.normal(key_x, (12, 10), dtype)
-    w = jax.random.normal(key_w, (10, 1), dtype)
-    y = X @ w + jax.random.normal(key_e, (12, 1), dtype)
-    X_val = jax.random.normal(key_v, (50, 10), dtype)
+    X, w, e, X_val = normal(3, (12, 10), (10, 1), (12, 1), (50, 10), dtype=dtype)
+    y = X @ w + e
     return X, y, X_val, X_val @ w
 
 
