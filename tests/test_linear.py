@@ -110,10 +110,12 @@ def test_predict_under_vmap_equals_a_loop(x64):
     predictions = jax.vmap(linear.predict, in_axes=(0, None))(lanes, X)
     for k in range(6):
         lane = jax.tree.map(lambda a, k=k: a[k], lanes)
+        # atol: a gradient entry near 0 is a difference of terms of order 1.
         assert_tree_allclose(
             jax.tree.map(lambda a, k=k: a[k], batched),
             value_and_grad(lane, X, y),
             rtol=1e-12,
+            atol=1e-14,
         )
         np.testing.assert_allclose(
             predictions[k],
