@@ -1049,15 +1049,41 @@ def write_table(path: str, rows: int, seed: int = 0, fmt: str = "%.5g") -> int:
     return os.path.getsize(path)
 
 
+# Runs `jaxgd ARGS` and writes the process's own high-water mark of resident
+# memory (VmHWM) to the file named first. `ru_maxrss` from `wait4` cannot tell
+# it: at `exec` the kernel folds in the resident size the child inherited from
+# this process through `fork`, so after this benchmark has held a large table
+# every child would read as large as it.
+_PEAK_SCRIPT = """
+import sys
+from jaxgd.cli import main
+path, argv = sys.argv[1], sys.argv[2:]
+try:
+    code = main(argv)
+finally:
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    with open(path, "w") as out:
+        out.write(str(int(line.split()[1]) * 1024))
+sys.exit(code)
+"""
+
+
 def peak_of(argv: list[str]) -> tuple[float, int, dict]:
-    """Like `run_command`, with the child's peak resident memory from `wait4`."""
+    """`jaxgd ARGV --json` in a fresh process: seconds, its peak resident bytes
+    (read from Linux's /proc) and its report."""
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jaxgd", *argv, "--json"], stdout=out, stderr=err
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        peak_file = os.path.join(folder, "peak")
+        process = subprocess.run(
+            [sys.executable, "-c", _PEAK_SCRIPT, peak_file, *argv, "--json"],
+            stdout=out,
+            stderr=err,
         )
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - start
         out.seek(0)
         err.seek(0)
@@ -1065,9 +1091,8 @@ def peak_of(argv: list[str]) -> tuple[float, int, dict]:
             message = err.read().decode()[-500:]
             raise RuntimeError(f"jaxgd {' '.join(argv)} failed: {message}")
         report = json.loads(out.read())
-    # ru_maxrss is in KiB on Linux, in bytes on macOS.
-    scale = 1 if sys.platform == "darwin" else 1024
-    return seconds, usage.ru_maxrss * scale, report
+        with open(peak_file, encoding="utf-8") as peak:
+            return seconds, int(peak.read()), report
 
 
 CSV_ROWS = {"csv-parse": 2_000_000, "out-of-core": 12_000_000}
@@ -1142,11 +1167,12 @@ def out_of_core_section(args: argparse.Namespace) -> Section:
     rows = (QUICK_CSV_ROWS if args.quick else CSV_ROWS)["out-of-core"]
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "table.csv")
-        size = write_table(path, rows)
+        # 6 significant digits: about 93 bytes a row, 1.1 GB for 12M rows.
+        size = write_table(path, rows, fmt="%.6g")
         argv = ["fit", path, "--target", "y", "--no-cache"]
         seconds, peak, report = peak_of(argv)
         small = os.path.join(folder, "small.csv")
-        small_size = write_table(small, max(rows // 100, 1000), seed=1)
+        small_size = write_table(small, max(rows // 100, 1000), seed=1, fmt="%.6g")
         _, small_peak, _ = peak_of(["fit", small, "--target", "y", "--no-cache"])
     table = {
         f"{rows:,} rows ({size / 1e9:.2f} GB)": {
