@@ -101,11 +101,7 @@ def prepare(
     _validate.check_tol(tol)
     batch_size = _validate.check_batching(batch_size, key, data)
     _sharding.check_data_sharding(data)
-    objective = _params.objective(loss, frozen, constants)
-    _validate.check_loss_output(objective, trained, data, has_aux=has_aux)
     validation_data, validation_every, patience = _validate.check_validation(
-        objective,
-        trained,
         data,
         validation_data=validation_data,
         validation_every=validation_every,
@@ -113,7 +109,6 @@ def prepare(
         restore_best=restore_best,
         num_steps=num_steps,
         batch_size=batch_size,
-        has_aux=has_aux,
     )
     if validation_data is not None:
         _sharding.check_data_sharding(validation_data)
@@ -172,9 +167,19 @@ def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitR
     the loop stops when its last lane does.
     """
     objective = _params.objective(config.loss, inputs.frozen, config.constants)
+    # Checked here, where the loop is traced, and so once per compilation:
+    # a call that reuses the compiled loop skips the abstract evaluation.
     value, aux = _validate.check_loss_output(
         objective, inputs.params, inputs.data, has_aux=config.has_aux
     )
+    if inputs.validation_data is not None:
+        _validate.check_loss_output(
+            objective,
+            inputs.params,
+            inputs.validation_data,
+            what="validation_data",
+            has_aux=config.has_aux,
+        )
     step = guarded_update(
         objective,
         tol=inputs.tol if config.use_tol else None,
@@ -317,7 +322,9 @@ def check_memory(config: Config, inputs: Inputs, lanes: int = 1) -> None:
     per_step = 3 * jnp.dtype(dtype).itemsize
     if config.has_aux:
         objective = _params.objective(config.loss, inputs.frozen, config.constants)
-        _, aux = jax.eval_shape(objective, inputs.params, *inputs.data)
+        _, aux = _validate.check_loss_output(
+            objective, inputs.params, inputs.data, has_aux=True
+        )
         per_step += sum(max(leaf.size, 1) * 8 for leaf in jax.tree.leaves(aux))
     need = kept * per_step
     if config.record_params:

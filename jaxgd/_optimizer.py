@@ -243,6 +243,10 @@ def _number(value: Any, dtype: Any, name: str) -> Any:
     if dtype is None:
         return value
     check_representable(value, dtype, name)
+    if isinstance(value, (int, float, np.ndarray, np.generic)):
+        # A number on the host stays there until the compiled call takes it:
+        # making a device array of it costs more than the call's own dispatch.
+        return np.asarray(value, jnp.dtype(dtype))
     return jnp.asarray(value, dtype)
 
 

@@ -180,6 +180,8 @@ def _strong(leaf: Any) -> jax.Array:
     A Python float (or `jnp.array(-3.0)`) is weakly typed: alone it would be
     computed in float32 even with `jax_enable_x64` on, where it means float64.
     """
+    if isinstance(leaf, jax.Array) and not leaf.weak_type:
+        return leaf  # the common case, without a call into jnp
     array = jnp.asarray(leaf)
     return array.astype(array.dtype) if array.weak_type else array
 

@@ -164,8 +164,6 @@ def check_loss_output(
 
 
 def check_validation(
-    loss: Callable,
-    params: Any,
     data: Sequence[Any],
     *,
     validation_data: Any,
@@ -174,12 +172,12 @@ def check_validation(
     restore_best: bool,
     num_steps: int,
     batch_size: int | None,
-    has_aux: bool = False,
 ) -> tuple[tuple | None, int | None, int | None]:
     """Checks the validation arguments of `fit` together.
 
     Returns `(validation_data, validation_every, patience)`, the data as a
-    tuple and the period filled in: one epoch by default.
+    tuple and the period filled in: one epoch by default. Whether `loss`
+    takes the validation data is checked where the loop is traced.
     """
     if validation_data is None:
         for name, value, unset in (
@@ -206,9 +204,6 @@ def check_validation(
             f"since loss(params, *validation_data) takes their place; got "
             f"{len(validation_data)}."
         )
-    check_loss_output(
-        loss, params, validation_data, what="validation_data", has_aux=has_aux
-    )
     if validation_every is None:
         every = 1 if batch_size is None else num_samples(data) // batch_size
         validation_every = max(1, min(every, num_steps))

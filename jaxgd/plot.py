@@ -1110,9 +1110,7 @@ def _pair(names: Any, default: tuple[str, str], name: str) -> tuple[str, str]:
 
 def _number(value: Any, name: str) -> float:
     if not _validate.is_real_number(value) or np.ndim(value) != 0:
-        raise TypeError(
-            f"{name} must be a number; got {_validate.describe(value)}."
-        )
+        raise TypeError(f"{name} must be a number; got {_validate.describe(value)}.")
     return float(value)
 
 
