@@ -342,18 +342,7 @@ def lr_sweep(
             "lr_sweep needs the result of jaxgd.sweep, whose final_loss has shape "
             f"(K,); got final_loss.shape={final.shape}."
         )
-    rates = _real_array(learning_rates, "learning_rates")
-    if rates.shape != final.shape:
-        raise ValueError(
-            "learning_rates must hold one rate per lane of result: got "
-            f"learning_rates.shape={rates.shape} for {final.shape[0]} lanes "
-            f"(final_loss.shape={final.shape})."
-        )
-    if not np.all(np.isfinite(rates) & (rates > 0)):
-        raise ValueError(
-            f"learning_rates must be positive and finite for a log axis; got "
-            f"{rates.tolist()}."
-        )
+    rates = _rates(learning_rates, final.shape[0], "lr_sweep")
     if max_learning_rate is not None:
         max_learning_rate = _positive(max_learning_rate, "max_learning_rate")
     diverged = ~np.isfinite(final) | np.asarray(result.diverged, bool)
@@ -930,16 +919,18 @@ def _run_index(index: Any, count: int, name: str) -> int | None:
 
 
 def _rates(learning_rates: Any, count: int, caller: str) -> np.ndarray:
+    """The rates of a result's `count` lanes, for a logarithmic scale."""
     rates = _real_array(learning_rates, "learning_rates")
     if rates.shape != (count,):
+        lanes = f"{count} lane{'s' if count != 1 else ''}"
         raise ValueError(
-            f"learning_rates must hold one rate per lane: result has {count} "
-            f"lane(s); got learning_rates.shape={rates.shape}."
+            "learning_rates must hold one rate per lane of result: got "
+            f"learning_rates.shape={rates.shape} for {lanes}."
         )
     if not np.all(np.isfinite(rates) & (rates > 0)):
         raise ValueError(
-            f"{caller} colours lanes on a log scale of learning_rates, which must "
-            f"be positive and finite; got {rates.tolist()}."
+            f"{caller} puts learning_rates on a log scale, so they must be "
+            f"positive and finite; got {rates.tolist()}."
         )
     return rates
 
