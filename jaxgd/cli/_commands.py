@@ -348,14 +348,14 @@ def _quality(data: Data, params: dict) -> dict[str, Any]:
     """The loss of params in the data's units, and the exact optimum's."""
     report: dict[str, Any] = {}
     if data.loss == "mse":
-        if data.stats is None:  # a wide table, held as its rows
-            optimum = linear.solve(data.X, data.y)
-            report["final_loss"] = float(linear.mse(params, data.X, data.y))
-            report["closed_form_loss"] = float(linear.mse(optimum, data.X, data.y))
+        # A wide table is held as its rows, a tall one as its statistics.
+        if data.stats is None:
+            loss, on = linear.mse, (data.X, data.y)
         else:
-            optimum = linear.solve(data.stats)
-            report["final_loss"] = float(linear.mse_stats(params, data.stats))
-            report["closed_form_loss"] = float(linear.mse_stats(optimum, data.stats))
+            loss, on = linear.mse_stats, (data.stats,)
+        optimum = linear.solve(*on)
+        report["final_loss"] = float(loss(params, *on))
+        report["closed_form_loss"] = float(loss(optimum, *on))
         report["gap"] = report["final_loss"] - report["closed_form_loss"]
         return report
     report["final_loss"] = float(linear.bce(params, data.X, data.y))
