@@ -6,16 +6,26 @@ import numpy as np
 import optax
 
 
-def regression(n_samples=64, n_features=3, n_outputs=1, dtype=jnp.float32, seed=0):
-    """A noisy linear regression problem (X, y) with standardised features."""
-    X, W, noise = normal(
+def regression(
+    n_samples=64,
+    n_features=3,
+    n_outputs=1,
+    dtype=jnp.float32,
+    seed=0,
+    *,
+    offset=0.5,
+    noise=0.1,
+):
+    """A noisy linear regression problem (X, y) with standardised features:
+    `y = X W + offset + noise * e`, with `W` and `e` standard normal."""
+    X, W, e = normal(
         seed,
         (n_samples, n_features),
         (n_features, n_outputs),
         (n_samples, n_outputs),
         dtype=dtype,
     )
-    return X, X @ W + 0.5 + 0.1 * noise
+    return X, X @ W + offset + noise * e
 
 
 def normal(seed, *shapes, dtype=jnp.float32):

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import normal
+from helpers import regression
 
 import jaxgd
 from jaxgd import linear
@@ -22,14 +22,9 @@ def problem(
     noise=0.1,
     seed=0,
 ):
-    X, W, e = normal(
-        seed,
-        (n_samples, n_features),
-        (n_features, n_outputs),
-        (n_samples, n_outputs),
-        dtype=dtype,
+    X, y = regression(
+        n_samples, n_features, n_outputs, dtype, seed, offset=offset, noise=noise
     )
-    y = X @ W + offset + noise * e
     return X, y, linear.init(jax.random.key(seed), n_features, n_outputs, dtype)
 
 
