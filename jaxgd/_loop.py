@@ -76,6 +76,13 @@ class History(NamedTuple):
     written: jax.Array  # steps covered by chunks, run or skipped one by one
 
 
+class Blocks(NamedTuple):
+    """Which histories take each chunk's records as one block, in place."""
+
+    infos: bool
+    trajectory: bool
+
+
 class _Records(NamedTuple):
     """What one chunk recorded (NaN where it was skipped)."""
 
@@ -166,17 +173,26 @@ def iterate(
     lanes = _Lanes(lane_axis)
     if num_steps == 0:
         history = _initial_history(
-            skipped, state, validation, 0, 0, 1, record_params, lanes
+            skipped, state, validation, _lengths(0, 1), 0, record_params, lanes
         )
-        return _outcome(_Carry(state, watch, order), history, lanes)
+        return _outcome(_Carry(state, watch, order), history, lanes, 0)
     plan = layout(num_steps, None if validation is None else validation.every)
+    chunks = plan.periods * plan.per_period
+    # The steps the chunks cover, from 0: at least `num_steps`.
+    reach = (plan.periods - 1) * plan.period + plan.per_period * plan.chunk
+    # With every step kept, a chunk's records are one block of the histories,
+    # written in place; the histories then reach as far as the chunks do and
+    # are cut to `num_steps` after the loop. The trajectory is cut only where
+    # that costs no copy, when the chunks end exactly at `num_steps`.
+    blocks = history_every == 1 and chunks <= GROUP
+    in_place = Blocks(infos=blocks, trajectory=blocks and reach == num_steps)
+    records, params = _lengths(num_steps, history_every)
     history = _initial_history(
         skipped,
         state,
         validation,
-        num_steps,
+        (reach if in_place.infos else records, params),
         plan.periods,
-        history_every,
         record_params,
         lanes,
     )
@@ -246,8 +262,6 @@ def iterate(
         infos = jax.tree.map(lambda x: jnp.full((plan.chunk,), x), skipped)
         return carry, _Records(infos, trajectory, value, jnp.zeros((), bool))
 
-    chunks = plan.periods * plan.per_period
-
     def chunk(loop: tuple[_Carry, History], q: jax.Array) -> tuple:
         carry, history = loop
         if chunks == 1:
@@ -269,9 +283,21 @@ def iterate(
         steps = start + jnp.arange(plan.chunk, dtype=jnp.int32)
         history = History(
             written=steps[-1] + 1,
-            infos=_keep(history.infos, records.infos, steps, history_every, lanes),
+            infos=_keep(
+                history.infos,
+                records.infos,
+                steps,
+                history_every,
+                lanes,
+                in_place.infos,
+            ),
             trajectory=_keep(
-                history.trajectory, records.trajectory, steps + 1, history_every, lanes
+                history.trajectory,
+                records.trajectory,
+                steps + 1,
+                history_every,
+                lanes,
+                in_place.trajectory,
             ),
             validation=None
             if records.validation is None
@@ -320,7 +346,7 @@ def iterate(
         (carry, history), _ = jax.lax.scan(
             group_or_skip, loop, jnp.arange(groups, dtype=jnp.int32)
         )
-    return _outcome(carry, history, lanes, history_every)
+    return _outcome(carry, history, lanes, num_steps, history_every)
 
 
 class _Lanes(NamedTuple):
@@ -379,21 +405,21 @@ def _initial_history(
     skipped: StepInfo,
     state: StepState,
     validation: Validation | None,
-    num_steps: int,
+    lengths: tuple[int, int],
     periods: int,
-    every: int,
     record_params: bool,
     lanes: _Lanes,
 ) -> History:
-    """Histories of NaN, one entry per kept step.
+    """Histories of NaN: `lengths` entries of records and of params.
 
     The trajectory's first entry is the initial params.
     """
+    records, params = lengths
     trajectory = None
     if record_params:
         trajectory = jax.tree.map(
             lambda p: (
-                jnp.zeros(lanes.shape(num_steps // every + 1, p.shape), p.dtype)
+                jnp.zeros(lanes.shape(params, p.shape), p.dtype)
                 .at[0]
                 .set(lanes.gather(p, 0))
             ),
@@ -403,10 +429,9 @@ def _initial_history(
     if validation is not None:
         dtype = _validation_dtype(validation, state.params)
         values = jnp.full(lanes.shape(periods, ()), jnp.nan, dtype)
-    kept = -(-num_steps // every)
     return History(
         infos=jax.tree.map(
-            lambda x: jnp.full(lanes.shape(kept, x.shape), x, x.dtype), skipped
+            lambda x: jnp.full(lanes.shape(records, x.shape), x, x.dtype), skipped
         ),
         trajectory=trajectory,
         validation=values,
@@ -414,16 +439,32 @@ def _initial_history(
     )
 
 
+def _lengths(num_steps: int, every: int) -> tuple[int, int]:
+    """Entries of the records and of the params kept of `num_steps` steps."""
+    return -(-num_steps // every), num_steps // every + 1
+
+
 def _keep(
-    history: Any, records: Any, steps: jax.Array, every: int, lanes: _Lanes
+    history: Any,
+    records: Any,
+    steps: jax.Array,
+    every: int,
+    lanes: _Lanes,
+    block: bool,
 ) -> Any:
     """`history` with the records of `steps` that are multiples of `every`.
 
     The others, and steps past the end of the history, are dropped; a chunk
     that ran past the end of a period is overwritten by the next period's.
+    With `block`, `steps` are consecutive and all inside the history: one
+    block written in place.
     """
 
     def write(h: jax.Array, x: jax.Array) -> jax.Array:
+        if block:
+            return jax.lax.dynamic_update_slice_in_dim(
+                h, lanes.gather(x, 1), steps[0], axis=0
+            )
         index = (
             steps // every
             if every == 1
@@ -434,17 +475,18 @@ def _keep(
     return jax.tree.map(write, history, records)
 
 
-def _outcome(carry: _Carry, history: History, lanes: _Lanes, every: int = 1) -> Outcome:
-    """This lane's histories.
+def _outcome(
+    carry: _Carry, history: History, lanes: _Lanes, num_steps: int, every: int = 1
+) -> Outcome:
+    """This lane's histories, of the steps up to `num_steps`.
 
     The params after the steps of groups skipped whole are those the run
     stopped with: the trajectory's entries past what the chunks wrote.
     """
+    records, params = _lengths(num_steps, every)
     trajectory = None
     if history.trajectory is not None:
-        after = every * jnp.arange(
-            jax.tree.leaves(history.trajectory)[0].shape[0], dtype=jnp.int32
-        )
+        after = every * jnp.arange(params, dtype=jnp.int32)
         stopped = after > history.written
         trajectory = jax.tree.map(
             lambda h, p: jnp.where(
@@ -458,7 +500,7 @@ def _outcome(carry: _Carry, history: History, lanes: _Lanes, every: int = 1) -> 
         validation_losses = lanes.own(history.validation)
     return Outcome(
         state=carry.state,
-        infos=jax.tree.map(lanes.own, history.infos),
+        infos=jax.tree.map(lambda h: lanes.own(h[:records]), history.infos),
         trajectory=trajectory,
         validation_losses=validation_losses,
         watch=carry.watch,
