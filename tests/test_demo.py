@@ -6,6 +6,7 @@ import sys
 
 import jax
 import pytest
+from readme import README, commands, matches
 
 from jaxgd import datasets, linear
 from jaxgd.cli import main
@@ -35,11 +36,22 @@ def umask():
 
 
 @pytest.mark.slow
-def test_demo_writes_every_figure_and_prints_the_table(tmp_path, capsys):
-    out_dir = tmp_path / "figures"
-    code = run_demo(out_dir)
+def test_demo_as_the_readme_runs_it_writes_every_figure_and_prints_its_table(
+    tmp_path, monkeypatch, capsys
+):
+    """`jaxgd demo` prints what the README shows and writes every figure.
+
+    tests/test_readme.py leaves this command to this test, which runs it once.
+    """
+    (command,) = [c for c in commands(README.read_text("utf-8")) if c.argv[1] == "demo"]
+    monkeypatch.chdir(tmp_path)
+    code = main([*command.argv[1:], "--no-cache"])
     out, err = capsys.readouterr()
     assert code == 0, err
+    assert matches(command.shown, (out + err).splitlines()), (
+        f"README.md line {command.line} shows\n" + "\n".join(command.shown)
+    )
+    out_dir = tmp_path / "figures"
     names = [f"{name}.png" for name in FIGURES]
     assert sorted(path.name for path in out_dir.iterdir()) == names
     for name in names:
@@ -54,13 +66,7 @@ def test_demo_writes_every_figure_and_prints_the_table(tmp_path, capsys):
         assert round(per_metre * 0.0254) == 150
         # Readable by anyone who may read the folder, like any new file.
         assert (out_dir / name).stat().st_mode & 0o777 == 0o666 & ~umask()
-        assert f"  {out_dir / name}\n" in out
-    for part in range(1, 8):
-        assert f"\n{part}.  " in out
-
-    # Part 1: the ball on (x - 1)²/2 at rate 0.3 is x_t = 1 + (x_0 - 1) 0.7^t.
-    left, right = (1 + (x0 - 1) * 0.7**STEPS for x0 in (-2.0, 4.0))
-    assert f"x = -2 rolls right to {left:.4f}, x = 4 rolls left to {right:.4f}" in out
+        assert f"  figures/{name}\n" in out
     # Part 4: the closed form is least squares on the standardized features.
     data = datasets.load("auto_mpg")
     X = (data.X - data.X.mean(axis=0)) / data.X.std(axis=0)
@@ -88,6 +94,11 @@ def test_demo_writes_vector_figures(tmp_path, capsys, format, magic):
         if format == "svg":
             assert b"<svg" in data[:1000] and data.rstrip().endswith(b"</svg>")
         assert f"  {tmp_path / name}\n" in out
+    for part in range(1, 8):
+        assert f"\n{part}.  " in out
+    # Part 1: the ball on (x - 1)²/2 at rate 0.3 is x_t = 1 + (x_0 - 1) 0.7^t.
+    left, right = (1 + (x0 - 1) * 0.7**STEPS for x0 in (-2.0, 4.0))
+    assert f"x = -2 rolls right to {left:.4f}, x = 4 rolls left to {right:.4f}" in out
 
 
 def test_demo_rejects_an_unknown_format(tmp_path, capsys):

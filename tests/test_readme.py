@@ -5,6 +5,7 @@ README's "Tests and documentation" section.
 """
 
 import re
+from pathlib import Path
 
 import pytest
 from readme import README, blocks, commands, matches, run_in_fresh_process, snippets
@@ -12,8 +13,11 @@ from readme import README, blocks, commands, matches, run_in_fresh_process, snip
 from jaxgd.cli import main
 
 TEXT = README.read_text(encoding="utf-8")
-# Commands whose run takes more than a few seconds.
-SLOW = {("jaxgd", "demo")}
+# Commands checked by a test of their own, which also checks what they write.
+ELSEWHERE = {
+    "demo": "test_demo.py::"
+    "test_demo_as_the_readme_runs_it_writes_every_figure_and_prints_its_table"
+}
 
 
 @pytest.mark.slow
@@ -52,12 +56,9 @@ def test_quickstart_is_short():
 @pytest.mark.parametrize(
     "command",
     [
-        pytest.param(
-            command,
-            id=" ".join(command.argv),
-            marks=[pytest.mark.slow] if tuple(command.argv[:2]) in SLOW else [],
-        )
+        pytest.param(command, id=" ".join(command.argv))
         for command in commands(TEXT)
+        if command.argv[1] not in ELSEWHERE
     ],
 )
 def test_the_command_line_prints_what_the_readme_shows(
@@ -73,6 +74,14 @@ def test_the_command_line_prints_what_the_readme_shows(
         + "\nbut prints\n"
         + "\n".join(printed)
     )
+
+
+def test_the_commands_checked_elsewhere_are_checked_there():
+    here = Path(__file__).parent
+    for command in commands(TEXT):
+        if command.argv[1] in ELSEWHERE:
+            file, test = ELSEWHERE[command.argv[1]].split("::")
+            assert f"def {test}(" in (here / file).read_text(encoding="utf-8")
 
 
 def test_the_readme_shows_every_figure_of_the_demo():
