@@ -171,7 +171,7 @@ def _check_overflow(result: Stats) -> Stats:
     """
     leaves = jax.tree.leaves(result)
     if not all(_validate.is_concrete(leaf) for leaf in leaves) or all(
-        bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves
+        _shapes.all_finite(leaf) for leaf in leaves
     ):
         return result
     x_bad = ~(np.isfinite(np.diagonal(result.gram)) & np.isfinite(result.x_mean))

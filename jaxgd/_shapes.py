@@ -39,15 +39,24 @@ def as_array(x: Any, name: str, *, host: bool = False) -> Any:
     return x if host else jnp.asarray(x)
 
 
+def all_finite(x: Any) -> bool:
+    """Whether the concrete array `x` holds no NaN and no infinity."""
+    if isinstance(x, np.ndarray):
+        return bool(np.isfinite(x).all())
+    return bool(_all_finite(x))
+
+
+@jax.jit
+def _all_finite(x: jax.Array) -> jax.Array:
+    return jnp.all(jnp.isfinite(x))
+
+
 def check_finite(x: jax.Array, name: str, caller: str) -> None:
     """A `ValueError` if the concrete array `x` holds NaN or an infinity.
 
     Skipped for tracers, whose values are not known yet.
     """
-    if not _validate.is_concrete(x):
-        return
-    xp = np if isinstance(x, np.ndarray) else jnp
-    if bool(xp.all(xp.isfinite(x))):
+    if not _validate.is_concrete(x) or all_finite(x):
         return
     bad = np.argwhere(~np.isfinite(np.asarray(x)))
     first = tuple(int(i) for i in bad[0])
@@ -116,19 +125,18 @@ def check_shapes(X: jax.Array, y: jax.Array) -> None:
         )
 
 
-def targets(y: Any, predictions: jax.Array, X: Any) -> jax.Array:
-    """`y` as an array of the predictions' shape, or a `ValueError`.
+def targets(y: Any, shape: tuple[int, int], X: Any) -> jax.Array:
+    """`y` as an array of the predictions' `shape`, or a `ValueError`.
 
     With one output, a 1-D `y: (N,)` is taken as `(N, 1)`, as scikit-learn
     takes it; anything else of another shape is an error, never broadcast.
     """
     y = as_array(y, "y")
-    if y.shape == predictions.shape[:1] and predictions.shape[1:] == (1,):
+    if y.shape == shape[:1] and shape[1:] == (1,):
         y = y[:, None]
-    if y.shape != predictions.shape:
+    if y.shape != shape:
         raise ValueError(
             f"y must have the predictions' shape (n_samples, n_outputs) = "
-            f"{predictions.shape}; got y.shape={y.shape} for "
-            f"X.shape={jnp.shape(X)}."
+            f"{shape}; got y.shape={y.shape} for X.shape={jnp.shape(X)}."
         )
     return y

@@ -119,15 +119,7 @@ def predict(params: Params, X: ArrayLike) -> jax.Array:
         ValueError: if `X` is not 2-D or its features disagree with `W`.
         TypeError: if `X` or a param does not hold real numbers.
     """
-    W, b = _shapes.unpack(params)
-    X = _shapes.check_X(X)
-    if X.shape[1] != W.shape[0]:
-        raise ValueError(
-            f"X has {X.shape[1]} features but W expects {W.shape[0]}: "
-            f"X.shape={X.shape}, W.shape={W.shape}."
-        )
-    dtype = jnp.result_type(X, W, b)
-    return affine(X.astype(dtype), W.astype(dtype), b.astype(dtype))
+    return _predict(*_layer(params, X))
 
 
 def sse(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
@@ -144,7 +136,7 @@ def sse(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
     Raises:
         ValueError: if shapes disagree.
     """
-    return jnp.sum(jnp.square(_residual(params, X, y)))
+    return _sse(*_layer_data(params, X, y))
 
 
 def mse(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
@@ -162,7 +154,7 @@ def mse(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
         ValueError: if shapes disagree or there are no samples (the mean of
             nothing).
     """
-    return jnp.mean(jnp.square(_residual(params, X, y, caller="mse")))
+    return _mse(*_layer_data(params, X, y, caller="mse"))
 
 
 def bce(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
@@ -182,10 +174,7 @@ def bce(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
     Raises:
         ValueError: if shapes disagree or there are no samples.
     """
-    logits = predict(params, X)
-    labels = _shapes.targets(y, logits, X)
-    _shapes.check_samples(X, "bce")
-    return jnp.mean(_softplus(logits) - labels * logits)
+    return _bce(*_layer_data(params, X, y, caller="bce"))
 
 
 @jax.custom_jvp
@@ -454,7 +443,7 @@ def _check_stats_finite(stats: Stats, caller: str) -> None:
     bad = [
         name
         for name, leaf in zip(Stats._fields, stats, strict=True)
-        if not bool(jnp.all(jnp.isfinite(leaf)))
+        if not _shapes.all_finite(leaf)
     ]
     if bad:
         raise ValueError(
@@ -584,9 +573,8 @@ def accuracy(params: Params, X: ArrayLike, y: ArrayLike) -> float:
         >>> linear.accuracy(params, X, y)  # logits -1.5, 0.5, 1.5: the last is wrong
         0.6666666666666666
     """
-    logits = predict(params, X)
-    labels = _shapes.targets(y, logits, X)
-    _shapes.check_samples(X, "accuracy")
+    W, b, X, labels = _layer_data(params, X, y, caller="accuracy")
+    logits = _predict(W, b, X)
     return float(np.mean((np.asarray(logits) > 0) == (np.asarray(labels) == 1)))
 
 
@@ -607,14 +595,54 @@ def _design(X: jax.Array) -> jax.Array:
     return jnp.concatenate([X, jnp.ones((X.shape[0], 1), X.dtype)], axis=1)
 
 
-def _residual(
+def _layer(params: Params, X: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """`(W, b, X)` of a layer and its inputs, or the error of what disagrees."""
+    W, b = _shapes.unpack(params)
+    X = _shapes.check_X(X)
+    if X.shape[1] != W.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[1]} features but W expects {W.shape[0]}: "
+            f"X.shape={X.shape}, W.shape={W.shape}."
+        )
+    return W, b, X
+
+
+def _layer_data(
     params: Params, X: ArrayLike, y: ArrayLike, caller: str | None = None
-) -> jax.Array:
-    predictions = predict(params, X)
-    residual = _shapes.targets(y, predictions, X) - predictions
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """`(W, b, X, y)` with `y` shaped as the predictions; `caller` needs rows."""
+    W, b, X = _layer(params, X)
+    y = _shapes.targets(y, (X.shape[0], W.shape[1]), X)
     if caller is not None:
         _shapes.check_samples(X, caller)
-    return residual
+    return W, b, X, y
+
+
+# The losses are compiled as a whole: called on arrays, each is one program
+# (per shape) instead of one per operation; inside a traced loss they are
+# inlined like any other function.
+
+
+@jax.jit
+def _predict(W: jax.Array, b: jax.Array, X: jax.Array) -> jax.Array:
+    dtype = jnp.result_type(X, W, b)
+    return affine(X.astype(dtype), W.astype(dtype), b.astype(dtype))
+
+
+@jax.jit
+def _sse(W: jax.Array, b: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.square(y - _predict(W, b, X)))
+
+
+@jax.jit
+def _mse(W: jax.Array, b: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
+    return jnp.mean(jnp.square(y - _predict(W, b, X)))
+
+
+@jax.jit
+def _bce(W: jax.Array, b: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
+    logits = _predict(W, b, X)
+    return jnp.mean(_softplus(logits) - y * logits)
 
 
 def _is_array(x: Any) -> bool:
