@@ -18,21 +18,27 @@ def regression(
 ):
     """A noisy linear regression problem (X, y) with standardised features:
     `y = X W + offset + noise * e`, with `W` and `e` standard normal."""
-    X, W, e = normal(
+    X, W, e = _host_normal(
         seed,
         (n_samples, n_features),
         (n_features, n_outputs),
         (n_samples, n_outputs),
         dtype=dtype,
     )
-    return X, X @ W + offset + noise * e
+    # Computed on the host, in float64 from the rounded draws, then rounded.
+    y = X.astype(np.float64) @ W + offset + noise * e.astype(np.float64)
+    return jnp.asarray(X, dtype), jnp.asarray(y, dtype)
 
 
 def normal(seed, *shapes, dtype=jnp.float32):
     """Standard normal arrays of these shapes, drawn on the host: numpy's
     generator needs no compilation for each new shape, as `jax.random` does."""
+    return [jnp.asarray(x, dtype) for x in _host_normal(seed, *shapes, dtype=dtype)]
+
+
+def _host_normal(seed, *shapes, dtype):
     rng = np.random.default_rng(seed)
-    return [jnp.asarray(rng.standard_normal(shape), dtype) for shape in shapes]
+    return [rng.standard_normal(shape).astype(jnp.dtype(dtype)) for shape in shapes]
 
 
 def optax_loop(loss, params, data, optimizer, num_steps):
