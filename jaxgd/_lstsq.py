@@ -170,8 +170,8 @@ def _check_overflow(result: Stats) -> Stats:
     squares (or of values) past the largest float. Skipped under `jit`.
     """
     leaves = jax.tree.leaves(result)
-    if not all(_validate.is_concrete(leaf) for leaf in leaves) or all(
-        _shapes.all_finite(leaf) for leaf in leaves
+    if not all(_validate.is_concrete(leaf) for leaf in leaves) or _shapes.all_finite(
+        leaves
     ):
         return result
     x_bad = ~(np.isfinite(np.diagonal(result.gram)) & np.isfinite(result.x_mean))
@@ -202,20 +202,24 @@ def _stats(X: jax.Array, y: jax.Array) -> Stats:
     spread = jnp.diagonal(raw) / N - jnp.square(x_mean)
     nearly_centred = jnp.all(jnp.square(x_mean) <= spread / 4)
 
+    zero = jnp.zeros_like(x_mean)
+
     def from_raw() -> tuple:
         gram = raw - N * jnp.outer(x_mean, x_mean)
         cross = rows_product(X, yc) - N * jnp.outer(x_mean, yc_mean)
-        return gram, jnp.zeros_like(x_mean), *_anchored(gram, cross, X, x_mean, yc)
+        return gram, cross, zero
 
     def centred() -> tuple:
         Xc = X - x_mean[None, :]
         gram = jnp.matmul(Xc.T, Xc, precision=_HIGHEST)
-        cross = rows_product(Xc, yc)
-        zero = jnp.zeros_like(x_mean)
-        return gram, jnp.mean(Xc, axis=0), *_anchored(gram, cross, Xc, zero, yc)
+        return gram, rows_product(Xc, yc), jnp.mean(Xc, axis=0)
 
-    gram, xc_mean, anchor, anchor_grad, residual = jax.lax.cond(
-        nearly_centred, from_raw, centred
+    gram, cross, xc_mean = jax.lax.cond(nearly_centred, from_raw, centred)
+    anchor = _cg_anchor(gram, cross)
+    anchor_grad, anchor_sse = jax.lax.cond(
+        nearly_centred,
+        lambda: _at_anchor(anchor, X, x_mean, yc),
+        lambda: _at_anchor(anchor, X - x_mean[None, :], zero, yc),
     )
     # Symmetric to the last bit, as `_quadratic_form`'s derivative assumes.
     gram = (gram + gram.T) / 2
@@ -228,31 +232,35 @@ def _stats(X: jax.Array, y: jax.Array) -> Stats:
         gram=gram,
         anchor=anchor,
         anchor_grad=anchor_grad,
-        anchor_sse=jnp.sum(jnp.square(residual), axis=0),
+        anchor_sse=anchor_sse,
     )
 
 
-def _anchored(
-    gram: jax.Array, cross: jax.Array, X: jax.Array, shift: jax.Array, yc: jax.Array
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """The anchor, the gradient there and the residuals there, for `X - shift`.
-
-    The gradient is summed from the residuals rather than taken as
-    `gram @ anchor - cross`, whose rounding error would swamp it.
-    """
+def _cg_anchor(gram: jax.Array, cross: jax.Array) -> jax.Array:
+    """An approximate solution of `gram @ anchor = cross`: the anchor of `Stats`."""
     # Conjugate gradients on the system scaled by the columns' spreads: on
     # unstandardized columns (thousands beside fractions) the plain system is
     # too badly conditioned for a few iterations.
     scale = jnp.sqrt(jnp.diagonal(gram))
     scale = jnp.where(scale > 0, scale, 1)
     scaled = gram / scale[:, None] / scale[None, :]
-    iterations = min(X.shape[1], 128)
+    iterations = min(gram.shape[0], 128)
     anchor = _conjugate_gradient(scaled, cross / scale[:, None], iterations)
-    anchor = anchor / scale[:, None]
+    return anchor / scale[:, None]
+
+
+def _at_anchor(
+    anchor: jax.Array, X: jax.Array, shift: jax.Array, yc: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """The gradient and the sum of squared residuals at `anchor`, for `X - shift`.
+
+    The gradient is summed from the residuals rather than taken as
+    `gram @ anchor - cross`, whose rounding error would swamp it.
+    """
     fitted = jnp.matmul(X, anchor, precision=_HIGHEST) - (shift @ anchor)[None, :]
     residual = yc - fitted
     grad = jnp.outer(shift, jnp.sum(residual, axis=0)) - rows_product(X, residual)
-    return anchor, grad, residual
+    return grad, jnp.sum(jnp.square(residual), axis=0)
 
 
 def _conjugate_gradient(G: jax.Array, C: jax.Array, iterations: int) -> jax.Array:

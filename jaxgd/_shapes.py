@@ -39,16 +39,27 @@ def as_array(x: Any, name: str, *, host: bool = False) -> Any:
     return x if host else jnp.asarray(x)
 
 
-def all_finite(x: Any) -> bool:
-    """Whether the concrete array `x` holds no NaN and no infinity."""
-    if isinstance(x, np.ndarray):
-        return bool(np.isfinite(x).all())
-    return bool(_all_finite(x))
+def all_finite(tree: Any) -> bool:
+    """Whether the concrete arrays of `tree` hold no NaN and no infinity.
+
+    Arrays in the host's memory (numpy's, or JAX's on the CPU) are read in
+    place by numpy; others are checked where they are, in one program.
+    """
+    leaves = jax.tree.leaves(tree)
+    if all(_on_host(leaf) for leaf in leaves):
+        return all(bool(np.isfinite(np.asarray(leaf)).all()) for leaf in leaves)
+    return bool(_all_finite(leaves))
+
+
+def _on_host(x: Any) -> bool:
+    if not isinstance(x, jax.Array):
+        return True
+    return x.is_fully_addressable and all(d.platform == "cpu" for d in x.devices())
 
 
 @jax.jit
-def _all_finite(x: jax.Array) -> jax.Array:
-    return jnp.all(jnp.isfinite(x))
+def _all_finite(leaves: list) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
 def check_finite(x: jax.Array, name: str, caller: str) -> None:

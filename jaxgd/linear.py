@@ -438,7 +438,9 @@ def _largest_eigenvalue(gram: np.ndarray) -> float:
 def _check_stats_finite(stats: Stats, caller: str) -> None:
     """A `ValueError` if concrete `Stats` hold NaN or an infinity."""
     leaves = jax.tree.leaves(stats)
-    if not all(_validate.is_concrete(leaf) for leaf in leaves):
+    if not all(_validate.is_concrete(leaf) for leaf in leaves) or _shapes.all_finite(
+        leaves
+    ):
         return
     bad = [
         name
