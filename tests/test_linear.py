@@ -85,8 +85,8 @@ def test_predict_derivatives_equal_those_of_a_plain_product(x64):
     # Mixed precision: float32 inputs, float64 weights.
     X32 = X.astype(jnp.float32)
     assert_tree_allclose(
-        jax.grad(linear.mse)(params, X32, y),
-        jax.grad(_plain_mse)(params, X32, y),
+        jax.jit(jax.grad(linear.mse))(params, X32, y),
+        jax.jit(jax.grad(_plain_mse))(params, X32, y),
         rtol=1e-12,
     )
     if jax.default_backend() == "cpu":
@@ -105,7 +105,7 @@ def test_predict_under_vmap_equals_a_loop(x64):
     lanes = jax.vmap(lambda k: linear.init(k, 4, 3, jnp.float64))(
         jax.random.split(jax.random.key(5), 6)
     )
-    value_and_grad = jax.value_and_grad(linear.mse)
+    value_and_grad = jax.jit(jax.value_and_grad(linear.mse))
     batched = jax.jit(jax.vmap(value_and_grad, in_axes=(0, None, None)))(lanes, X, y)
     predictions = jax.vmap(linear.predict, in_axes=(0, None))(lanes, X)
     for k in range(6):
@@ -188,8 +188,8 @@ def test_solve_is_least_squares(x64):
     np.testing.assert_allclose(params["W"], theta[:-1], rtol=1e-10)
     np.testing.assert_allclose(params["b"], theta[-1], rtol=1e-10)
     # The normal equations: the gradient vanishes at the solution.
-    grads = jax.grad(linear.sse)(params, X, y)
-    assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)) < 1e-10
+    grads = jax.jit(jax.grad(linear.sse))(params, X, y)
+    assert max(float(np.abs(g).max()) for g in jax.tree.leaves(grads)) < 1e-10
 
 
 @pytest.mark.slow
@@ -211,7 +211,7 @@ def test_max_learning_rate_is_exact(x64, loss, m):
     assert excess[-1] > 1e3 * excess[0]  # the top mode grows as 1.02^t
     # 2 / lambda_max of the Hessian, computed independently.
     flat, unravel = jax.flatten_util.ravel_pytree(params)
-    hessian = jax.hessian(lambda v: loss_fn(unravel(v), X, y))(flat)
+    hessian = jax.jit(jax.hessian(lambda v: loss_fn(unravel(v), X, y)))(flat)
     np.testing.assert_allclose(
         bound, 2 / np.linalg.eigvalsh(np.asarray(hessian))[-1], rtol=1e-10
     )
@@ -225,8 +225,9 @@ def test_max_learning_rate_for_bce_is_a_safe_bound(x64):
     flat, unravel = jax.flatten_util.ravel_pytree(params)
     y = (X[:, :1] > 0).astype(jnp.float64)
     tightest = np.inf
+    hessian_at = jax.jit(jax.hessian(lambda v: linear.bce(unravel(v), X, y)))
     for scale in (0.0, 0.3, 3.0):
-        hessian = jax.hessian(lambda v: linear.bce(unravel(v), X, y))(flat * scale)
+        hessian = hessian_at(flat * scale)
         tightest = min(tightest, 2 / np.linalg.eigvalsh(np.asarray(hessian))[-1])
     assert bound <= tightest * (1 + 1e-12)
     np.testing.assert_allclose(bound, tightest, rtol=1e-10)  # sharp at z = 0
@@ -312,8 +313,8 @@ def test_solve_bce_is_the_minimiser(x64, scaled):
     grad, hessian = bce_gradient_and_hessian(theta, np.asarray(X), data.y)
     assert np.linalg.norm(grad) < 1e-8
     assert np.linalg.eigvalsh(hessian)[0] > 0
-    grads = jax.grad(linear.bce)(params, X, data.y)
-    assert max(float(jnp.max(jnp.abs(g))) for g in grads.values()) < 1e-8
+    grads = jax.jit(jax.grad(linear.bce))(params, X, data.y)
+    assert max(float(np.max(np.abs(g))) for g in grads.values()) < 1e-8
     # Gradient descent from there does not find a lower loss.
     result = jaxgd.fit(linear.bce, params, X, data.y, learning_rate=1.0, num_steps=50)
     assert float(result.final_loss) >= float(linear.bce(params, X, data.y)) - 1e-14

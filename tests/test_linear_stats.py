@@ -52,8 +52,8 @@ def assert_tree_allclose(a, b, rtol, atol=0.0):
 def test_value_and_gradient_equal_mse(shape):
     X, y, params = problem(*shape)
     stats = linear.stats(X, y)
-    value, grads = jax.value_and_grad(linear.mse_stats)(params, stats)
-    want_value, want_grads = jax.value_and_grad(linear.mse)(params, X, y)
+    value, grads = jax.jit(jax.value_and_grad(linear.mse_stats))(params, stats)
+    want_value, want_grads = jax.jit(jax.value_and_grad(linear.mse))(params, X, y)
     np.testing.assert_allclose(value, want_value, rtol=1e-5)
     assert_tree_allclose(grads, want_grads, rtol=1e-4, atol=1e-6)
     assert value.dtype == jnp.float32
@@ -69,20 +69,25 @@ def test_second_derivatives_equal_mse(x64):
     X, y, params = problem(30, 4, 2, jnp.float64)
     stats = linear.stats(X, y)
     assert_tree_allclose(
-        jax.hessian(linear.mse_stats)(params, stats),
-        jax.hessian(linear.mse)(params, X, y),
+        jax.jit(jax.hessian(linear.mse_stats))(params, stats),
+        jax.jit(jax.hessian(linear.mse))(params, X, y),
         rtol=1e-9,
         atol=1e-12,
     )
     tangent = jax.tree.map(
-        lambda p: jnp.linspace(-1.0, 1.0, p.size).reshape(p.shape), params
+        lambda p: np.linspace(-1.0, 1.0, p.size).reshape(p.shape), params
     )
-    _, got = jax.jvp(lambda p: linear.mse_stats(p, stats), (params,), (tangent,))
-    _, want = jax.jvp(lambda p: linear.mse(p, X, y), (params,), (tangent,))
-    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+    @jax.jit
+    def directional(p, t):
+        _, got = jax.jvp(lambda p: linear.mse_stats(p, stats), (p,), (t,))
+        _, want = jax.jvp(lambda p: linear.mse(p, X, y), (p,), (t,))
+        return got, want
+
+    np.testing.assert_allclose(*directional(params, tangent), rtol=1e-10)
     # In the statistics: the loss is linear in the Gram matrix, with weight
     # D D^T / (N m) for D = W - anchor.
-    d_stats = jax.grad(linear.mse_stats, argnums=1)(params, stats)
+    d_stats = jax.jit(jax.grad(linear.mse_stats, argnums=1))(params, stats)
     D = params["W"] - stats.anchor
     np.testing.assert_allclose(d_stats.gram, D @ D.T / (30 * 2), rtol=1e-12)
 
@@ -154,8 +159,9 @@ def rank_deficient(case):
 def test_equals_mse_when_the_gram_is_singular(x64, case):
     X, y = rank_deficient(case)
     params = linear.init(jax.random.key(1), X.shape[1], y.shape[1], jnp.float64)
-    value, grads = jax.value_and_grad(linear.mse_stats)(params, linear.stats(X, y))
-    want_value, want_grads = jax.value_and_grad(linear.mse)(params, X, y)
+    stats = linear.stats(X, y)
+    value, grads = jax.jit(jax.value_and_grad(linear.mse_stats))(params, stats)
+    want_value, want_grads = jax.jit(jax.value_and_grad(linear.mse))(params, X, y)
     np.testing.assert_allclose(value, want_value, rtol=1e-10)
     assert_tree_allclose(grads, want_grads, rtol=1e-8, atol=1e-12)
 
@@ -338,8 +344,8 @@ def test_chunks_give_the_statistics_of_all_their_rows(x64, sizes):
     whole, merged = linear.stats(X, y), linear.stats(iter(chunks))
     assert_same_stats(merged, whole, X, y)
     params = linear.init(jax.random.key(2), 4, 2, jnp.float64)
-    value, grads = jax.value_and_grad(linear.mse_stats)(params, merged)
-    want_value, want_grads = jax.value_and_grad(linear.mse)(params, X, y)
+    value, grads = jax.jit(jax.value_and_grad(linear.mse_stats))(params, merged)
+    want_value, want_grads = jax.jit(jax.value_and_grad(linear.mse))(params, X, y)
     np.testing.assert_allclose(value, want_value, rtol=1e-12)
     assert_tree_allclose(grads, want_grads, rtol=1e-10)
 
