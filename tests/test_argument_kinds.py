@@ -57,10 +57,13 @@ def _ragged() -> st.SearchStrategy[list]:
     return rows.filter(lambda r: len({len(row) for row in r}) > 1)
 
 
+NAMES = {"mse", "sse", "bce", *datasets.names()}
+
 # Each kind of wrong value, as a strategy given the shape of the good array.
 KINDS: dict[str, Callable[[tuple[int, ...]], st.SearchStrategy[Any]]] = {
     "none": lambda shape: st.none(),
-    "text": lambda shape: st.text(max_size=6),
+    # Text that names nothing: no loss, no dataset.
+    "text": lambda shape: st.text(max_size=6).filter(lambda t: t not in NAMES),
     "bool": lambda shape: st.booleans(),
     "complex": lambda shape: st.complex_numbers(max_magnitude=1e3).filter(
         lambda z: z.imag != 0

@@ -74,6 +74,7 @@ def wrong_rate(bench):
     return bench.Impl("rate 10% off", build)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make_wrong", [off_by_one, wrong_rate])
 def test_cross_check_reports_a_wrong_implementation(bench, make_wrong):
     problem = bench.linreg_problem("tiny", quick=True)
@@ -144,6 +145,7 @@ def test_the_report_names_the_compiler_flags_of_its_run(bench, monkeypatch):
     assert "XLA_FLAGS" not in bench.report({}, None, bench.environment())
 
 
+@pytest.mark.slow
 def test_the_problems_are_well_posed(bench):
     """No lane diverges at the issue's settings, and no ball starts on a hilltop."""
     sweep = bench.sweep_problem(quick=False)

@@ -48,6 +48,7 @@ def test_fit_prints_weights_in_the_units_of_the_data(tmp_path, capsys):
     assert "--auto-lr: 0.9 × max_learning_rate" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("options", "direct"),
     [
@@ -85,6 +86,7 @@ def test_fit_json_equals_direct_fit(tmp_path, capsys, options, direct):
     np.testing.assert_allclose(report["final_loss"], want, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_fit_standardized_reaches_least_squares_in_the_units_of_the_data(
     tmp_path, capsys
 ):
@@ -107,6 +109,7 @@ def test_fit_standardized_reaches_least_squares_in_the_units_of_the_data(
     assert raw["gap"] > 1e-3 * closed
 
 
+@pytest.mark.slow
 def test_fit_line_search_equals_direct_fit_with_auto(tmp_path, capsys):
     path, X, y = regression_csv(tmp_path)
     code, report, _ = run_json(capsys, fit_args(path, "--line-search"))
@@ -139,6 +142,7 @@ def test_fit_tol_stops_at_the_tolerance(tmp_path, capsys):
     )
 
 
+@pytest.mark.slow
 def test_fit_bce_reports_accuracy_and_the_gap_to_newton(tmp_path, capsys):
     path, X, y = labels_csv(tmp_path)
     code, report, _ = run_json(capsys, fit_args(path, "--loss", "bce"))
@@ -172,6 +176,7 @@ def test_fit_bce_on_separable_classes_has_no_optimum(tmp_path, capsys):
     assert re.search(r"^optimum +none: the classes are linearly separable", out, re.M)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("loss", "name"), [("mse", "auto_mpg"), ("bce", "breast_cancer")]
 )
@@ -184,6 +189,7 @@ def test_fit_without_csv_uses_the_shipped_data(capsys, loss, name):
     assert_same_params(report, params, data.feature_names)
 
 
+@pytest.mark.slow
 def test_fit_without_csv_takes_another_target(capsys):
     code, report, _ = run_json(capsys, ["fit", "--target", "weight", "--steps", STEPS])
     assert code == 0 and report["target"] == "weight"
@@ -521,6 +527,7 @@ def test_plot_paths_are_checked_before_the_run(tmp_path, capsys, name, message):
     fails_with(capsys, fit_args(path, "--plot", figure), message.format(dir=tmp_path))
 
 
+@pytest.mark.slow
 def test_an_interrupted_figure_leaves_the_old_one(tmp_path, capsys, monkeypatch):
     path, _, _ = regression_csv(tmp_path)
     figure = tmp_path / "loss.svg"
@@ -536,6 +543,7 @@ def test_an_interrupted_figure_leaves_the_old_one(tmp_path, capsys, monkeypatch)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv", "loss.svg"]
 
 
+@pytest.mark.slow
 def test_a_symlink_is_replaced_and_its_target_left_alone(tmp_path, capsys):
     """The figure and the model are written beside the link and renamed over
     it: the link becomes the new file, what it pointed to is not written."""
@@ -637,6 +645,7 @@ def test_ctrl_c_in_a_finalizer_still_ends_the_command(tmp_path, capsys, monkeypa
     assert time.monotonic() - started < 20
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_compiling_or_running_exits_130_with_one_line(tmp_path):
     """SIGINT to the program once JAX is loaded: exit status 130, one line, no
     crash while the runtime shuts down (it once died of a segmentation fault
@@ -713,6 +722,7 @@ def test_no_cache_makes_no_cache_folder(tmp_path, capsys, monkeypatch):
     assert code == 0 and not cache.exists()
 
 
+@pytest.mark.slow
 def test_the_package_loads_jax_when_a_name_is_first_used():
     script = (
         "import sys, jaxgd\n"

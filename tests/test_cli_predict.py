@@ -70,6 +70,7 @@ def test_predict_round_trip_mse(tmp_path, capsys):
     assert target.read_text(encoding="utf-8").splitlines() == lines
 
 
+@pytest.mark.slow
 def test_predict_round_trip_bce_gives_probabilities(tmp_path, capsys):
     path, X, y = labels_csv(tmp_path)
     model, report = saved(tmp_path, capsys, path, "--loss", "bce")
@@ -83,6 +84,7 @@ def test_predict_round_trip_bce_gives_probabilities(tmp_path, capsys):
     assert np.mean((probabilities > 0.5) == (y[:, 0] == 1)) == report["accuracy"]
 
 
+@pytest.mark.slow
 def test_save_and_predict_on_the_shipped_data(tmp_path, capsys):
     model = tmp_path / "mpg.json"
     code, report, _ = run_json(capsys, ["fit", "--steps", "300", "--save", model])

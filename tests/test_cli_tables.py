@@ -315,6 +315,7 @@ def test_memory_does_not_grow_with_the_rows(tmp_path, capsys):
     assert peaks[400_000] - peaks[100_000] < size / 4
 
 
+@pytest.mark.slow
 def test_a_table_wider_than_long_is_fitted_through_its_rows(tmp_path, capsys):
     """Fewer rows than columns: the statistics would be (n + 1)² sums, far more
     than the table, so the rows are kept and least squares goes through them.

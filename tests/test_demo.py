@@ -78,7 +78,7 @@ def test_demo_as_the_readme_runs_it_writes_every_figure_and_prints_its_table(
 @pytest.mark.parametrize(
     ("format", "magic"),
     [
-        ("svg", b"<?xml"),
+        pytest.param("svg", b"<?xml", marks=pytest.mark.slow),
         pytest.param("pdf", b"%PDF-", marks=pytest.mark.slow),
     ],
 )

@@ -59,6 +59,7 @@ def test_one_dimension_balls_roll_against_the_slope_to_the_minimum(tmp_path, cap
     assert_pngs(out, "one_dimension.png")
 
 
+@pytest.mark.slow
 def test_local_minima_best_ball_is_in_the_global_minimum(tmp_path):
     example = load_example("local_minima")
     report = example.main(num_steps=200, out=tmp_path, num_starts=5)
@@ -98,6 +99,7 @@ def test_two_dimensions_steps_use_the_analytic_gradient(tmp_path):
     assert_pngs(tmp_path, "two_dimensions.png")
 
 
+@pytest.mark.slow
 def test_linear_layer_learns_the_least_squares_weights(tmp_path):
     example = load_example("linear_layer")
     report = example.main(num_steps=600, out=tmp_path)
@@ -153,6 +155,7 @@ def test_learning_rate_flags_exactly_the_rates_above_the_bound(tmp_path):
     assert len(colours) == len(rates)
 
 
+@pytest.mark.slow
 def test_logistic_regression_classifies_the_biopsies(tmp_path, capsys):
     example = load_example("logistic_regression")
     report = example.main(num_steps=100, out=tmp_path)
@@ -172,6 +175,7 @@ def test_logistic_regression_classifies_the_biopsies(tmp_path, capsys):
     assert_pngs(tmp_path, "logistic_regression.png")
 
 
+@pytest.mark.slow
 def test_minibatch_sgd_gets_further_in_the_same_epochs(tmp_path):
     example = load_example("minibatch_sgd")
     report = example.main(num_steps=4, out=tmp_path, batch_size=32)

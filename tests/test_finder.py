@@ -10,6 +10,7 @@ import jaxgd
 from jaxgd import datasets, linear
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("n_features", "n_outputs", "scale", "seed"),
     [
@@ -54,6 +55,7 @@ def test_on_a_parabola_the_largest_stable_rate_is_the_last_below_two_over_h():
     assert not finding.stable[rates > 2 / h].any()
 
 
+@pytest.mark.slow
 def test_logistic_regression_is_stable_below_its_safe_bound():
     data = datasets.load("breast_cancer")
     X = (data.X[:80] - data.X.mean(axis=0)) / data.X.std(axis=0)
@@ -111,6 +113,7 @@ def test_params_at_the_minimum_decrease_nothing():
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("dtype", "shape", "seed"),
     [

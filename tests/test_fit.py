@@ -111,6 +111,7 @@ def test_one_step_is_theta_minus_eta_grad():
     np.testing.assert_allclose(result.final_loss, linear.sse(expected, X, y), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_lbfgs_receives_value_and_value_fn():
     """Optimizers that need the loss value (optax.lbfgs) get it, as in optax."""
     X, y = regression()
@@ -143,6 +144,7 @@ def test_lbfgs_receives_value_and_value_fn():
 # --- the chapter's problems --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_linear_least_squares_converges_to_closed_form(x64):
     X, y = regression(n_samples=50, n_features=3, n_outputs=2, dtype=jnp.float64)
     rate = 0.9 * linear.max_learning_rate(X, out_features=2)
@@ -172,6 +174,7 @@ def _double_well(x):
     return x**4 - 3.0 * x**2 + 1.5 * x
 
 
+@pytest.mark.slow
 def test_local_minimum_traps_a_ball_and_multistart_finds_the_global_one():
     local = jaxgd.fit(_double_well, jnp.array(2.0), learning_rate=0.01, num_steps=2000)
     np.testing.assert_allclose(jax.grad(_double_well)(local.params), 0.0, atol=1e-4)
@@ -320,6 +323,7 @@ def test_record_params_trajectory(num_steps):
     assert jaxgd.fit(linear.mse, params, X, y, learning_rate=0.1).trajectory is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make_optimizer",
     [
@@ -370,6 +374,7 @@ def test_progress_bar_reports_and_changes_nothing(capfd):
 # --- mini-batches ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_batch_size_equal_to_n_is_full_batch_gradient_descent():
     X, y = regression(n_samples=40)
     params = _params()
@@ -417,6 +422,7 @@ def test_each_epoch_is_a_fresh_permutation_and_the_remainder_waits():
     assert int(result.steps_taken) == 7
 
 
+@pytest.mark.slow
 def test_minibatch_sgd_converges_to_least_squares(x64):
     X, y = regression(n_samples=96, dtype=jnp.float64)
     params = _params(dtype=jnp.float64)

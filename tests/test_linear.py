@@ -15,6 +15,7 @@ import jaxgd
 from jaxgd import datasets, linear
 
 
+@pytest.mark.slow
 def test_init_is_uniform_in_plus_minus_one_over_sqrt_n():
     params = linear.init(jax.random.key(0), 16, 200)
     assert params["W"].shape == (16, 200) and params["b"].shape == (200,)
@@ -393,6 +394,7 @@ def reference_bound(X, loss="mse", m=1):
     return 2 * scale / ({"mse": 2.0, "sse": 2.0, "bce": 0.25}[loss] * top)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(30, 4), (5, 40), (6, 5)], ids=str)
 @pytest.mark.parametrize(("loss", "m"), [("mse", 1), ("sse", 2), ("bce", 3)])
 def test_max_learning_rate_equals_eigvalsh_tall_and_wide(x64, shape, loss, m):
@@ -406,6 +408,7 @@ def test_max_learning_rate_equals_eigvalsh_tall_and_wide(x64, shape, loss, m):
     np.testing.assert_allclose(from_stats, expected, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_max_learning_rate_of_many_features_from_statistics(x64):
     """Statistics of 1,500 features: the Gram matrix is large, the bound exact."""
     rng = np.random.default_rng(1)
@@ -486,6 +489,7 @@ def test_solve_refuses_non_finite_data_at_once():
         linear.solve(stats._replace(x_mean=stats.x_mean.at[0].set(jnp.nan)))
 
 
+@pytest.mark.slow
 def test_solve_under_jit_returns_nan_for_non_finite_data_without_hanging():
     """Under jit the values are unknown at trace time: NaN params, not a hang."""
     script = (

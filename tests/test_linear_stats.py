@@ -222,6 +222,7 @@ def test_fit_runs_the_same_iterates_float64(x64):
     assert fast.params["W"].dtype == jnp.float64
 
 
+@pytest.mark.slow
 def test_loss_history_stays_accurate_near_the_optimum():
     """A large offset and little noise: y'y is 10^10 times the optimal loss.
 

@@ -210,6 +210,7 @@ def test_multistart_with_auto_equals_a_loop_of_fit():
     assert not (runs.step_sizes[0] == runs.step_sizes[1]).all()
 
 
+@pytest.mark.slow
 def test_jit_equals_eager_and_a_second_call_does_not_recompile():
     traces = []
 
@@ -231,6 +232,7 @@ def test_jit_equals_eager_and_a_second_call_does_not_recompile():
     assert len(traces) == before and after_first > 0
 
 
+@pytest.mark.slow
 def test_gradient_through_the_run_holds_the_steps_constant(x64):
     """The chosen steps are piecewise constant in the data, so d/dy of the final
     loss is the derivative through the updates alone: finite differences agree."""
@@ -359,6 +361,7 @@ def test_a_non_finite_gradient_after_a_step_says_what_to_check():
 # --- the record of a run without a line search ---------------------------------
 
 
+@pytest.mark.slow
 def test_constant_and_schedule_runs_record_their_rates():
     X, y = regression(n_samples=16)
     params = linear.init(jax.random.key(1), 3, 1)

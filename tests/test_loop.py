@@ -126,6 +126,7 @@ def test_under_your_own_vmap_a_stop_gives_the_same_results():
         np.testing.assert_allclose(lane.losses, single.losses, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_jit_of_a_run_that_stops_equals_eager():
     X, y = regression()
 
@@ -188,6 +189,7 @@ def test_validation_losses_are_the_loss_at_the_params_before_each_kth_update(
     assert not watched.stopped_early
 
 
+@pytest.mark.slow
 def test_validation_every_defaults_to_one_epoch():
     X, y = regression(n_samples=40)
     data = {"validation_data": (X[:10], y[:10])}

@@ -52,6 +52,7 @@ def test_a_factory_equals_the_optax_loop_of_its_object(x64, factory, hyperparams
     np.testing.assert_allclose(result.losses, losses, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_new_rates_and_hyperparams_of_a_factory_never_recompile():
     traces = []
 
@@ -77,6 +78,7 @@ def test_new_rates_and_hyperparams_of_a_factory_never_recompile():
     assert len(traces) > objects
 
 
+@pytest.mark.slow
 def test_resuming_a_factory_equals_one_run_and_takes_the_new_numbers():
     X, y = regression()
     kwargs = dict(optimizer=optax.adam, hyperparams={"b1": 0.8})
@@ -126,6 +128,7 @@ def test_make_step_takes_the_same_two_forms():
     assert_tree_allclose(a.params, b.params, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_sweep_over_rates_and_a_hyperparameter_is_one_compilation(x64):
     X, y = regression(dtype=jnp.float64)
     params = _params(jnp.float64)
@@ -178,6 +181,7 @@ def test_a_sweep_over_rates_and_a_hyperparameter_is_one_compilation(x64):
     assert index == int(np.argmin(result.final_loss))
 
 
+@pytest.mark.slow
 def test_a_sweep_of_one_hyperparameter_at_a_shared_rate():
     X, y = regression()
     result = jaxgd.sweep(
@@ -310,6 +314,7 @@ def _mlp_loss(model, X, y):
     return jnp.mean((jax.vmap(model)(X) - y) ** 2)
 
 
+@pytest.mark.slow
 def test_an_equinox_model_trains_as_the_partition_and_optax_loop(x64):
     X, y = regression(n_samples=32, dtype=jnp.float64)
     model = _mlp()
@@ -343,6 +348,7 @@ def test_an_equinox_model_trains_as_the_partition_and_optax_loop(x64):
     np.testing.assert_allclose(result.losses, losses, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_a_model_in_a_sweep_and_a_multistart():
     X, y = regression(n_samples=32)
     model = _mlp(jnp.float32)
@@ -437,6 +443,7 @@ def test_frozen_leaves_pass_through_and_trainable_selects():
 # --- metrics from the loss -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_aux_is_recorded_per_step_and_nan_after_the_stop():
     X, y = regression()
 
@@ -498,6 +505,7 @@ def test_a_loss_with_aux_needs_has_aux():
 # --- a readable result, one output's 1-D targets ---------------------------------
 
 
+@pytest.mark.slow
 def test_repr_fits_a_screen_and_names_the_outcome():
     X, y = regression()
     result = jaxgd.fit(

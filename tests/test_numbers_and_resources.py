@@ -124,6 +124,7 @@ def _reference(loss, params, data, optimizer, num_steps, **extra):
     return params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make_optimizer, extra",
     [
@@ -175,6 +176,7 @@ def test_optimizers_that_want_more_than_the_gradient(x64, make_optimizer, extra)
 # --- bounded records --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_history_every_keeps_every_kth_record():
     X, y = regression()
 
@@ -286,6 +288,7 @@ def test_bad_counts_and_calls_are_named(call, error, message):
         call()
 
 
+@pytest.mark.slow
 def test_a_budget_of_many_chunks_skips_them_in_groups_after_the_stop():
     X, y = regression()
     kwargs = dict(learning_rate=0.05, tol=1e-3, record_params=True)

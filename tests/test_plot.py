@@ -722,6 +722,7 @@ def separable_enough():
     return X, y
 
 
+@pytest.mark.slow
 def test_decision_boundary_draws_the_data_the_boundary_and_the_accuracy():
     X, y = separable_enough()
     params = {"W": jnp.array([[2.0], [-1.0]]), "b": jnp.array([0.5])}

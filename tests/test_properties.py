@@ -31,6 +31,7 @@ def _quadratic_loss(x, hessian, g):
     return 0.5 * x @ hessian @ x - g @ x
 
 
+@pytest.mark.slow
 @_settings
 @given(
     seed=st.integers(0, 2**31 - 1),

@@ -44,6 +44,7 @@ def test_sweep_equals_a_loop_of_fit(x64):
         _assert_lane_equals(result, k, single, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_sweep_flags_exactly_the_lanes_above_the_stability_bound():
     bound = linear.max_learning_rate(X)
     factors = np.array([0.3, 0.9, 0.99, 1.05, 1.5, 4.0])
@@ -156,6 +157,7 @@ def test_multistart_equals_a_loop_of_fit(x64):
         _assert_lane_equals(result, k, single, rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_multistart_resumes_per_lane_opt_states():
     starts = jnp.array([[1.0, 2.0], [-3.0, 0.5], [0.0, 4.0]])
 
