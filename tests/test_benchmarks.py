@@ -16,6 +16,8 @@ import pytest
 from jaxgd import linear
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+# Loading the harness loads every library it compares (torch among them).
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,6 @@ def bench():
     del sys.modules[spec.name]
 
 
-@pytest.mark.slow
 def test_quick_run_end_to_end(bench, tmp_path, capsys):
     out = tmp_path / "results.json"
     markdown = tmp_path / "results.md"
@@ -74,7 +75,6 @@ def wrong_rate(bench):
     return bench.Impl("rate 10% off", build)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("make_wrong", [off_by_one, wrong_rate])
 def test_cross_check_reports_a_wrong_implementation(bench, make_wrong):
     problem = bench.linreg_problem("tiny", quick=True)
@@ -145,7 +145,6 @@ def test_the_report_names_the_compiler_flags_of_its_run(bench, monkeypatch):
     assert "XLA_FLAGS" not in bench.report({}, None, bench.environment())
 
 
-@pytest.mark.slow
 def test_the_problems_are_well_posed(bench):
     """No lane diverges at the issue's settings, and no ball starts on a hilltop."""
     sweep = bench.sweep_problem(quick=False)

@@ -126,6 +126,7 @@ def test_fit_line_search_equals_direct_fit_with_auto(tmp_path, capsys):
     assert f"{per_step:.2f} loss evaluations per step" in out
 
 
+@pytest.mark.slow
 def test_fit_tol_stops_at_the_tolerance(tmp_path, capsys):
     path, X, y = regression_csv(tmp_path)
     argv = fit_args(path, "--tol", "1e-3", "--steps", 500)
@@ -701,6 +702,7 @@ def test_the_compilation_cache_is_filled_and_reused(tmp_path):
     assert sorted(p.name for p in cache.iterdir()) == entries
 
 
+@pytest.mark.slow
 def test_a_cache_folder_that_cannot_be_made_is_a_warning(tmp_path, capsys, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -237,6 +237,7 @@ def test_tol_stops_the_run_and_later_steps_are_no_ops():
     np.testing.assert_array_equal(result.params, result.trajectory[steps])
 
 
+@pytest.mark.slow
 def test_divergence_freezes_the_last_finite_params():
     X, y = regression()
     params = _params()

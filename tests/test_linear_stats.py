@@ -166,6 +166,7 @@ def test_equals_mse_when_the_gram_is_singular(x64, case):
     assert_tree_allclose(grads, want_grads, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_the_anchor_is_least_squares_column_by_column(x64):
     """The anchor solves the centred problem: exactly for full-rank features,
     of unit spread or of spreads from 1e-3 to 1e3; for collinear features it

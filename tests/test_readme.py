@@ -53,6 +53,7 @@ def test_quickstart_is_short():
     assert len(first.text.strip().splitlines()) <= 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [
