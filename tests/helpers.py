@@ -66,3 +66,15 @@ def assert_tree_allclose(a, b, rtol, atol=0.0):
         a,
         b,
     )
+
+
+# The figures `jaxgd demo` draws, in order, by file name without extension.
+DEMO_FIGURES = (
+    "01_ball_1d",
+    "02_local_global",
+    "03_path_2d",
+    "04_linear_auto_mpg",
+    "05_learning_rate_sweep",
+    "06_logistic_breast_cancer",
+    "07_minibatch_sgd",
+)

@@ -6,20 +6,12 @@ import sys
 
 import jax
 import pytest
+from helpers import DEMO_FIGURES
 from readme import README, commands, matches
 
 from jaxgd import datasets, linear
 from jaxgd.cli import main
 
-FIGURES = (
-    "01_ball_1d",
-    "02_local_global",
-    "03_path_2d",
-    "04_linear_auto_mpg",
-    "05_learning_rate_sweep",
-    "06_logistic_breast_cancer",
-    "07_minibatch_sgd",
-)
 STEPS = 5
 
 
@@ -52,7 +44,7 @@ def test_demo_as_the_readme_runs_it_writes_every_figure_and_prints_its_table(
         f"README.md line {command.line} shows\n" + "\n".join(command.shown)
     )
     out_dir = tmp_path / "figures"
-    names = [f"{name}.png" for name in FIGURES]
+    names = [f"{name}.png" for name in DEMO_FIGURES]
     assert sorted(path.name for path in out_dir.iterdir()) == names
     for name in names:
         png = (out_dir / name).read_bytes()
@@ -86,7 +78,7 @@ def test_demo_writes_vector_figures(tmp_path, capsys, format, magic):
     code = run_demo(tmp_path, "--format", format)
     out, err = capsys.readouterr()
     assert code == 0, err
-    names = [f"{name}.{format}" for name in FIGURES]
+    names = [f"{name}.{format}" for name in DEMO_FIGURES]
     assert sorted(path.name for path in tmp_path.iterdir()) == names
     for name in names:
         data = (tmp_path / name).read_bytes()

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import DEMO_FIGURES
 from readme import README, blocks, commands, matches, run_in_fresh_process, snippets
 
 from jaxgd.cli import main
@@ -87,16 +88,7 @@ def test_the_commands_checked_elsewhere_are_checked_there():
 
 def test_the_readme_shows_every_figure_of_the_demo():
     shown = re.findall(r"!\[[^\]]+\]\((docs/figures/[^)]+)\)", TEXT)
-    names = [
-        "01_ball_1d",
-        "02_local_global",
-        "03_path_2d",
-        "04_linear_auto_mpg",
-        "05_learning_rate_sweep",
-        "06_logistic_breast_cancer",
-        "07_minibatch_sgd",
-    ]
-    assert shown == [f"docs/figures/{name}.png" for name in names]
+    assert shown == [f"docs/figures/{name}.png" for name in DEMO_FIGURES]
     for path in shown:
         png = (README.parent / path).read_bytes()
         assert png.startswith(b"\x89PNG")
