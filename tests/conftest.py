@@ -29,13 +29,6 @@ def pytest_configure(config):
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
-def pytest_collection_modifyitems(items):
-    """Slow tests first: with several workers, the long ones start early and the
-    short ones fill in around them, instead of one long test running alone at
-    the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture
 def x64():
     """Runs the test with 64-bit floats enabled."""

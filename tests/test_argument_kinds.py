@@ -59,11 +59,22 @@ def _ragged() -> st.SearchStrategy[list]:
 
 NAMES = {"mse", "sse", "bce", *datasets.names()}
 
+
+def _names_nothing(text: str) -> bool:
+    if text in NAMES:
+        return False
+    try:
+        np.dtype(text)
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
 # Each kind of wrong value, as a strategy given the shape of the good array.
 KINDS: dict[str, Callable[[tuple[int, ...]], st.SearchStrategy[Any]]] = {
     "none": lambda shape: st.none(),
-    # Text that names nothing: no loss, no dataset.
-    "text": lambda shape: st.text(max_size=6).filter(lambda t: t not in NAMES),
+    # Text that names nothing: no loss, no dataset, no dtype ('d' is float64).
+    "text": lambda shape: st.text(max_size=6).filter(_names_nothing),
     "bool": lambda shape: st.booleans(),
     "complex": lambda shape: st.complex_numbers(max_magnitude=1e3).filter(
         lambda z: z.imag != 0
