@@ -65,7 +65,7 @@ def _names_nothing(text: str) -> bool:
         return False
     try:
         np.dtype(text)
-    except (TypeError, ValueError):
+    except Exception:  # numpy's parser of ',' raises SyntaxError, among others
         return True
     return False
 
