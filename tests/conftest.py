@@ -1,14 +1,46 @@
-"""Strict JAX for the whole suite, and compiled programs kept between runs."""
+"""Strict JAX for the whole suite, compiled quickly and kept between runs."""
 
 import os
+import subprocess
+import sys
 
 import jax
 import pytest
+from helpers import QUICK_COMPILE
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 def pytest_configure(config):
+    _compile_quickly()
+    _keep_compiled(config)
+
+
+def _compile_quickly():
+    """Compiles with XLA:CPU's older fusion emitters, unless XLA_FLAGS is set.
+
+    Most of the suite's time is XLA compiling small programs, and the older
+    emitters compile them in about half the time of XLA:CPU's default ones
+    (benchmarks/RESULTS.md, "Compile time"). The library itself keeps the
+    default ones, which run some of its users' programs faster. The results
+    the tests check are the same under both: `XLA_FLAGS= pytest` (set, even
+    empty) runs the suite under XLA's defaults, as CI does for the quick
+    subset. A jaxlib that no longer knows the flag is left with its defaults:
+    it is tried first in a separate process, since XLA ends a process that
+    passes it an unknown flag. Workers and the tests' subprocesses inherit it.
+    """
+    if "XLA_FLAGS" in os.environ:
+        return
+    probe = subprocess.run(
+        [sys.executable, "-c", "import jax; jax.devices('cpu')"],
+        env={**os.environ, "XLA_FLAGS": QUICK_COMPILE, "JAX_PLATFORMS": "cpu"},
+        capture_output=True,
+    )
+    if probe.returncode == 0:
+        os.environ["XLA_FLAGS"] = QUICK_COMPILE
+
+
+def _keep_compiled(config):
     """Keeps what XLA compiles in pytest's cache folder, for the next run.
 
     Most of the suite's time is compiling small programs, the same ones run

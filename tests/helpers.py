@@ -1,5 +1,7 @@
 """Shared problems for the tests: small, fixed keys."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,6 +41,18 @@ def normal(seed, *shapes, dtype=jnp.float32):
 def _host_normal(seed, *shapes, dtype):
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(shape).astype(jnp.dtype(dtype)) for shape in shapes]
+
+
+# XLA:CPU's older fusion emitters, which compile the suite's many small
+# programs in about half the time of the default ones (tests/conftest.py).
+QUICK_COMPILE = "--xla_cpu_use_fusion_emitters=false"
+
+
+def xla_flags(*more):
+    """XLA_FLAGS for a subprocess: the suite's quick compilation if it is on, and
+    `more`; nothing else of this process's flags (simulated devices, say)."""
+    own = os.environ.get("XLA_FLAGS", "").split()
+    return " ".join([*(f for f in own if f == QUICK_COMPILE), *more])
 
 
 def optax_loop(loss, params, data, optimizer, num_steps):

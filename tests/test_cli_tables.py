@@ -24,6 +24,7 @@ from cli_helpers import (
     run_json,
     write_csv,
 )
+from helpers import xla_flags
 
 import jaxgd
 from jaxgd import linear
@@ -367,7 +368,7 @@ def test_a_wide_table_needs_no_memory_for_its_gram_matrix(tmp_path):
             f"sys.exit(main(['fit', {path!r}, '--target', 'y', '--json', "
             "'--steps', '10', '--no-cache']))",
         ],
-        env={**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""},
+        env={**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": xla_flags()},
         capture_output=True,
         text=True,
         timeout=300,

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import assert_tree_allclose, normal, regression
+from helpers import assert_tree_allclose, normal, regression, xla_flags
 
 import jaxgd
 from jaxgd import linear
@@ -519,7 +519,7 @@ def test_a_hypergradient_through_40_000_steps_fits_in_bounded_memory():
             f"exec({_HYPERGRADIENT!r})",
         ],
         cwd=ROOT,
-        env={**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""},
+        env={**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": xla_flags()},
         capture_output=True,
         text=True,
         timeout=600,

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import xla_flags
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 import jaxgd
@@ -43,7 +44,7 @@ def cpu_env(devices):
         if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "grpc_proxy")
     }
     env["JAX_PLATFORMS"] = "cpu"
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = xla_flags(f"--xla_force_host_platform_device_count={devices}")
     return env
 
 
