@@ -303,6 +303,7 @@ def execute(compiled: Callable, config: Config, *args: Any) -> FitResult:
     """`compiled(config, *args)`, stopped by Ctrl-C when the run allows it."""
     if not config.interruptible:
         return compiled(config, *args)
+    _interrupt.raise_if_requested(0, config.num_steps)  # asked before it started
     with _interrupt.watching():
         result = compiled(config, *args)
         _interrupt.wait(result)

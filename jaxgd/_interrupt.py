@@ -64,6 +64,19 @@ def every(chunk: int, *arrays: Any) -> int:
     return int(min(64, max(1, ASK_EVERY_S // (chunk * step_s))))
 
 
+def request() -> None:
+    """Asks the next run that can be interrupted to stop, or not to start.
+
+    The command line's Ctrl-C, which code on the way can lose (`jaxgd.cli`).
+    """
+    _requested.set()
+
+
+def forget() -> None:
+    """Drops a request that no run took up."""
+    _requested.clear()
+
+
 def requested() -> jax.Array:
     """Inside the loop: whether Ctrl-C was pressed (a 0-d bool)."""
     return io_callback(
@@ -75,8 +88,10 @@ def requested() -> jax.Array:
 
 @contextlib.contextmanager
 def watching() -> Iterator[None]:
-    """Ctrl-C asks the run to stop (a second one interrupts at once)."""
-    _requested.clear()
+    """Ctrl-C asks the run to stop (a second one interrupts at once).
+
+    A request left by a run that ended in an error is dropped.
+    """
     previous = signal.getsignal(signal.SIGINT)
 
     def ask(signum: int, frame: Any) -> None:
@@ -86,6 +101,9 @@ def watching() -> Iterator[None]:
     signal.signal(signal.SIGINT, ask)
     try:
         yield
+    except BaseException:
+        forget()
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
 

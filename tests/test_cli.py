@@ -646,6 +646,30 @@ def test_ctrl_c_in_a_finalizer_still_ends_the_command(tmp_path, capsys, monkeypa
     assert time.monotonic() - started < 20
 
 
+@pytest.mark.parametrize("lost", ["dropped", "made a ValueError"])
+def test_ctrl_c_that_code_on_the_way_loses_still_ends_the_command(
+    tmp_path, capsys, monkeypatch, lost
+):
+    """A few places in JAX catch every exception: a bare `except:` drops the
+    interrupt, the comparison of pytree metadata raises a ValueError from it.
+    The command ends all the same, its long run stopped before its first
+    step, with its one line and nothing on stdout."""
+    stats = linear.stats
+
+    def interrupted_on_the_way(*args, **kwargs):
+        try:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C, here
+        except KeyboardInterrupt as error:
+            if lost != "dropped":
+                raise ValueError("while checking equality of metadata") from error
+        return stats(*args, **kwargs)
+
+    monkeypatch.setattr(linear, "stats", interrupted_on_the_way)
+    path, _, _ = regression_csv(tmp_path)
+    code, out, err = run(capsys, fit_args(path, "--steps", 1_000_000))
+    assert (code, out, err) == (130, "", "jaxgd: interrupted\n")
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_compiling_or_running_exits_130_with_one_line(tmp_path):
     """SIGINT to the program once JAX is loaded: exit status 130, one line, no

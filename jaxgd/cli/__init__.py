@@ -58,14 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         130 when interrupted.
     """
     try:
-        with _interrupts_not_lost():
-            return _main(argv)
+        with _interrupts_not_lost() as interrupts:
+            return _main(argv, interrupts)
     except KeyboardInterrupt:
         print("jaxgd: interrupted", file=sys.stderr)
         return 130
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -77,11 +77,15 @@ def _main(argv: Sequence[str] | None) -> int:
         if sys.stdout is None and args.command != "predict":
             raise CliError("standard output is closed; there is nowhere to report")
         with _interrupts_deferred():
+            from jaxgd import _interrupt
+
             from ._commands import run
 
-        status = run(args)
-        if sys.stdout is not None:
-            sys.stdout.flush()  # a closed pipe or a full disk shows here
+        interrupts.runs = _interrupt
+        with interrupts.come_first():
+            status = run(args)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a closed pipe or a full disk shows here
         return status
     except (TableError, CliError) as error:
         print(f"jaxgd: error: {error}", file=sys.stderr)
@@ -102,18 +106,49 @@ def _main(argv: Sequence[str] | None) -> int:
         return 2
 
 
+class _Interrupts:
+    """Ctrl-C during a command: whether it was pressed; the runs to stop."""
+
+    def __init__(self) -> None:
+        self.pressed = threading.Event()
+        self.runs: Any = None  # `jaxgd._interrupt`, once JAX is imported
+
+    def press(self) -> None:
+        self.pressed.set()
+        if self.runs is not None:
+            self.runs.request()
+
+    @contextlib.contextmanager
+    def come_first(self) -> Iterator[None]:
+        """Once Ctrl-C was pressed, an error raised is its doing: an interrupt."""
+        try:
+            yield
+        except Exception:
+            if self.pressed.is_set():
+                raise KeyboardInterrupt from None
+            raise
+
+
 @contextlib.contextmanager
-def _interrupts_not_lost() -> Iterator[None]:
-    """Ctrl-C always ends the command, even when it lands in a finalizer.
+def _interrupts_not_lost() -> Iterator[_Interrupts]:
+    """Ctrl-C always ends the command as interrupted, wherever it lands.
 
     Python raises `KeyboardInterrupt` in whatever Python code runs when the
-    signal arrives. If that is a garbage-collection callback or a `__del__`
-    (JAX registers one, and runs many while it imports and compiles), the
-    exception is printed as "Exception ignored in ..." with a traceback and
-    dropped, and the command carries on as if nothing had happened. Here such
-    an interrupt is kept quiet, and a watching thread raises it again in the
-    main thread, outside the finalizer.
+    signal arrives, and some code on the way loses it or changes it:
+
+    - a garbage-collection callback or a `__del__` (JAX registers one, and
+      runs many while it imports and compiles): Python prints "Exception
+      ignored in ..." with a traceback and drops the exception;
+    - a bare `except:` (JAX has a few on its tracing path) drops it;
+    - JAX's comparison of pytree metadata turns it into a `ValueError`.
+
+    Here Ctrl-C is also recorded. One dropped in a finalizer is kept quiet
+    and raised again in the main thread by a watching thread; a long compiled
+    run that has not started yet does not start (`jaxgd._interrupt`); and a
+    command that ends in any other way once Ctrl-C was pressed ends as
+    interrupted.
     """
+    interrupts = _Interrupts()
     previous = sys.unraisablehook
     dropped, done = threading.Event(), threading.Event()
 
@@ -128,14 +163,29 @@ def _interrupts_not_lost() -> Iterator[None]:
             dropped.clear()
             _thread.interrupt_main()
 
+    def interrupt(signum: int, frame: Any) -> None:
+        interrupts.press()
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        # None: a handler set outside Python, which cannot be put back as is.
+        handler = signal.signal(signal.SIGINT, interrupt) or signal.default_int_handler
     sys.unraisablehook = hook
     threading.Thread(target=watch, name="jaxgd-interrupts", daemon=True).start()
     try:
-        yield
+        with interrupts.come_first():
+            yield interrupts
     finally:
         done.set()
         dropped.set()  # lets the watching thread end
         sys.unraisablehook = previous
+        if interrupts.pressed.is_set() and interrupts.runs is not None:
+            interrupts.runs.forget()
+        if main_thread:
+            signal.signal(signal.SIGINT, handler)
+    if interrupts.pressed.is_set():
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
