@@ -174,8 +174,7 @@ def _interrupts_not_lost() -> Iterator[_Interrupts]:
     sys.unraisablehook = hook
     threading.Thread(target=watch, name="jaxgd-interrupts", daemon=True).start()
     try:
-        with interrupts.come_first():
-            yield interrupts
+        yield interrupts
     finally:
         done.set()
         dropped.set()  # lets the watching thread end
