@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -39,6 +40,17 @@ def as_array(x: Any, name: str, *, host: bool = False) -> Any:
     return x if host else jnp.asarray(x)
 
 
+def finite(tree: Any) -> jax.Array:
+    """Whether the arrays of `tree` hold no NaN and no infinity (a 0-d bool).
+
+    Traceable: the update's check of the params it computed.
+    """
+    leaves = jax.tree.leaves(tree)
+    return functools.reduce(
+        jnp.logical_and, (jnp.all(jnp.isfinite(x)) for x in leaves), jnp.bool_(True)
+    )
+
+
 def all_finite(tree: Any) -> bool:
     """Whether the concrete arrays of `tree` hold no NaN and no infinity.
 
@@ -48,7 +60,7 @@ def all_finite(tree: Any) -> bool:
     leaves = jax.tree.leaves(tree)
     if all(_on_host(leaf) for leaf in leaves):
         return all(bool(np.isfinite(np.asarray(leaf)).all()) for leaf in leaves)
-    return bool(_all_finite(leaves))
+    return bool(_finite_jit(leaves))
 
 
 def _on_host(x: Any) -> bool:
@@ -57,9 +69,7 @@ def _on_host(x: Any) -> bool:
     return x.is_fully_addressable and all(d.platform == "cpu" for d in x.devices())
 
 
-@jax.jit
-def _all_finite(leaves: list) -> jax.Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+_finite_jit = jax.jit(finite)
 
 
 def check_finite(x: jax.Array, name: str, caller: str) -> None:

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _linesearch, _optimizer, _params, _validate
+from . import _linesearch, _optimizer, _params, _shapes, _validate
 
 
 class GradientDescentState(NamedTuple):
@@ -242,13 +242,6 @@ def _accepted(update: Callable, extras: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in extras.items() if key in names}
 
 
-def all_finite(tree: Any) -> jax.Array:
-    leaves = jax.tree.leaves(tree)
-    return functools.reduce(
-        jnp.logical_and, (jnp.all(jnp.isfinite(x)) for x in leaves), jnp.bool_(True)
-    )
-
-
 def make_step(
     loss: Callable[..., jax.Array],
     *,
@@ -465,7 +458,7 @@ def guarded_update(
             )
 
         # A step that converges applies no update, so it cannot diverge.
-        diverging = ~finite | (~converging & ~all_finite(params))
+        diverging = ~finite | (~converging & ~_shapes.finite(params))
         apply = ~stopped & ~diverging & ~converging & ~stalling
 
         def keep(new: Any, old: Any) -> Any:
