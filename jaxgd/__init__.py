@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from ._report import Evaluation as Evaluation
     from ._result import DivergenceError as DivergenceError
     from ._result import FitResult as FitResult
+    from ._rules import GradientDescentState as GradientDescentState
     from ._sharding import shard_data as shard_data
     from ._sharding import shard_local_data as shard_local_data
-    from ._step import GradientDescentState as GradientDescentState
     from ._step import Step as Step
     from ._step import StepInfo as StepInfo
     from ._step import StepState as StepState
@@ -72,7 +72,7 @@ _HOMES = {
     "DivergenceError": "._result",
     "Evaluation": "._report",
     "FitResult": "._result",
-    "GradientDescentState": "._step",
+    "GradientDescentState": "._rules",
     "LearningRateFinding": "._finder",
     "Step": "._step",
     "StepInfo": "._step",

@@ -9,16 +9,26 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _interrupt, _loop, _optimizer, _params, _report, _sharding, _validate
+from . import (
+    _batches,
+    _interrupt,
+    _loop,
+    _params,
+    _report,
+    _rules,
+    _sharding,
+    _step,
+    _validate,
+    _watch,
+)
 from ._result import FitResult
-from ._step import guarded_update, nan_info
 
 
 class Config(NamedTuple):
     """Everything static about a run: what a new value of it recompiles."""
 
     loss: Callable[..., jax.Array]
-    rule: _optimizer.Rule
+    rule: _rules.Rule
     constants: _params.Constants
     has_aux: bool
     num_steps: int
@@ -30,7 +40,7 @@ class Config(NamedTuple):
     patience: int | None
     restore_best: bool
     reporter: _report.Reporter | None
-    interruptible: int  # ask the host about Ctrl-C every this many chunks; 0: never
+    interruptible: bool  # the loop asks the host whether Ctrl-C was pressed
 
 
 class Inputs(NamedTuple):
@@ -94,8 +104,8 @@ def prepare(
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool; got {flag!r}.")
     trained, frozen, constants = _params.split(params, trainable)
-    float_dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(trained))
-    rule, learning_rate, hyperparams = _optimizer.prepare(
+    float_dtype = _rules.float_dtype(trained)
+    rule, learning_rate, hyperparams = _rules.prepare(
         learning_rate, optimizer, hyperparams, float_dtype
     )
     _validate.check_tol(tol)
@@ -120,14 +130,12 @@ def prepare(
     reporter = None
     if callback is not None or progress:
         reporter = _report.Reporter(callback, progress, num_steps)
-    interruptible = 0
-    if _interrupt.wanted(
+    interruptible = _interrupt.wanted(
         num_steps,
         progress,
         (params, data, learning_rate, hyperparams, key, tol, opt_state),
         validation_data,
-    ):
-        interruptible = _interrupt.every(_loop.CHUNK, trained, data)
+    )
     config = Config(
         loss=loss,
         rule=rule,
@@ -158,82 +166,115 @@ def prepare(
     return config, inputs
 
 
-def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitResult:
-    """The traced body of `fit`: the step, the loop, the result.
+def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult:
+    """The traced body of `fit`, `sweep` and `multistart`: step, loop, result.
 
     It trains the trained leaves of the params; `finish` puts the model back
-    together outside the compiled program. `sweep` and `multistart` vmap this
-    same function over their lanes, under the axis name `lane_axis`, so that
-    the loop stops when its last lane does.
+    together outside the compiled program. With `axes` (which fields of
+    `inputs` carry a leading lane axis: 0, or None where shared), the run has
+    lanes: the step is vmapped over them inside the one loop, which stops when
+    its last lane does.
     """
-    objective = _params.objective(config.loss, inputs.frozen, config.constants)
+    lanes = axes is not None
+    # What differs from lane to lane once the lanes' states are made: the
+    # frozen leaves of the params and the numbers the rule is built with.
+    consts = (inputs.frozen, inputs.learning_rate, inputs.hyperparams)
+    shared = (None,) * len(inputs.data)
+    if lanes:
+        const_axes = (axes.frozen, axes.learning_rate, axes.hyperparams)
+        one = functools.partial(_one_lane, consts, const_axes)
+    else:
+        const_axes, one = None, lambda: consts
+
+    def over_lanes(fn: Callable, *in_axes: Any) -> Callable:
+        return jax.vmap(fn, in_axes=in_axes) if lanes else fn
+
+    def objective(frozen: Any) -> Callable:
+        return _params.objective(config.loss, frozen, config.constants)
+
+    def value_of(params: Any, consts: tuple, *data: Any) -> jax.Array:
+        out = objective(consts[0])(params, *data)
+        return jnp.asarray(out[0] if config.has_aux else out)
+
+    def step_of(consts: tuple) -> _step.Step:
+        frozen, learning_rate, hyperparams = consts
+        return _step.build(
+            objective(frozen),
+            _rules.build(config.rule, learning_rate, hyperparams),
+            tol=inputs.tol if config.use_tol else None,
+            has_aux=config.has_aux,
+        )
+
+    def start(params: Any, opt_state: Any, consts: tuple) -> _step.StepState:
+        step = step_of(consts)
+        state = step.init(params)
+        if opt_state is None:
+            return state
+        return step.init(params, _rules.resume(config.rule, opt_state, state.opt_state))
+
     # Checked here, where the loop is traced, and so once per compilation:
     # a call that reuses the compiled loop skips the abstract evaluation.
+    params = inputs.params if not lanes else _one_lane(inputs.params, axes.params)
+    frozen = one()[0]
     value, aux = _validate.check_loss_output(
-        objective, inputs.params, inputs.data, has_aux=config.has_aux
+        objective(frozen), params, inputs.data, has_aux=config.has_aux
     )
+    hooks = {}
     if inputs.validation_data is not None:
-        _validate.check_loss_output(
-            objective,
-            inputs.params,
+        checked, _ = _validate.check_loss_output(
+            objective(frozen),
+            params,
             inputs.validation_data,
             what="validation_data",
             has_aux=config.has_aux,
         )
-    step = guarded_update(
-        objective,
-        tol=inputs.tol if config.use_tol else None,
-        has_aux=config.has_aux,
-        lane_axis=lane_axis,
-        **_optimizer.transformation(
-            config.rule, inputs.learning_rate, inputs.hyperparams
-        ),
-    )
-    start = step.init(inputs.params)
-    if inputs.opt_state is not None:
-        opt_state = _optimizer.with_hyperparams(
-            config.rule, inputs.opt_state, start.opt_state
-        )
-        start = step.init(inputs.params, opt_state)
-    skipped = nan_info(value, aux, start.params)
-    planned = step.step_sizes(
-        start.opt_state, config.num_steps, skipped.loss.dtype, config.history_every
-    )
-    if planned is not None:  # known in advance: not recorded
-        skipped = skipped._replace(step_size=None)
-
-    def value_of(params: Any, *data: Any) -> jax.Array:
-        out = objective(params, *data)
-        return jnp.asarray(out[0] if config.has_aux else out)
-
-    validation = None
-    if inputs.validation_data is not None:
-        validation = _loop.Validation(
-            loss=lambda params: value_of(params, *inputs.validation_data),
-            every=config.validation_every,
+        validation = over_lanes(value_of, 0, const_axes, *shared)
+        hooks["validation"] = _watch.hook(
+            lambda params: validation(params, consts, *inputs.validation_data),
+            dtype=jnp.result_type(jnp.float32, checked.dtype),
             patience=config.patience,
             restore_best=config.restore_best,
         )
-    out = _loop.iterate(
-        step.update,
-        start,
+    if config.reporter is not None:
+        periods = _loop.plan(config.num_steps, config.validation_every).periods
+        hooks["report"] = config.reporter.hook(periods)
+    if config.interruptible:
+        hooks["interrupt"] = _interrupt.hook()
+
+    state = over_lanes(
+        start, axes and axes.params, axes and axes.opt_state, const_axes
+    )(inputs.params, inputs.opt_state, consts)
+    lane_update = over_lanes(
+        lambda state, consts, *rows: step_of(consts).update(state, *rows),
+        0,
+        const_axes,
+        *shared,
+    )
+    update, extra = _batches.feed(
+        lambda state, *rows: lane_update(state, consts, *rows),
         inputs.data,
+        config.batch_size,
+        inputs.key,
+    )
+    out = _loop.iterate(
+        update,
+        state,
+        extra,
         num_steps=config.num_steps,
-        skipped=skipped,
-        batch_size=config.batch_size,
-        key=inputs.key,
-        validation=validation,
-        reporter=config.reporter,
+        skipped=_step.nan_info(value, aux, params),
+        hooks=hooks,
+        every=config.validation_every,
         record_params=config.record_params,
         history_every=config.history_every,
-        interruptible=config.interruptible,
-        lane_axis=lane_axis,
     )
     end = out.state
     params, opt_state = end.params, end.opt_state
+    watch = out.carries.get("validation")
     if config.restore_best:
-        params, opt_state = out.watch.best
-    final_loss = value_of(params, *inputs.data)
+        params, opt_state = watch.best
+    final_loss = over_lanes(value_of, 0, const_axes, *shared)(
+        params, consts, *inputs.data
+    )
     final_loss = final_loss.astype(jnp.result_type(jnp.float32, final_loss))
     if config.reporter is not None:
         config.reporter.end(
@@ -244,13 +285,8 @@ def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitR
                 "diverged": end.diverged,
                 "stalled": end.stalled,
                 "stopped_early": end.stopped_early,
-            },
-            lane_axis,
+            }
         )
-    step_sizes = out.infos.step_size
-    if planned is not None:
-        kept = config.history_every * jnp.arange(planned.shape[0])
-        step_sizes = jnp.where(kept < end.steps_taken, planned, jnp.nan)
     return FitResult(
         params=params,
         losses=out.infos.loss,
@@ -261,13 +297,23 @@ def run(config: Config, inputs: Inputs, *, lane_axis: str | None = None) -> FitR
         diverged=end.diverged,
         trajectory=out.trajectory,
         opt_state=opt_state,
-        step_sizes=step_sizes,
+        step_sizes=out.infos.step_size,
         loss_evals=end.loss_evals,
         stalled=end.stalled,
-        validation_losses=out.validation_losses,
-        best_step=None if out.watch is None else out.watch.best_step,
+        validation_losses=out.records.get("validation"),
+        best_step=None if watch is None else watch.best_step,
         stopped_early=end.stopped_early,
         aux=out.infos.aux,
+    )
+
+
+def _one_lane(tree: Any, axes: Any) -> Any:
+    """Lane 0 of `tree`, whose leaves carry a lane axis where `axes` is 0."""
+    return jax.tree.map(
+        lambda axis, sub: sub if axis is None else jax.tree.map(lambda x: x[0], sub),
+        axes,
+        tree,
+        is_leaf=lambda x: x is None,
     )
 
 

@@ -1,18 +1,25 @@
 """Ctrl-C during a long compiled run: the loop asks the host whether to stop.
 
 While XLA runs a compiled loop, Python cannot act on Ctrl-C: the signal
-waits until the whole run is over. A run that can be interrupted asks the
-host, before each chunk of steps, whether Ctrl-C was pressed (one
-`io_callback`, which costs tens of microseconds, so only long runs and runs
-with a progress bar ask). `watching` catches Ctrl-C for the duration of the
-call and `wait` keeps the main thread in Python while the run goes on, so
-that the signal is seen at once; once asked, the loop skips its remaining
+waits until the whole run is over. A run that can be interrupted carries a
+hook that asks the host, between chunks of steps, whether Ctrl-C was pressed
+(one `io_callback`). A question costs tens of microseconds and a chunk of a
+small problem about as much, so the hook does not ask after every chunk: the
+host measures the time since its last question and answers with the number
+of chunks to run before the next one, aiming at `ASK_EVERY_S` between
+questions whatever the size of the problem or the load of the machine.
+`watching` catches Ctrl-C for the duration of the call. The compiled call
+may hold the main thread until it returns (XLA:CPU runs it there), and
+Python runs a signal handler only in the main thread: so the signal is also
+written to a pipe the moment it arrives (`signal.set_wakeup_fd`), and the
+host's answer reads that pipe. Once asked, the loop skips its remaining
 chunks and the call raises `KeyboardInterrupt`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -20,18 +27,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import io_callback
 
+from ._loop import Clock, Hook, Report
+from ._step import INTERRUPTED, RUNNING, StepState
+
 # Runs of at least this many steps can be interrupted even without progress=True.
 LONG_RUN_STEPS = 100_000
-# Ask about this often, in seconds of steps, as guessed from the data's size.
-ASK_EVERY_S = 0.2
-# A step reads its data and params at least once: a guess of its time.
-BYTES_PER_S = 5e9
-MIN_STEP_S = 1e-6
+# The time between two questions to the host, in seconds.
+ASK_EVERY_S = 0.1
+# The chunks between two questions grow at most this many times per question.
+GROWTH = 8
 
 _requested = threading.Event()
+_asked = [0.0]  # the time of the last question, or of the run's start
+_pipe: list[int | None] = [None]  # where signals are written as they arrive
 
 
 def wanted(num_steps: int, progress: bool, *inputs: Any) -> bool:
@@ -48,20 +60,55 @@ def wanted(num_steps: int, progress: bool, *inputs: Any) -> bool:
     return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(inputs))
 
 
-def every(chunk: int, *arrays: Any) -> int:
-    """How many chunks of `chunk` steps to run between two questions.
+def hook() -> Hook:
+    """The loop's hook: after every `every` chunks, asks whether to stop.
 
-    A question costs tens of microseconds, a step of a small problem about
-    one: asking before every chunk would slow small runs, and asking seldom
-    would leave large ones deaf for minutes. The time of a step is guessed
-    from the bytes it reads, and the host is asked about every `ASK_EVERY_S`.
+    Its carry is `(left, every)`: the chunks left before the next question,
+    and the number the host last asked for.
     """
-    size = sum(
-        getattr(x, "size", 0) * getattr(getattr(x, "dtype", None), "itemsize", 0)
-        for x in jax.tree.leaves(arrays)
+
+    def init(state: StepState) -> tuple:
+        del state
+        return jnp.ones((), jnp.int32), jnp.ones((), jnp.int32)
+
+    def after(state: StepState, carry: tuple, clock: Clock, report: Report) -> tuple:
+        del clock, report
+        left, every = carry
+        going = state.status == RUNNING
+        due = jnp.any(going) & (left <= 1)
+        stop, every = jax.lax.cond(
+            due, _ask, lambda every: (jnp.zeros((), bool), every), every
+        )
+        status = jnp.where(stop & going, INTERRUPTED, state.status)
+        left = jnp.where(due, every, left - 1)
+        return state._replace(status=status), (left, every)
+
+    return Hook(init=init, after=after)
+
+
+def _ask(every: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Inside the loop: whether Ctrl-C was pressed, and the chunks to the next ask."""
+    return io_callback(
+        _answer,
+        (jax.ShapeDtypeStruct((), bool), jax.ShapeDtypeStruct((), jnp.int32)),
+        every,
+        ordered=False,
     )
-    step_s = max(MIN_STEP_S, size / BYTES_PER_S)
-    return int(min(64, max(1, ASK_EVERY_S // (chunk * step_s))))
+
+
+def _answer(every: np.ndarray) -> tuple[np.bool_, np.int32]:
+    if _pipe[0] is not None:
+        try:
+            if signal.SIGINT in os.read(_pipe[0], 512):
+                _requested.set()
+        except (BlockingIOError, OSError):
+            pass
+    now = time.monotonic()
+    elapsed, _asked[0] = now - _asked[0], now
+    every = int(every)
+    target = every * ASK_EVERY_S / max(elapsed, 1e-9)
+    following = int(min(every * GROWTH, max(1.0, target), 2**30))
+    return np.bool_(_requested.is_set()), np.int32(following)
 
 
 def request() -> None:
@@ -77,15 +124,6 @@ def forget() -> None:
     _requested.clear()
 
 
-def requested() -> jax.Array:
-    """Inside the loop: whether Ctrl-C was pressed (a 0-d bool)."""
-    return io_callback(
-        lambda: np.bool_(_requested.is_set()),
-        jax.ShapeDtypeStruct((), bool),
-        ordered=False,
-    )
-
-
 @contextlib.contextmanager
 def watching() -> Iterator[None]:
     """Ctrl-C asks the run to stop (a second one interrupts at once).
@@ -99,12 +137,21 @@ def watching() -> Iterator[None]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     signal.signal(signal.SIGINT, ask)
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    woken = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    _pipe[0], _asked[0] = read, time.monotonic()
     try:
         yield
     except BaseException:
         forget()
         raise
     finally:
+        signal.set_wakeup_fd(woken)
+        _pipe[0] = None
+        os.close(read)
+        os.close(write)
         signal.signal(signal.SIGINT, previous)
 
 

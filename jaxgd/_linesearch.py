@@ -52,9 +52,16 @@ class BacktrackingState(NamedTuple):
 
     Attributes:
         step_size: the step the next search tries first.
+        accepted: the step the last search accepted (NaN before any, and
+            where it found none).
+        tries: the trial losses the last search evaluated (0-d int32).
+        found: whether the last search found a decrease (0-d bool).
     """
 
     step_size: jax.Array
+    accepted: jax.Array
+    tries: jax.Array
+    found: jax.Array
 
 
 def backtracking(
@@ -135,60 +142,78 @@ def line_search_or_none(learning_rate: Any) -> Backtracking | None:
     return backtracking()
 
 
-def init(options: Backtracking, params: Any) -> BacktrackingState:
-    """The state before the first search, in the params' floating dtype."""
-    dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(params))
-    return BacktrackingState(step_size=jnp.asarray(options.initial, dtype))
-
-
-def search(
+def transformation(
     options: Backtracking,
-    value_fn: Callable[[Any], jax.Array],
-    params: Any,
-    value: jax.Array,
-    grads: Any,
-    squares: jax.Array,
-    state: BacktrackingState,
-    active: jax.Array,
-) -> tuple[jax.Array, jax.Array, jax.Array, BacktrackingState]:
-    """One backtracking search along `-grads` from `params`.
+) -> optax.GradientTransformationExtraArgs:
+    """The line search as an optax transformation of the gradient.
 
-    Only a lane that is `active` tries anything. The step size is a piecewise
-    constant function of the inputs, so it is held constant for `jax.grad`
-    (the loss values inside the search are `stop_gradient`-ed); the update
-    `-step * grads` stays differentiable.
+    Its `update(grads, state, params, *, value, value_fn)` searches along
+    `-grads` from `params`, where `value` is the loss at `params` and
+    `value_fn` the loss as a function of the params; a `value` that is not
+    finite searches nothing (the step passes NaN for an update it will not
+    apply). The new state says what the search did.
 
-    Returns:
-        `(step, found, tries, state)`: the accepted step, whether one was found,
-        how many trial losses were evaluated (int32) and the state for the next
-        search.
+    The step size is a piecewise constant function of the inputs, so it is
+    held constant for `jax.grad` (the loss values inside the search are
+    `stop_gradient`-ed); the update `-step * grads` stays differentiable.
     """
-    step0 = jax.lax.stop_gradient(state.step_size)
-    dtype = jnp.result_type(step0, value)
-    # The sum of squares itself: the square of the norm would round.
-    promised = jax.lax.stop_gradient(options.c * squares.astype(dtype))
-    start = jax.lax.stop_gradient(value.astype(dtype))
 
-    def accepts(step: jax.Array) -> jax.Array:
-        trial = jax.lax.stop_gradient(value_fn(take_step(params, grads, step)))
-        return jnp.isfinite(trial) & (trial <= start - step * promised)
+    def init(params: Any) -> BacktrackingState:
+        dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(params))
+        return BacktrackingState(
+            step_size=jnp.asarray(options.initial, dtype),
+            accepted=jnp.full((), jnp.nan, dtype),
+            tries=jnp.zeros((), jnp.int32),
+            found=jnp.ones((), bool),
+        )
 
-    def undecided(carry: tuple) -> jax.Array:
-        _, tries, found = carry
-        return active & ~found & (tries < options.max_tries)
+    def update(
+        grads: Any,
+        state: BacktrackingState,
+        params: Any,
+        *,
+        value: jax.Array,
+        value_fn: Callable[[Any], jax.Array],
+        **extra: Any,
+    ) -> tuple[Any, BacktrackingState]:
+        del extra
+        step0 = jax.lax.stop_gradient(state.step_size)
+        dtype = jnp.result_type(step0, value)
+        leaves = jax.tree.leaves(grads)
+        squares = sum(jnp.sum(jnp.square(g.astype(dtype))) for g in leaves)
+        # The sum of squares itself: the square of the norm would round.
+        promised = jax.lax.stop_gradient(options.c * squares)
+        start = jax.lax.stop_gradient(value.astype(dtype))
+        searching = jnp.isfinite(start)
 
-    def attempt(carry: tuple) -> tuple:
-        step, tries, _ = carry
-        found = accepts(step)
-        return jnp.where(found, step, step * options.shrink), tries + 1, found
+        def accepts(step: jax.Array) -> jax.Array:
+            trial = jax.lax.stop_gradient(value_fn(take_step(params, grads, step)))
+            return jnp.isfinite(trial) & (trial <= start - step * promised)
 
-    step, tries, found = jax.lax.while_loop(
-        undecided, attempt, (step0, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
-    )
-    # The cap keeps a step that keeps growing (a loss unbounded below) finite.
-    grown = jnp.minimum(step * options.grow, jnp.finfo(step.dtype).max)
-    following = jnp.where(tries == 1, grown, step)
-    return step, found, tries, BacktrackingState(step_size=following)
+        def undecided(carry: tuple) -> jax.Array:
+            _, tries, found = carry
+            return searching & ~found & (tries < options.max_tries)
+
+        def attempt(carry: tuple) -> tuple:
+            step, tries, _ = carry
+            found = accepts(step)
+            return jnp.where(found, step, step * options.shrink), tries + 1, found
+
+        step, tries, found = jax.lax.while_loop(
+            undecided, attempt, (step0, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+        )
+        # The cap keeps a step that keeps growing (a loss unbounded below) finite.
+        grown = jnp.minimum(step * options.grow, jnp.finfo(step.dtype).max)
+        following = jnp.where(tries == 1, grown, step)
+        updates = jax.tree.map(lambda g: -step * g, grads)
+        return updates, BacktrackingState(
+            step_size=jnp.where(searching, following, state.step_size),
+            accepted=jnp.where(found, step, jnp.nan),
+            tries=tries,
+            found=found | ~searching,
+        )
+
+    return optax.GradientTransformationExtraArgs(init, update)
 
 
 def take_step(params: Any, grads: Any, step: jax.Array) -> Any:

@@ -1,30 +1,36 @@
-"""The one loop of every run: the steps in chunks, a chunk skipped once all is done.
+"""The one loop of every run: chunks of steps, a chunk skipped once all is done.
 
 A run of `num_steps` updates is a `lax.scan` over chunks of at most `CHUNK`
-steps, each chunk itself a `lax.scan` of the one guarded update of `_step`.
-Before a chunk runs, a `lax.cond` asks whether the run is still going (under
-`sweep` and `multistart`: whether any lane is, a sum over the named lane
-axis); when nothing is, the chunk is skipped, so a run that stops at step `s`
-costs `s` steps plus at most one chunk. A `cond` inside a `scan`, unlike a
-`while_loop`, can be differentiated in reverse mode, and the steps of every
-chunk are rematerialised (`jax.checkpoint`): the backward pass keeps one state
-per chunk and recomputes the steps of one chunk at a time.
+steps, each chunk itself a `lax.scan` of the one update. Before a chunk runs,
+a `lax.cond` asks whether any lane is still going; when none is, the chunk is
+skipped, so a run that stops at step `s` costs `s` steps plus at most one
+chunk. A `cond` inside a `scan`, unlike a `while_loop`, can be differentiated
+in reverse mode, and the steps of every chunk are rematerialised
+(`jax.checkpoint`): the backward pass keeps one state per chunk and recomputes
+the steps of one chunk at a time. Runs of more than `GROUP` chunks scan over
+groups of chunks, a group skipped whole once nothing is going.
 
-Each chunk writes its records (the loss, the gradient norm, and the params,
-step sizes or aux where asked) into history buffers carried by the loop, at
-the chunk's place, and with `history_every=k` only those of steps 0, k, 2k,
-...; a skipped chunk leaves them NaN. Under a lane axis the
-histories of all lanes are kept together, step by step (a step's records of
-every lane side by side), as the steps produce them; each lane takes its own
-column once the loop is over. Kept lane by lane instead, every chunk would
-transpose its records into place. Evaluations happen at the
-start of a period of steps: before updates 0, k, 2k, ... with a validation
-set (`validation_every=k`), else at the start of every chunk. There the
-validation loss is recorded, the best params kept and patience counted, and
-the host is told (the user's `callback` and the progress bar). A period
-longer than a chunk is split into equal chunks; the few steps that then fall
-past the end of a period or of the run are not `active`: they apply nothing,
-and the next period's records overwrite theirs.
+**Lanes.** `sweep` and `multistart` hand the loop one state whose every leaf
+has a leading lane axis, and an update vmapped over it: "still going" is
+`any` over the lanes' statuses, a plain scalar, so the loop's own decisions
+(skip a chunk, ask the host) are never batched. The loop knows no more of
+lanes than the shape of the status.
+
+**Periods and hooks.** The steps are cut into periods (`every` steps, by
+default a chunk), a period into equal chunks. Everything a feature does
+happens at chunk boundaries, through a `Hook`: `before` runs at the start of
+a chunk that runs (validation at the start of a period, a search's rung),
+`after` after every chunk (the callback and the progress bar, the question
+to the host about Ctrl-C). A hook's `before` may return a record, kept once
+per period. A feature that is off has no hook and adds nothing to the
+program. The few steps that fall past the end of a period or of the run are
+paused: they apply nothing, and the next period's records overwrite theirs.
+
+**Histories.** Each chunk writes its records (a `StepInfo` per step, and the
+params with `record_params`) into history buffers carried by the loop, with
+`history_every=k` only those of steps 0, k, 2k, ...; a skipped chunk leaves
+them NaN. The histories keep the steps first and the lanes second, as the
+steps produce them; each lane takes its own row once the loop is over.
 
 Under the user's own `jax.vmap` the predicate of each `cond` is batched, and
 JAX runs both branches and selects: the results are the same, only the
@@ -39,8 +45,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _interrupt, _report, _validate
-from ._step import INTERRUPTED, RUNNING, STOPPED_EARLY, StepInfo, StepState
+from ._step import PAUSED, RUNNING, StepInfo, StepState
 
 # The longest chunk. Short scans run faster on XLA:CPU and a stopped run
 # wastes less; benchmarks/RESULTS.md has the measurements behind the value.
@@ -48,61 +53,12 @@ CHUNK = 128
 # Chunks in a group, skipped together; runs of more chunks are grouped.
 GROUP = 1024
 
-
-class Validation(NamedTuple):
-    """What to watch on a validation set; `loss(params)` closes over its data."""
-
-    loss: Callable[[Any], jax.Array]
-    every: int
-    patience: int | None
-    restore_best: bool
+# `update(state, extra, t) -> (state, extra, info)`: the step of the run, with
+# the carry of what wraps it (mini-batches) and the index of the step.
+Update = Callable[[StepState, Any, jax.Array], tuple[StepState, Any, StepInfo]]
 
 
-class Watch(NamedTuple):
-    """The loop's own state for validation and early stopping."""
-
-    best_loss: jax.Array
-    best_step: jax.Array
-    since_best: jax.Array  # evaluations in a row without a new lowest loss
-    best: Any  # (params, opt_state) at the lowest loss, with restore_best
-
-
-class History(NamedTuple):
-    """The records of a run: one entry per step (per evaluation for validation)."""
-
-    infos: StepInfo  # fields that are not recorded are None
-    trajectory: Any  # the initial params, then the params after each update
-    validation: jax.Array | None
-    written: jax.Array  # steps covered by chunks, run or skipped one by one
-
-
-class Blocks(NamedTuple):
-    """Which histories take each chunk's records as one block, in place."""
-
-    infos: bool
-    trajectory: bool
-
-
-class _Records(NamedTuple):
-    """What one chunk recorded (NaN where it was skipped)."""
-
-    infos: StepInfo
-    trajectory: Any
-    validation: jax.Array | None  # at the start of a period
-    going: jax.Array  # whether the run was going when the chunk began
-
-
-class Outcome(NamedTuple):
-    """What the loop hands back to `fit`."""
-
-    state: StepState
-    infos: StepInfo  # every recorded field (num_steps,)
-    trajectory: Any  # (num_steps + 1, ...) or None
-    validation_losses: jax.Array | None
-    watch: Watch | None
-
-
-class Layout(NamedTuple):
+class Plan(NamedTuple):
     """How `num_steps` are cut: `periods` periods of `per_period` chunks."""
 
     period: int
@@ -111,224 +67,238 @@ class Layout(NamedTuple):
     periods: int
 
 
-def layout(num_steps: int, every: int | None) -> Layout:
+def plan(num_steps: int, every: int | None = None) -> Plan:
     """Equal chunks of at most `CHUNK` steps; a period is `every` steps, or a chunk."""
     if every is None:
         chunks = -(-num_steps // CHUNK)
         size = -(-num_steps // chunks)
-        return Layout(size, size, 1, chunks)
+        return Plan(size, size, 1, chunks)
     per_period = -(-every // CHUNK)
-    return Layout(every, -(-every // per_period), per_period, -(-num_steps // every))
+    return Plan(every, -(-every // per_period), per_period, -(-num_steps // every))
 
 
-class _Carry(NamedTuple):
+class Clock(NamedTuple):
+    """Where a chunk is in the run.
+
+    Attributes:
+        period: the period it belongs to.
+        step: the index of its first step.
+        starts: whether it starts a period: a 0-d bool, or True when every
+            chunk does.
+    """
+
+    period: jax.Array
+    step: jax.Array
+    starts: Any
+
+
+class Report(NamedTuple):
+    """What a chunk did, as the hooks' `after` sees it.
+
+    Attributes:
+        going: per lane, whether it was going when the chunk began.
+        first: the records of the chunk's first step (NaN where skipped).
+        records: what each hook's `before` returned, by name.
+    """
+
+    going: jax.Array
+    first: StepInfo
+    records: dict[str, Any]
+
+
+class Hook(NamedTuple):
+    """A feature of the run, plugged in at chunk boundaries.
+
+    Attributes:
+        init: `init(state) -> carry`, the hook's own carry through the loop.
+        before: `before(state, carry, clock) -> (state, carry, record)`, at the
+            start of every chunk that runs; `record` is None or an array of one
+            value per lane, kept once per period. None: nothing to do there.
+        after: `after(state, carry, clock, report) -> (state, carry)`, after
+            every chunk, run or skipped. None: nothing to do there.
+        record: the shape and dtype of one lane's record (an array of NaN),
+            or None.
+    """
+
+    init: Callable[[StepState], Any] = lambda state: None
+    before: Callable[..., tuple[StepState, Any, Any]] | None = None
+    after: Callable[..., tuple[StepState, Any]] | None = None
+    record: jax.Array | None = None
+
+
+class Outcome(NamedTuple):
+    """What the loop hands back: lanes first, then steps."""
+
     state: StepState
-    watch: Watch | None
-    order: jax.Array | None  # the current epoch's permutation, with mini-batches
+    carries: dict[str, Any]
+    infos: StepInfo  # every record, (..., ceil(num_steps / history_every))
+    trajectory: Any  # (..., num_steps // history_every + 1, ...) or None
+    records: dict[str, Any]  # each hook's records, (..., periods)
+
+
+class _History(NamedTuple):
+    infos: StepInfo
+    trajectory: Any
+    records: dict[str, Any]
+    written: jax.Array  # steps covered by chunks, run or skipped one by one
 
 
 def iterate(
-    update: Callable[..., tuple[StepState, StepInfo]],
+    update: Update,
     state: StepState,
-    data: tuple,
+    extra: Any,
     *,
     num_steps: int,
     skipped: StepInfo,
-    batch_size: int | None = None,
-    key: jax.Array | None = None,
-    validation: Validation | None = None,
-    reporter: _report.Reporter | None = None,
+    hooks: dict[str, Hook],
+    every: int | None = None,
     record_params: bool = False,
     history_every: int = 1,
-    interruptible: int = 0,
-    lane_axis: str | None = None,
 ) -> Outcome:
-    """Runs `update(state, batch, active)` for `num_steps` steps.
+    """Runs `update` for `num_steps` steps, in chunks, with `hooks`.
 
     Args:
-        update: the guarded update of `_step.guarded_update`.
-        state: the initial `StepState`.
-        data: the data arrays, whole.
+        update: the step of the run, `update(state, extra, t)`.
+        state: the initial `StepState`, with leading lane axes if any.
+        extra: the initial carry of `update` (mini-batches' permutation).
         num_steps: updates to run.
-        skipped: the `StepInfo` of a step that did not run (NaN), with None in
-            the fields not to record.
-        batch_size: mini-batches of this many rows, a fresh permutation of
-            axis 0 every epoch (with `key`); None for full batches.
-        key: the key of the permutations.
-        validation: what to evaluate on a validation set, or None.
-        reporter: the host's consumers of each evaluation, or None.
-        record_params: also return the params after every update.
+        skipped: one lane's `StepInfo` of a step that did not run (NaN).
+        hooks: the features of the run, by name.
+        every: the steps of a period, or None for a chunk.
+        record_params: also keep the params after every update.
         history_every: keep the records of steps 0, k, 2k, ... only (and the
             params after 0, k, 2k, ... updates).
-        interruptible: before every this many chunks, ask the host whether
-            Ctrl-C was pressed, and stop if it was; 0 never asks.
-        lane_axis: the name of the vmapped lane axis of `sweep` and
-            `multistart`, over which "still going" is reduced.
 
     Returns:
         The `Outcome`.
     """
-    batch, order = _batches(data, batch_size, key)
-    watch = None if validation is None else _initial_watch(validation, state)
-    lanes = _Lanes(lane_axis)
+    lanes = jnp.shape(state.status)
+    carries = {name: hook.init(state) for name, hook in hooks.items()}
     if num_steps == 0:
-        history = _initial_history(
-            skipped, state, validation, _lengths(0, 1), 0, record_params, lanes
-        )
-        return _outcome(_Carry(state, watch, order), history, lanes, 0)
-    plan = layout(num_steps, None if validation is None else validation.every)
-    chunks = plan.periods * plan.per_period
+        history = _initial_history(skipped, state, hooks, (0, 1), 0, record_params)
+        return _outcome(state, carries, history, 0, 1)
+    p = plan(num_steps, every)
+    chunks = p.periods * p.per_period
     # The steps the chunks cover, from 0: at least `num_steps`.
-    reach = (plan.periods - 1) * plan.period + plan.per_period * plan.chunk
+    reach = (p.periods - 1) * p.period + p.per_period * p.chunk
     # With every step kept, a chunk's records are one block of the histories,
     # written in place; the histories then reach as far as the chunks do and
     # are cut to `num_steps` after the loop. The trajectory is cut only where
     # that costs no copy, when the chunks end exactly at `num_steps`.
     blocks = history_every == 1 and chunks <= GROUP
-    in_place = Blocks(infos=blocks, trajectory=blocks and reach == num_steps)
+    in_place = (blocks, blocks and reach == num_steps)
     records, params = _lengths(num_steps, history_every)
     history = _initial_history(
         skipped,
         state,
-        validation,
-        (reach if in_place.infos else records, params),
-        plan.periods,
+        hooks,
+        (reach if in_place[0] else records, params),
+        p.periods,
         record_params,
-        lanes,
     )
+    past_period = p.chunk * p.per_period > p.period
+    past_run = p.periods * p.period > num_steps
 
-    def going(carry: _Carry) -> jax.Array:
-        return carry.state.status == RUNNING
+    def clock(q: jax.Array) -> Clock:
+        period, position = jnp.divmod(q, p.per_period)
+        starts = True if p.per_period == 1 else position == 0
+        return Clock(period, period * p.period + position * p.chunk, starts)
 
-    def any_lane(flag: jax.Array) -> jax.Array:
-        if lane_axis is None:
-            return flag
-        return jax.lax.psum(flag.astype(jnp.int32), lane_axis) > 0
-
-    def steps(carry: _Carry, q: jax.Array) -> tuple[_Carry, tuple]:
-        """The steps of chunk `q`, after the evaluation that starts a period."""
-        period, position = jnp.divmod(q, plan.per_period)
-        value = None
-        if validation is not None:
-            if plan.per_period == 1:
-                carry, value = _evaluate(validation, carry)
-            else:
-                carry, value = jax.lax.cond(
-                    position == 0,
-                    lambda c: _evaluate(validation, c),
-                    lambda c: (c, jnp.full((), jnp.nan, c.watch.best_loss.dtype)),
-                    carry,
+    def run(loop: tuple, q: jax.Array) -> tuple:
+        state, extra, carries = loop
+        when = clock(q)
+        carries, records = dict(carries), {}
+        for name, hook in hooks.items():
+            if hook.before is not None:
+                state, carries[name], records[name] = hook.before(
+                    state, carries[name], when
                 )
 
-        def body(carry: _Carry, i: jax.Array) -> tuple[_Carry, tuple]:
-            within = position * plan.chunk + i
-            t = period * plan.period + within
-            active = True
-            if plan.chunk * plan.per_period > plan.period:
-                active = within < plan.period
-            if plan.periods * plan.period > num_steps:
-                active = (t < num_steps) & active
-            order, rows = batch(carry.order, t)
-            state, info = update(carry.state, rows, active)
-            info = StepInfo(
-                *(None if s is None else x for x, s in zip(info, skipped, strict=True))
-            )
-            params = state.params if record_params else None
-            return _Carry(state, carry.watch, order), (info, params)
+        def body(carry: tuple, i: jax.Array) -> tuple:
+            state, extra = carry
+            t = when.step + i
+            if past_period or past_run:
+                within = q % p.per_period * p.chunk + i
+                active = (within < p.period) if past_period else True
+                active = (t < num_steps) & active if past_run else active
+                paused = jnp.where(active, state.status, PAUSED)
+                new, extra, info = update(state._replace(status=paused), extra, t)
+                new = new._replace(status=jnp.where(active, new.status, state.status))
+            else:
+                new, extra, info = update(state, extra, t)
+            return (new, extra), (info, new.params if record_params else None)
 
-        carry, records = jax.lax.scan(
-            body, carry, jnp.arange(plan.chunk, dtype=jnp.int32)
+        (state, extra), (infos, trajectory) = jax.lax.scan(
+            body, (state, extra), jnp.arange(p.chunk, dtype=jnp.int32)
         )
-        return carry, (records, value)
+        return (state, extra, carries), (infos, trajectory, records)
 
-    steps = jax.checkpoint(steps, prevent_cse=False)
+    run = jax.checkpoint(run, prevent_cse=False)
 
-    def run(carry: _Carry, q: jax.Array) -> tuple[_Carry, _Records]:
-        was_going = going(carry)
-        carry, ((infos, trajectory), value) = steps(carry, q)
-        return carry, _Records(infos, trajectory, value, was_going)
-
-    def skip(carry: _Carry, q: jax.Array) -> tuple[_Carry, _Records]:
+    def skip(loop: tuple, q: jax.Array) -> tuple:
         del q
+        state = loop[0]
         trajectory = None
         if record_params:
             trajectory = jax.tree.map(
-                lambda p: jnp.broadcast_to(p, (plan.chunk, *p.shape)),
-                carry.state.params,
+                lambda x: jnp.broadcast_to(x, (p.chunk, *x.shape)), state.params
             )
-        value = None
-        if validation is not None:
-            value = jnp.full((), jnp.nan, carry.watch.best_loss.dtype)
-        infos = jax.tree.map(lambda x: jnp.full((plan.chunk,), x), skipped)
-        return carry, _Records(infos, trajectory, value, jnp.zeros((), bool))
+        infos = jax.tree.map(
+            lambda x: jnp.broadcast_to(x, (p.chunk, *lanes, *x.shape)), skipped
+        )
+        records = {
+            name: None
+            if hook.record is None
+            else jnp.broadcast_to(hook.record, (*lanes, *hook.record.shape))
+            for name, hook in hooks.items()
+            if hook.before is not None
+        }
+        return loop, (infos, trajectory, records)
 
-    def chunk(loop: tuple[_Carry, History], q: jax.Array) -> tuple:
-        carry, history = loop
+    def chunk(loop: tuple, q: jax.Array) -> tuple:
+        state, extra, carries, history = loop
+        going = state.status == RUNNING
         if chunks == 1:
-            carry, records = run(carry, q)
+            inner, out = run((state, extra, carries), q)
         else:
-            if interruptible:
-                due = any_lane(going(carry))
-                if interruptible > 1:
-                    due &= q % interruptible == 0
-                carry = _ask_host(carry, due)
-            proceed = any_lane(going(carry))
             if chunks % GROUP and chunks > GROUP:  # the last group runs past the end
-                proceed &= q < chunks
-            carry, records = jax.lax.cond(proceed, run, skip, carry, q)
+                going &= q < chunks
+            inner, out = jax.lax.cond(
+                jnp.any(going), run, skip, (state, extra, carries), q
+            )
+        state, extra, carries = inner
+        infos, trajectory, records = out
+        when = clock(q)
+        steps = when.step + jnp.arange(p.chunk, dtype=jnp.int32)
         # The histories are written here, not in `run`: passed through a
         # `cond`, they would be copied by the branch that skips.
-        period, position = jnp.divmod(q, plan.per_period)
-        start = period * plan.period + position * plan.chunk
-        steps = start + jnp.arange(plan.chunk, dtype=jnp.int32)
-        history = History(
-            written=steps[-1] + 1,
-            infos=_keep(
-                history.infos,
-                records.infos,
-                steps,
-                history_every,
-                lanes,
-                in_place.infos,
-            ),
+        history = _History(
+            infos=_keep(history.infos, infos, steps, history_every, in_place[0]),
             trajectory=_keep(
-                history.trajectory,
-                records.trajectory,
-                steps + 1,
-                history_every,
-                lanes,
-                in_place.trajectory,
+                history.trajectory, trajectory, steps + 1, history_every, in_place[1]
             ),
-            validation=None
-            if records.validation is None
-            else history.validation.at[period].set(
-                jnp.where(
-                    position == 0,
-                    lanes.gather(records.validation, 0),
-                    history.validation[period],
+            records={
+                name: None
+                if kept is None
+                else kept.at[when.period].set(
+                    jnp.where(when.starts, records[name], kept[when.period])
                 )
-            ),
+                for name, kept in history.records.items()
+            },
+            written=steps[-1] + 1,
         )
-        if reporter is not None:
-            reporter.evaluation(
-                starts=position == 0,
-                period=period,
-                periods=plan.periods,
-                step=period * plan.period,
-                going=records.going,
-                info=jax.tree.map(lambda x: x[0], records.infos),
-                validation_loss=records.validation,
-                lane_axis=lane_axis,
-            )
-        return (carry, history), None
+        report = Report(going, jax.tree.map(lambda x: x[0], infos), records)
+        carries = dict(carries)
+        for name, hook in hooks.items():
+            if hook.after is not None:
+                state, carries[name] = hook.after(state, carries[name], when, report)
+        return (state, extra, carries, history), None
 
-    loop = (_Carry(state, watch, order), history)
+    loop = (state, extra, carries, history)
     if chunks == 1:
-        (carry, history), _ = chunk(loop, jnp.zeros((), jnp.int32))
+        loop, _ = chunk(loop, jnp.zeros((), jnp.int32))
     elif chunks <= GROUP:
-        (carry, history), _ = jax.lax.scan(
-            chunk, loop, jnp.arange(chunks, dtype=jnp.int32)
-        )
+        loop, _ = jax.lax.scan(chunk, loop, jnp.arange(chunks, dtype=jnp.int32))
     else:
         # A long budget: groups of chunks, a group skipped whole once the run
         # has stopped, so that what is left of a budget of billions of steps
@@ -339,102 +309,45 @@ def iterate(
             return jax.lax.scan(chunk, loop, g * GROUP + within)[0], None
 
         def group_or_skip(loop: tuple, g: jax.Array) -> tuple:
-            proceed = any_lane(going(loop[0]))
-            return jax.lax.cond(proceed, group, lambda loop, g: (loop, None), loop, g)
+            going = jnp.any(loop[0].status == RUNNING)
+            return jax.lax.cond(going, group, lambda loop, g: (loop, None), loop, g)
 
         groups = -(-chunks // GROUP)
-        (carry, history), _ = jax.lax.scan(
-            group_or_skip, loop, jnp.arange(groups, dtype=jnp.int32)
-        )
-    return _outcome(carry, history, lanes, num_steps, history_every)
-
-
-class _Lanes(NamedTuple):
-    """Histories of all lanes at once under a lane axis; of the run itself else."""
-
-    axis: str | None
-
-    def gather(self, x: jax.Array, axis: int) -> jax.Array:
-        """A lane's records -> all lanes', the lanes at `axis`."""
-        if self.axis is None:
-            return x
-        return jax.lax.all_gather(x, self.axis, axis=axis)
-
-    def own(self, history: jax.Array) -> jax.Array:
-        """All lanes' records -> this lane's, from the lanes on axis 1."""
-        if self.axis is None:
-            return history
-        return _column(history, jax.lax.axis_index(self.axis))
-
-    def shape(self, steps: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The shape of a history of `steps` records of `shape`."""
-        if self.axis is None:
-            return (steps, *shape)
-        return (steps, jax.lax.axis_size(self.axis), *shape)
-
-
-@jax.custom_batching.custom_vmap
-def _column(history: jax.Array, lane: jax.Array) -> jax.Array:
-    """Column `lane` of `history` (its axis 1)."""
-    return jnp.take(history, lane, axis=1)
-
-
-@_column.def_vmap
-def _columns(
-    axis_size: int, in_batched: list, history: jax.Array, lane: jax.Array
-) -> tuple[jax.Array, bool]:
-    # Batched over the lane axis, `lane` is `axis_index`, 0, 1, 2, ...: every
-    # lane's column is `history` with its axis 1 first, one transpose, where
-    # JAX's rule for `take` would gather the entries one by one.
-    del axis_size, lane
-    history_batched, lane_batched = in_batched
-    if history_batched or not lane_batched:
-        raise NotImplementedError("_column is batched over its lane axis only")
-    return jnp.moveaxis(history, 1, 0), True
-
-
-def _ask_host(carry: _Carry, due: jax.Array) -> _Carry:
-    """Stops the run (every lane) if Ctrl-C was pressed; asks only when `due`."""
-    stop = jax.lax.cond(due, _interrupt.requested, lambda: jnp.zeros((), bool))
-    state = carry.state
-    status = jnp.where(stop & (state.status == RUNNING), INTERRUPTED, state.status)
-    return carry._replace(state=state._replace(status=status.astype(jnp.int32)))
+        loop, _ = jax.lax.scan(group_or_skip, loop, jnp.arange(groups, dtype=jnp.int32))
+    state, extra, carries, history = loop
+    return _outcome(state, carries, history, num_steps, history_every)
 
 
 def _initial_history(
     skipped: StepInfo,
     state: StepState,
-    validation: Validation | None,
+    hooks: dict[str, Hook],
     lengths: tuple[int, int],
     periods: int,
     record_params: bool,
-    lanes: _Lanes,
-) -> History:
+) -> _History:
     """Histories of NaN: `lengths` entries of records and of params.
 
     The trajectory's first entry is the initial params.
     """
+    lanes = jnp.shape(state.status)
     records, params = lengths
     trajectory = None
     if record_params:
         trajectory = jax.tree.map(
-            lambda p: (
-                jnp.zeros(lanes.shape(params, p.shape), p.dtype)
-                .at[0]
-                .set(lanes.gather(p, 0))
-            ),
+            lambda x: jnp.zeros((params, *x.shape), x.dtype).at[0].set(x),
             state.params,
         )
-    values = None
-    if validation is not None:
-        dtype = _validation_dtype(validation, state.params)
-        values = jnp.full(lanes.shape(periods, ()), jnp.nan, dtype)
-    return History(
+    return _History(
         infos=jax.tree.map(
-            lambda x: jnp.full(lanes.shape(records, x.shape), x, x.dtype), skipped
+            lambda x: jnp.full((records, *lanes, *x.shape), x, x.dtype), skipped
         ),
         trajectory=trajectory,
-        validation=values,
+        records={
+            name: jnp.full((periods, *lanes, *hook.record.shape), hook.record)
+            for name, hook in hooks.items()
+            if hook.record is not None
+        },
         written=jnp.zeros((), jnp.int32),
     )
 
@@ -444,14 +357,7 @@ def _lengths(num_steps: int, every: int) -> tuple[int, int]:
     return -(-num_steps // every), num_steps // every + 1
 
 
-def _keep(
-    history: Any,
-    records: Any,
-    steps: jax.Array,
-    every: int,
-    lanes: _Lanes,
-    block: bool,
-) -> Any:
+def _keep(history: Any, records: Any, steps: jax.Array, every: int, block: bool) -> Any:
     """`history` with the records of `steps` that are multiples of `every`.
 
     The others, and steps past the end of the history, are dropped; a chunk
@@ -462,125 +368,49 @@ def _keep(
 
     def write(h: jax.Array, x: jax.Array) -> jax.Array:
         if block:
-            return jax.lax.dynamic_update_slice_in_dim(
-                h, lanes.gather(x, 1), steps[0], axis=0
-            )
+            return jax.lax.dynamic_update_slice_in_dim(h, x, steps[0], axis=0)
         index = (
             steps // every
             if every == 1
             else jnp.where(steps % every == 0, steps // every, h.shape[0])
         )
-        return h.at[index].set(lanes.gather(x, 1), mode="drop", indices_are_sorted=True)
+        return h.at[index].set(x, mode="drop", indices_are_sorted=True)
 
     return jax.tree.map(write, history, records)
 
 
 def _outcome(
-    carry: _Carry, history: History, lanes: _Lanes, num_steps: int, every: int = 1
+    state: StepState,
+    carries: dict[str, Any],
+    history: _History,
+    num_steps: int,
+    every: int,
 ) -> Outcome:
-    """This lane's histories, of the steps up to `num_steps`.
+    """The histories of the steps up to `num_steps`, lanes first.
 
     The params after the steps of groups skipped whole are those the run
     stopped with: the trajectory's entries past what the chunks wrote.
     """
+    lanes = len(jnp.shape(state.status))
     records, params = _lengths(num_steps, every)
+
+    def lanes_first(h: jax.Array) -> jax.Array:
+        return jnp.moveaxis(h, 0, lanes) if lanes else h
+
     trajectory = None
     if history.trajectory is not None:
-        after = every * jnp.arange(params, dtype=jnp.int32)
-        stopped = after > history.written
+        stopped = every * jnp.arange(params, dtype=jnp.int32) > history.written
         trajectory = jax.tree.map(
-            lambda h, p: jnp.where(
-                stopped.reshape((-1,) + (1,) * p.ndim), p, lanes.own(h)
+            lambda h, x: lanes_first(
+                jnp.where(stopped.reshape((-1,) + (1,) * x.ndim), x, h)
             ),
             history.trajectory,
-            carry.state.params,
+            state.params,
         )
-    validation_losses = None
-    if history.validation is not None:
-        validation_losses = lanes.own(history.validation)
     return Outcome(
-        state=carry.state,
-        infos=jax.tree.map(lambda h: lanes.own(h[:records]), history.infos),
+        state=state,
+        carries=carries,
+        infos=jax.tree.map(lambda h: lanes_first(h[:records]), history.infos),
         trajectory=trajectory,
-        validation_losses=validation_losses,
-        watch=carry.watch,
+        records={name: lanes_first(h) for name, h in history.records.items()},
     )
-
-
-def _batches(
-    data: tuple, batch_size: int | None, key: jax.Array | None
-) -> tuple[Callable[[Any, jax.Array], tuple[Any, tuple]], jax.Array | None]:
-    """`batch(order, t) -> (order, data of step t)` and the initial `order`.
-
-    Mini-batch SGD: epoch `e` is the permutation of axis 0 drawn from
-    `fold_in(key, e)`, cut into `n // batch_size` batches of exactly
-    `batch_size` rows; the `n % batch_size` rows left at the end of a
-    permutation wait for a later epoch. The permutation is drawn at the first
-    step of its epoch and carried through the epoch's other steps.
-    """
-    if batch_size is None:
-        return (lambda order, t: (order, data)), None
-    n = _validate.num_samples(data)
-    per_epoch = n // batch_size
-
-    def batch(order: jax.Array, t: jax.Array) -> tuple[jax.Array, tuple]:
-        epoch, i = jnp.divmod(t, per_epoch)
-        order = jax.lax.cond(
-            i == 0,
-            lambda: jax.random.permutation(jax.random.fold_in(key, epoch), n),
-            lambda: order,
-        )
-        rows = jax.lax.dynamic_slice_in_dim(order, i * batch_size, batch_size)
-        return order, jax.tree.map(lambda a: jnp.take(a, rows, axis=0), data)
-
-    return batch, jnp.arange(n)
-
-
-def _initial_watch(validation: Validation, state: StepState) -> Watch:
-    dtype = _validation_dtype(validation, state.params)
-    best = (state.params, state.opt_state) if validation.restore_best else None
-    return Watch(
-        best_loss=jnp.full((), jnp.inf, dtype),
-        best_step=jnp.zeros((), jnp.int32),
-        since_best=jnp.zeros((), jnp.int32),
-        best=best,
-    )
-
-
-def _validation_dtype(validation: Validation, params: Any) -> Any:
-    out = jax.eval_shape(validation.loss, params)
-    return jnp.result_type(jnp.float32, out.dtype)
-
-
-def _evaluate(validation: Validation, carry: _Carry) -> tuple[_Carry, jax.Array]:
-    """The validation loss at the params before the next update, and patience.
-
-    A new lowest loss (strictly lower; NaN never is) keeps the step and, with
-    `restore_best`, the params and optimizer state; `patience` evaluations in
-    a row without one stop the run before the next update. A run that has
-    stopped evaluates nothing: its record is NaN.
-    """
-    state, watch = carry.state, carry.watch
-    going = state.status == RUNNING
-    value = validation.loss(state.params).astype(watch.best_loss.dtype)
-    improved = going & (value < watch.best_loss)
-    since_best = jnp.where(improved, 0, watch.since_best + going.astype(jnp.int32))
-    status = state.status
-    if validation.patience is not None:
-        out_of_patience = going & (since_best >= validation.patience)
-        status = jnp.where(out_of_patience, STOPPED_EARLY, status).astype(jnp.int32)
-    best = watch.best
-    if best is not None:
-        best = jax.tree.map(
-            lambda new, old: jnp.where(improved, new, old),
-            (state.params, state.opt_state),
-            best,
-        )
-    watch = Watch(
-        best_loss=jnp.where(improved, value, watch.best_loss),
-        best_step=jnp.where(improved, state.steps_taken, watch.best_step),
-        since_best=since_best.astype(jnp.int32),
-        best=best,
-    )
-    carry = carry._replace(state=state._replace(status=status), watch=watch)
-    return carry, jnp.where(going, value, jnp.nan)

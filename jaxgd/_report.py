@@ -1,12 +1,11 @@
 """What a run tells the host while it runs: the user's `callback` and the progress bar.
 
-The loop calls `Reporter.evaluation` at every evaluation (the start of each
-period of steps) and `fit` calls `Reporter.end` once the loop is over. Both
-send their numbers to the host with `jax.debug.callback`, from inside the
-compiled loop, and only when there is something to say; under `sweep` and
-`multistart` the lanes' numbers are first gathered across the lane axis, so
-that the host is called once for all of them. With neither a `callback` nor
-`progress=True` nothing is traced and the compiled loop is unchanged.
+`Reporter.hook` is a hook of the loop: after every chunk that starts a period
+(an evaluation) it sends the numbers of the period's first step to the host
+with `jax.debug.callback`, from inside the compiled loop, once for all lanes
+and only when there is something to say. `fit` calls `Reporter.end` once the
+loop is over. With neither a `callback` nor `progress=True` there is no hook
+and the compiled loop is unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._loop import Clock, Hook, Report
 
 # The progress bar is redrawn at about this many evaluations of a run.
 BAR_UPDATES = 100
@@ -82,42 +83,43 @@ class Reporter(NamedTuple):
     progress: bool
     num_steps: int
 
-    def evaluation(
-        self,
-        *,
-        starts: jax.Array,
-        period: jax.Array,
-        periods: int,
-        step: jax.Array,
-        going: jax.Array,
-        info: Any,
-        validation_loss: jax.Array | None,
-        lane_axis: str | None,
-    ) -> None:
-        """Tells the host about the evaluation before update `step` (traced)."""
+    def hook(self, periods: int) -> Hook:
+        """The loop's hook: tells the host about each evaluation (traced)."""
         stride = max(1, periods // BAR_UPDATES)
-        bar = self.progress & ((period % stride == 0) | (period == periods - 1))
-        if validation_loss is None:
-            validation_loss = jnp.full((), jnp.nan, info.loss.dtype)
-        sent = _Sent(
-            starts=jnp.asarray(starts),
-            going=going,
-            bar=jnp.asarray(bar),
-            step=step,
-            loss=info.loss,
-            grad_norm=info.grad_norm,
-            validation_loss=validation_loss,
-            lane=_lane(lane_axis),
-        )
-        due = sent.starts & sent.going & (sent.bar | (self.callback is not None))
-        _send(self._on_evaluation(), sent, due, lane_axis)
 
-    def end(self, ended: dict[str, jax.Array], lane_axis: str | None) -> None:
+        def after(state: Any, carry: None, clock: Clock, report: Report) -> tuple:
+            lanes = jnp.shape(report.going)
+            bar = self.progress & (
+                (clock.period % stride == 0) | (clock.period == periods - 1)
+            )
+            first = report.first
+            validation_loss = report.records.get("validation")
+            if validation_loss is None:
+                validation_loss = jnp.full(lanes, jnp.nan, first.loss.dtype)
+            sent = _Sent(
+                starts=jnp.broadcast_to(clock.starts, lanes),
+                going=report.going,
+                bar=jnp.broadcast_to(bar, lanes),
+                step=jnp.broadcast_to(clock.step, lanes),
+                loss=first.loss,
+                grad_norm=first.grad_norm,
+                validation_loss=validation_loss,
+                lane=_lane(lanes),
+            )
+            due = jnp.any(sent.starts & sent.going) & (
+                jnp.any(sent.bar) | (self.callback is not None)
+            )
+            _send(self._on_evaluation(), sent, due)
+            return state, carry
+
+        return Hook(after=after)
+
+    def end(self, ended: dict[str, jax.Array]) -> None:
         """Tells the host where the run stopped (traced); closes the bar."""
         if not self.progress:
             return
-        sent = _Ended(**ended, lane=_lane(lane_axis))
-        _send(self._on_end(), sent, jnp.ones((), bool), lane_axis)
+        lanes = jnp.shape(ended["steps_taken"])
+        _send(self._on_end(), _Ended(**ended, lane=_lane(lanes)), jnp.ones((), bool))
 
     def _on_evaluation(self) -> Callable[[_Sent], None]:
         def on_host(sent: _Sent) -> None:
@@ -167,17 +169,14 @@ class Reporter(NamedTuple):
         return on_host
 
 
-def _lane(lane_axis: str | None) -> jax.Array:
-    if lane_axis is None:
+def _lane(lanes: tuple[int, ...]) -> jax.Array:
+    if not lanes:
         return jnp.full((), -1, jnp.int32)
-    return jax.lax.axis_index(lane_axis).astype(jnp.int32)
+    return jnp.arange(lanes[0], dtype=jnp.int32)
 
 
-def _send(on_host: Callable, sent: Any, due: jax.Array, lane_axis: str | None) -> None:
+def _send(on_host: Callable, sent: Any, due: jax.Array) -> None:
     """Calls `on_host(sent)` on the host when `due`; once for all lanes."""
-    if lane_axis is not None:
-        due = jax.lax.psum(due.astype(jnp.int32), lane_axis) > 0
-        sent = jax.tree.map(lambda x: jax.lax.all_gather(x, lane_axis), sent)
     # Under the user's own vmap `due` is batched and both branches run: the
     # host function looks at the flags it is sent, not at `due`.
     jax.lax.cond(due, lambda: jax.debug.callback(on_host, sent), lambda: None)

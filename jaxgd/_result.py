@@ -8,8 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from ._linesearch import BacktrackingState
-from ._step import GradientDescentState
+from . import _rules
 
 
 class DivergenceError(RuntimeError):
@@ -202,9 +201,6 @@ def _explain(result: FitResult) -> str:
     grad_norms = np.asarray(result.grad_norms, dtype=np.float64)
     loss = losses[step] if step < losses.size else math.nan
     grad_norm = grad_norms[step] if step < grad_norms.size else math.nan
-    plain_gd = isinstance(result.opt_state, GradientDescentState)
-    line_search = isinstance(result.opt_state, BacktrackingState)
-
     if not math.isfinite(loss):
         what = f"the loss is {_fmt(loss)}"
     elif not math.isfinite(grad_norm):
@@ -228,24 +224,7 @@ def _explain(result: FitResult) -> str:
         if step > 0
         else ""
     )
-    if line_search:
-        advice = (
-            "The line search only accepts steps to a finite loss, so the loss or "
-            "its gradient is non-finite at finite params: check the loss for "
-            "log(0), 0/0, sqrt(0) or overflow."
-        )
-    elif plain_gd:
-        advice = (
-            "The step is too large: use a smaller learning_rate — halve it, or cut "
-            "it to 10%. For jaxgd.linear losses, linear.max_learning_rate(X) gives "
-            "the largest constant rate that converges."
-        )
-    else:
-        advice = (
-            "The steps are too large: lower the optimizer's learning rate (halve "
-            "it, or cut it to 10%), or clip the gradients with "
-            "optax.clip_by_global_norm."
-        )
+    advice = _rules.advice(result.opt_state)
     return (
         f"fit diverged at step {step}: {what}{history}; params are the last "
         f"finite ones, from before step {step}. {advice}"

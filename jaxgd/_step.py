@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -11,24 +9,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _linesearch, _optimizer, _params, _shapes, _validate
+from . import _params, _rules, _shapes, _validate
 
-
-class GradientDescentState(NamedTuple):
-    """Optimizer state of plain gradient descent (`learning_rate=`).
-
-    Attributes:
-        count: with a learning-rate schedule, the number of updates applied so
-            far (0-d int32), at which the schedule is evaluated; None at a
-            constant rate, which needs no count (as `optax.sgd`'s state).
-    """
-
-    count: jax.Array | None
-
-
-# Why a run stopped, in `StepState.status`; an interrupted run raises
-# KeyboardInterrupt and returns nothing.
-RUNNING, CONVERGED, DIVERGED, STALLED, STOPPED_EARLY, INTERRUPTED = range(6)
+# Why a run stopped, in `StepState.status`. An interrupted run raises
+# KeyboardInterrupt and returns nothing; a paused step (one the loop runs past
+# the end of a period or of the run) applies nothing and records NaN.
+RUNNING, CONVERGED, DIVERGED, STALLED, STOPPED_EARLY, INTERRUPTED, PAUSED = range(7)
 
 
 class StepState(NamedTuple):
@@ -118,52 +104,6 @@ class Step(NamedTuple):
     update: Callable[..., tuple[StepState, StepInfo]]
 
 
-def gradient_descent(learning_rate: Any) -> optax.GradientTransformation:
-    r"""Plain gradient descent as an optax transformation.
-
-    .. math:: \theta_{t+1} = \theta_t - \eta_t \nabla L(\theta_t)
-
-    `learning_rate` is a scalar or a schedule `count -> rate`; only a schedule
-    counts the updates. The rate is cast to the widest floating dtype of the
-    gradients (at least float32), so a Python float keeps full precision for
-    float64 params.
-    """
-    scheduled = callable(learning_rate)
-
-    def init(params: Any) -> GradientDescentState:
-        del params
-        return GradientDescentState(
-            count=jnp.zeros((), jnp.int32) if scheduled else None
-        )
-
-    def update(
-        grads: Any, state: GradientDescentState, params: Any = None
-    ) -> tuple[Any, GradientDescentState]:
-        del params
-        dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(grads))
-        rate = rate_at(learning_rate, state.count, dtype)
-        updates = jax.tree.map(lambda g: -rate * g, grads)
-        if scheduled:
-            state = GradientDescentState(optax.safe_int32_increment(state.count))
-        return updates, state
-
-    return optax.GradientTransformation(init, update)
-
-
-def rate_at(learning_rate: Any, count: jax.Array, dtype: Any) -> jax.Array:
-    """The learning rate of update `count`: the scalar, or the schedule's value."""
-    rate = learning_rate(count) if callable(learning_rate) else learning_rate
-    return jnp.asarray(rate, dtype)
-
-
-def global_norm(tree: Any) -> jax.Array:
-    """L2 norm of all leaves together, in at least float32.
-
-    See `squared_norm`, which returns the sum of squares with it.
-    """
-    return squared_norm(tree)[1]
-
-
 def squared_norm(tree: Any) -> tuple[jax.Array, jax.Array]:
     """`(sum of squares, norm)` of all leaves together, in at least float32.
 
@@ -181,65 +121,6 @@ def squared_norm(tree: Any) -> tuple[jax.Array, jax.Array]:
     positive = squares > 0
     norm = jnp.where(positive, jnp.sqrt(jnp.where(positive, squares, 1)), squares)
     return squares, norm
-
-
-def apply_optimizer(
-    transformation: optax.GradientTransformation,
-    loss: Callable[..., jax.Array],
-    params: Any,
-    opt_state: Any,
-    value: jax.Array,
-    grads: Any,
-    data: tuple,
-) -> tuple[Any, Any]:
-    """One update of `transformation`: the new params and optimizer state.
-
-    An optimizer that wants more than the gradient
-    (`GradientTransformationExtraArgs`) gets the extra arguments its `update`
-    names, by the names optax uses: `value` (the loss), `grad`, `value_fn` and
-    `obj_fn` (the loss as a function of the params; `optax.lbfgs`, optax's line
-    searches, `optax.contrib.sophia`) and `grad_fn` (the gradient as a function
-    of the params and a batch index; `optax.contrib.sam`). An `update` that
-    takes `**kwargs` gets all of them but `grad_fn` (and `obj_fn` when it
-    refuses it); one that names none gets none.
-    """
-    if not isinstance(transformation, optax.GradientTransformationExtraArgs):
-        updates, opt_state = transformation.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
-
-    def value_fn(p: Any) -> jax.Array:
-        return loss(p, *data)
-
-    extras = {
-        "value": value,
-        "grad": grads,
-        "value_fn": value_fn,
-        "obj_fn": value_fn,
-        "grad_fn": lambda p, _: jax.grad(value_fn)(p),
-    }
-    accepted = _accepted(transformation.update, extras)
-    try:
-        updates, new_state = transformation.update(grads, opt_state, params, **accepted)
-    except TypeError as error:
-        # optax's line searches pass what they do not use on to `value_fn`,
-        # which refuses `obj_fn`: those get the other three.
-        if "obj_fn" not in str(error) or "obj_fn" not in accepted:
-            raise
-        del accepted["obj_fn"]
-        updates, new_state = transformation.update(grads, opt_state, params, **accepted)
-    return optax.apply_updates(params, updates), new_state
-
-
-def _accepted(update: Callable, extras: dict[str, Any]) -> dict[str, Any]:
-    """The extra arguments that `update` takes, by name."""
-    try:
-        parameters = inspect.signature(update).parameters.values()
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return {key: value for key, value in extras.items() if key != "grad_fn"}
-    names = {p.name for p in parameters}
-    return {key: value for key, value in extras.items() if key in names}
 
 
 def make_step(
@@ -317,13 +198,13 @@ def make_step(
     if not isinstance(has_aux, bool):
         raise TypeError(f"has_aux must be a bool; got {has_aux!r}.")
     # Numbers stay as given: the params' dtype is not known yet.
-    rule, rate, numbers = _optimizer.prepare(learning_rate, optimizer, hyperparams)
-    guarded = guarded_update(
+    rule, rate, numbers = _rules.prepare(learning_rate, optimizer, hyperparams)
+    step = build(
         loss,
+        _rules.build(rule, rate, numbers),
         tol=tol,
-        trainable=trainable,
         has_aux=has_aux,
-        **_optimizer.transformation(rule, rate, numbers),
+        trainable=trainable,
     )
 
     def update(state: StepState, *data: Any) -> tuple[StepState, StepInfo]:
@@ -334,66 +215,34 @@ def make_step(
             data,
             has_aux=has_aux,
         )
-        return guarded.update(state, data)
+        return step.update(state, *data)
 
-    return Step(guarded.init, update)
-
-
-class Guarded(NamedTuple):
-    """The one guarded update, as `fit`'s loop uses it.
-
-    Attributes:
-        init: `init(params, opt_state=None) -> StepState`.
-        update: `update(state, data, active=True) -> (StepState, StepInfo)`,
-            `make_step`'s update with `data` as a tuple. A step that is not
-            `active` (the loop passes False for the steps it runs past the end
-            of a run) applies nothing, evaluates nothing and reports NaN.
-        step_sizes: `step_sizes(opt_state, num_steps, dtype, every=1)`, the
-            step size of updates 0, every, 2 every, ... of the next
-            `num_steps` from `opt_state` when the rule fixes them in advance
-            (a rate, a schedule; NaN for an optimizer), None when only running
-            finds them (a line search): then `StepInfo.step_size` is the
-            record to keep.
-    """
-
-    init: Callable[..., StepState]
-    update: Callable[..., tuple[StepState, StepInfo]]
-    step_sizes: Callable[..., jax.Array | None]
+    return Step(step.init, update)
 
 
-def guarded_update(
-    loss: Callable[..., jax.Array],
+def build(
+    loss: Callable[..., Any],
+    transformation: optax.GradientTransformation,
     *,
-    learning_rate: Any = None,
-    optimizer: optax.GradientTransformation | None = None,
     tol: Any = None,
-    trainable: Any = None,
     has_aux: bool = False,
-    lane_axis: str | None = None,
-) -> Guarded:
-    """Builds the one guarded update, for `make_step` and `fit`'s loop.
+    trainable: Any = None,
+) -> Step:
+    """The one guarded update, for `make_step` and `fit`'s loop.
 
-    The arguments are those of `make_step`, already checked: the rule is a
-    learning rate (or a line search), or an optax object. Under `sweep` and
-    `multistart`, `lane_axis` names their lanes' axis.
+    The arguments are those of `make_step`, already checked, with the rule
+    built into an optax transformation. Everything a run knows about one
+    update is decided here: the loss and gradient, the rule's update, and
+    whether it is applied (a non-finite loss or params, `tol`, a search that
+    found no decrease, a run that has stopped or a step the loop pauses).
     """
-    line_search = _linesearch.line_search_or_none(learning_rate)
-    if line_search is not None:
-        init_opt_state = functools.partial(_linesearch.init, line_search)
-    else:
-        if optimizer is None:
-            transformation = gradient_descent(learning_rate)
-        else:
-            transformation = optimizer
-        init_opt_state = transformation.init
 
     def init(params: Any, opt_state: Any = None) -> StepState:
         trained, frozen, constants = _params.split(params, trainable)
-        expected = jax.eval_shape(init_opt_state, trained)
         if opt_state is None:
-            opt_state = init_opt_state(trained)
+            opt_state = transformation.init(trained)
         else:
-            _check_opt_state(opt_state, expected)
+            _check_opt_state(opt_state, jax.eval_shape(transformation.init, trained))
         return StepState(
             params=_params.combine(trained, frozen, constants),
             opt_state=opt_state,
@@ -402,9 +251,7 @@ def guarded_update(
             trial_evals=jnp.zeros((), jnp.int32),
         )
 
-    def update(
-        state: StepState, data: tuple, active: Any = True
-    ) -> tuple[StepState, StepInfo]:
+    def update(state: StepState, *data: Any) -> tuple[StepState, StepInfo]:
         trained, frozen, constants = _params.split(state.params, trainable)
         objective = _params.objective(loss, frozen, constants)
         if has_aux:
@@ -414,96 +261,60 @@ def guarded_update(
         else:
             value, grads = jax.value_and_grad(objective)(trained, *data)
             aux = None
-        squares, grad_norm = squared_norm(grads)
+        _, grad_norm = squared_norm(grads)
         stopped = state.status != RUNNING
-        if active is not True:
-            stopped |= ~active
-        # A gradient with a NaN or an infinity makes the updated params so; its
-        # norm alone could overflow on a finite gradient.
         finite = jnp.isfinite(value)
-        converging = (
-            finite & (grad_norm <= tol) if tol is not None else jnp.zeros((), bool)
-        )
-        record = _record_dtype(value)
-        stalling = jnp.zeros((), bool)
-        tries = jnp.zeros((), jnp.int32)
-        if line_search is not None:
-            searching = ~stopped & finite & ~converging
-            step_size, found, tries, opt_state = _linesearch.search(
-                line_search,
-                lambda p: _value(objective(p, *data), has_aux),
-                trained,
-                value,
-                grads,
-                squares,
-                state.opt_state,
-                searching,
-            )
-            stalling = searching & ~found
-            params = _linesearch.take_step(trained, grads, step_size)
+        if tol is None:
+            converging = jnp.zeros((), bool)
         else:
-            params, opt_state = apply_optimizer(
-                transformation,
-                lambda p, *d: _value(objective(p, *d), has_aux),
-                trained,
-                state.opt_state,
-                value,
-                grads,
-                data,
-            )
-            step_size = (
-                rate_at(learning_rate, state.opt_state.count, record)
-                if optimizer is None
-                else jnp.full((), jnp.nan, record)
-            )
-
-        # A step that converges applies no update, so it cannot diverge.
+            converging = finite & (grad_norm <= tol)
+        # The rule sees a NaN loss where its update will not be applied, so
+        # that a line search searches nothing there.
+        going = ~stopped & ~converging
+        updates, opt_state = _rules.update(
+            transformation,
+            grads,
+            state.opt_state,
+            trained,
+            value=jnp.where(going, value, jnp.nan),
+            value_fn=lambda p: _value(objective(p, *data), has_aux),
+        )
+        params = optax.apply_updates(trained, updates)
+        record = _record_dtype(value)
+        observed = _rules.observe(opt_state, record)
+        stalling = going & finite & ~observed.found
+        # A step that converges applies no update, so it cannot diverge. A
+        # gradient with a NaN or an infinity makes the updated params so; its
+        # norm alone could overflow on a finite gradient.
         diverging = ~finite | (~converging & ~_shapes.finite(params))
         apply = ~stopped & ~diverging & ~converging & ~stalling
 
         def keep(new: Any, old: Any) -> Any:
             return jax.tree.map(lambda n, o: jnp.where(apply, n, o), new, old)
 
-        status = jnp.where(
-            stopped,
-            state.status,
-            jnp.where(
-                converging,
-                CONVERGED,
-                jnp.where(diverging, DIVERGED, jnp.where(stalling, STALLED, RUNNING)),
-            ),
+        status = jnp.select(
+            [stopped, converging, diverging, stalling],
+            [state.status, CONVERGED, DIVERGED, STALLED],
+            RUNNING,
         )
         new_state = StepState(
             params=_params.combine(keep(params, trained), frozen, constants),
             opt_state=keep(opt_state, state.opt_state),
             steps_taken=state.steps_taken + apply.astype(jnp.int32),
             status=status.astype(jnp.int32),
-            trial_evals=state.trial_evals + tries,
+            trial_evals=state.trial_evals + observed.trials,
         )
         info = StepInfo(
             loss=jnp.where(stopped, jnp.nan, value).astype(record),
             grad_norm=jnp.where(stopped, jnp.nan, grad_norm),
-            step_size=jnp.where(apply, step_size.astype(record), jnp.nan),
+            step_size=jnp.where(apply, observed.step_size, jnp.nan),
             aux=jax.tree.map(
                 lambda a: jnp.where(stopped, jnp.nan, a).astype(_aux_dtype(a)), aux
             ),
         )
         return new_state, info
 
-    def step_sizes(
-        opt_state: Any, num_steps: int, dtype: Any, every: int = 1
-    ) -> jax.Array | None:
-        kept = -(-num_steps // every)
-        if line_search is not None:
-            return None
-        if optimizer is not None:
-            return jnp.full((kept,), jnp.nan, dtype)
-        if callable(learning_rate):
-            counts = opt_state.count + every * jnp.arange(kept, dtype=jnp.int32)
-            return jax.vmap(lambda c: rate_at(learning_rate, c, dtype))(counts)
-        return jnp.full((kept,), learning_rate, dtype)
-
-    return Guarded(init, update, step_sizes)
+    return Step(init, update)
 
 
 def nan_info(value: Any, aux: Any, params: Any) -> StepInfo:

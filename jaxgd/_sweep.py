@@ -1,8 +1,9 @@
 """Many runs in one compilation: `sweep`, `multistart`, and `best` to pick a lane.
 
-`sweep` vmaps the run of `fit` over learning rates, `multistart` over initial
-params; each is one compiled call whose lanes never affect one another, and
-whose loop stops when its last lane stops.
+`sweep` runs `fit`'s run with lanes of learning rates and hyperparameters,
+`multistart` with lanes of initial params: the one step is vmapped over the
+lanes inside the one loop, so each is one compiled call whose lanes never
+affect one another, and whose loop stops when its last lane stops.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _linesearch, _optimizer, _params, _validate
+from . import _linesearch, _params, _rules, _validate
 from ._fit import Config, Inputs, check_memory, execute, finish, prepare, run
 from ._result import FitResult
 
@@ -36,14 +37,11 @@ _SWEEP_AXES = Inputs(
 _MULTISTART_AXES = _SWEEP_AXES._replace(
     params=0, frozen=0, learning_rate=None, hyperparams=None, opt_state=0
 )
-# The name of the lanes' axis, over which the loop asks "is any lane going?".
-_LANES = "lanes"
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _run_lanes(config: Config, axes: Inputs, inputs: Inputs) -> FitResult:
-    lanes = functools.partial(run, config, lane_axis=_LANES)
-    return jax.vmap(lanes, in_axes=(axes,), axis_name=_LANES)(inputs)
+    return run(config, inputs, axes)
 
 
 def sweep(
@@ -138,7 +136,7 @@ def sweep(
     )
     dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(inputs.params))
     if rates is not None:
-        _optimizer.check_representable(rates, dtype, "learning_rates")
+        _rules.check_representable(rates, dtype, "learning_rates")
         inputs = inputs._replace(learning_rate=jnp.asarray(rates, dtype))
     elif inputs.learning_rate is not None:
         inputs = inputs._replace(

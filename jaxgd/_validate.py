@@ -18,7 +18,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 
 def is_concrete(x: Any) -> bool:
@@ -78,32 +77,6 @@ def bytes_text(size: float) -> str:
             return f"{size:.3g} {unit}"
         size /= 1000
     return f"{size:.3g} PB"
-
-
-def check_params(params: Any) -> Any:
-    """Converts the leaves of `params` to arrays and checks they are floating."""
-    leaves_with_path, treedef = jax.tree.flatten_with_path(params)
-    if not leaves_with_path:
-        raise ValueError(
-            f"params has no array leaves; got {describe(params)}. Pass a pytree "
-            "of floating-point arrays, e.g. {'W': jnp.zeros((3, 1))}."
-        )
-    leaves = []
-    for path, leaf in leaves_with_path:
-        where = "params" + jax.tree_util.keystr(path)
-        try:
-            array = jnp.asarray(leaf)
-        except TypeError:
-            raise TypeError(
-                f"{where} must be a floating-point array; got {describe(leaf)}."
-            ) from None
-        if not jnp.issubdtype(array.dtype, jnp.floating):
-            raise TypeError(
-                f"{where} has dtype {array.dtype}; gradient descent needs "
-                "floating-point params (e.g. jnp.asarray(x, jnp.float32))."
-            )
-        leaves.append(array)
-    return jax.tree.unflatten(treedef, leaves)
 
 
 def check_loss_output(
@@ -244,31 +217,6 @@ def check_learning_rate(learning_rate: Any, name: str = "learning_rate") -> None
         value = float(learning_rate)
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be positive and finite; got {value}.")
-
-
-def check_optimizer(optimizer: Any) -> None:
-    """Checks `optimizer` is an `optax.GradientTransformation`."""
-    if not isinstance(optimizer, optax.GradientTransformation):
-        hint = (
-            " Did you pass the factory instead of calling it, e.g. optax.adam "
-            "instead of optax.adam(1e-3)?"
-            if callable(optimizer)
-            else ""
-        )
-        raise TypeError(
-            "optimizer must be an optax.GradientTransformation; got "
-            f"{describe(optimizer)}.{hint}"
-        )
-
-
-def check_one_of(learning_rate: Any, optimizer: Any) -> None:
-    """Exactly one of `learning_rate` and `optimizer` must be given."""
-    if (learning_rate is None) == (optimizer is None):
-        given = "both were given" if learning_rate is not None else "neither was given"
-        raise ValueError(
-            "pass exactly one of learning_rate (plain gradient descent) and "
-            f"optimizer (an optax.GradientTransformation); {given}."
-        )
 
 
 def is_real_number(x: Any) -> bool:

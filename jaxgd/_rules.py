@@ -1,0 +1,444 @@
+"""The update rule, decided here once: every rule is an optax transformation.
+
+`fit`, `sweep`, `multistart` and `make_step` take the rule in one of four forms:
+
+- `learning_rate` alone: plain gradient descent, `gradient_descent` below (a
+  float, a 0-d array or an optax schedule);
+- `learning_rate="auto"` or `jaxgd.backtracking(...)`: the Armijo line search,
+  a transformation of `_linesearch`;
+- `optimizer=optax.adam(1e-2)`: an optax object, used as it is. Its numbers
+  are part of the object, so a new object compiles anew;
+- `optimizer=optax.adam` with `learning_rate=1e-2` and `hyperparams={"b1":
+  0.9}`: a factory, built inside the compiled run through
+  `optax.inject_hyperparams`, so that the learning rate and every float in
+  `hyperparams` are traced: new values never recompile, and `sweep` can give
+  each lane its own. Python bools, ints, strings and functions in
+  `hyperparams` are static (they switch behaviour or set sizes).
+
+`prepare` checks the forms at call time and splits them into what is static
+(`Rule`) and what is traced (the learning rate and the float
+hyperparameters); `build` makes the transformation inside the run. The
+numbers of a run live in its optimizer state (the rate of plain descent, the
+injected hyperparameters), so a lane of a sweep is just a state, and the
+state says what each update did: `observe` reads the step size, the line
+search's trials and whether it found a decrease. Nothing outside this module
+asks what kind of rule a run has.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import _linesearch, _validate
+
+
+class GradientDescentState(NamedTuple):
+    """Optimizer state of plain gradient descent (`learning_rate=`).
+
+    Attributes:
+        count: updates applied so far (0-d int32), at which a schedule is
+            evaluated.
+        learning_rate: the rate of the last update (of the first, before any):
+            the number given, or the schedule's value at its count.
+    """
+
+    count: jax.Array
+    learning_rate: jax.Array
+
+
+def gradient_descent(learning_rate: Any) -> optax.GradientTransformation:
+    r"""Plain gradient descent as an optax transformation.
+
+    $$\theta_{t+1} = \theta_t - \eta_t \nabla L(\theta_t)$$
+
+    `learning_rate` is a scalar or a schedule `count -> rate`. The rate is
+    kept in the state, in the widest floating dtype of the params (at least
+    float32), so a Python float keeps full precision for float64 params and a
+    lane of a sweep carries its own rate.
+    """
+    schedule = learning_rate if callable(learning_rate) else None
+
+    def rate_at(count: jax.Array, dtype: Any) -> jax.Array:
+        rate = schedule(count) if schedule is not None else learning_rate
+        return jnp.asarray(rate, dtype)
+
+    def init(params: Any) -> GradientDescentState:
+        count = jnp.zeros((), jnp.int32)
+        return GradientDescentState(count, rate_at(count, float_dtype(params)))
+
+    def update(
+        grads: Any, state: GradientDescentState, params: Any = None
+    ) -> tuple[Any, GradientDescentState]:
+        del params
+        rate = state.learning_rate
+        if schedule is not None:
+            rate = rate_at(state.count, rate.dtype)
+        updates = jax.tree.map(lambda g: -rate * g, grads)
+        return updates, GradientDescentState(
+            optax.safe_int32_increment(state.count), rate
+        )
+
+    return optax.GradientTransformation(init, update)
+
+
+class Rule(NamedTuple):
+    """Everything static about the update rule of a run.
+
+    Attributes:
+        transformation: an optax object, used as it is; or None.
+        factory: an optax factory, built with the traced numbers; or None.
+        schedule: a learning-rate schedule `count -> rate` (plain gradient
+            descent, or the factory's rate); or None.
+        line_search: the line search of `learning_rate="auto"`; or None.
+        static_hyperparams: the factory's static arguments, as sorted
+            `(name, value)` pairs.
+    """
+
+    transformation: optax.GradientTransformation | None = None
+    factory: Callable[..., optax.GradientTransformation] | None = None
+    schedule: Callable[[jax.Array], jax.Array] | None = None
+    line_search: _linesearch.Backtracking | None = None
+    static_hyperparams: tuple[tuple[str, Any], ...] = ()
+
+
+def float_dtype(tree: Any) -> Any:
+    """The widest floating dtype of `tree`'s leaves, at least float32."""
+    return jnp.result_type(jnp.float32, *jax.tree.leaves(tree))
+
+
+def prepare(
+    learning_rate: Any,
+    optimizer: Any,
+    hyperparams: Any,
+    dtype: Any = None,
+) -> tuple[Rule, jax.Array | None, dict[str, jax.Array] | None]:
+    """Checks the update rule; returns `(rule, learning_rate, hyperparams)`.
+
+    The learning rate and the float hyperparameters come back as arrays of
+    `dtype` (the params' floating dtype, at least float32), ready to be
+    traced, or as they were given when `dtype` is None; a schedule or a line
+    search goes into the static `Rule`.
+
+    Raises:
+        TypeError: an optimizer that is neither an optax object nor a
+            factory; hyperparams that are not a dict of the factory's
+            arguments.
+        ValueError: a missing or doubled rule; hyperparams without a factory.
+    """
+    is_object = isinstance(optimizer, optax.GradientTransformation)
+    is_factory = optimizer is not None and not is_object
+    if is_factory and not callable(optimizer):
+        raise TypeError(
+            "optimizer must be an optax.GradientTransformation (e.g. "
+            "optax.adam(1e-3)) or an optax factory (e.g. optax.adam, with "
+            f"learning_rate=...); got {_validate.describe(optimizer)}."
+        )
+    if hyperparams is not None and not is_factory:
+        raise ValueError(
+            "hyperparams go to an optimizer factory, e.g. optimizer=optax.adam, "
+            "learning_rate=1e-2, hyperparams={'b1': 0.9}; got hyperparams with "
+            + (
+                f"the optax object {_validate.describe(optimizer)}, whose numbers "
+                "are fixed: pass the factory instead."
+                if is_object
+                else "plain gradient descent (no optimizer)."
+            )
+        )
+    if is_object:
+        if learning_rate is not None:
+            raise ValueError(
+                "pass exactly one of learning_rate (plain gradient descent) and "
+                "optimizer (an optax.GradientTransformation); both were given. "
+                "To give an optimizer its learning rate, pass the factory: "
+                "optimizer=optax.adam, learning_rate=1e-2."
+            )
+        return Rule(transformation=optimizer), None, None
+    if is_factory:
+        return _prepare_factory(learning_rate, optimizer, hyperparams, dtype)
+    if learning_rate is None:
+        raise ValueError(
+            "pass exactly one of learning_rate (plain gradient descent) and "
+            "optimizer (an optax.GradientTransformation); neither was given."
+        )
+    line_search = _linesearch.line_search_or_none(learning_rate)
+    if line_search is not None:
+        return Rule(line_search=line_search), None, None
+    _validate.check_learning_rate(learning_rate)
+    if callable(learning_rate):
+        check_schedule(learning_rate)
+        return Rule(schedule=learning_rate), None, None
+    return Rule(), _number(learning_rate, dtype, "learning_rate"), None
+
+
+def _prepare_factory(
+    learning_rate: Any, factory: Callable, hyperparams: Any, dtype: Any
+) -> tuple[Rule, jax.Array | None, dict[str, jax.Array] | None]:
+    name = getattr(factory, "__name__", repr(factory))
+    if hyperparams is None:
+        hyperparams = {}
+    if not isinstance(hyperparams, dict) or not all(
+        isinstance(key, str) for key in hyperparams
+    ):
+        raise TypeError(
+            "hyperparams must be a dict of the optimizer's arguments by name, "
+            f"e.g. {{'b1': 0.9}}; got {_validate.describe(hyperparams)}."
+        )
+    if "learning_rate" in hyperparams:
+        raise ValueError(
+            "pass the learning rate as learning_rate=..., not in hyperparams."
+        )
+    if _linesearch.is_line_search(learning_rate):
+        raise ValueError(
+            f"learning_rate={learning_rate!r} asks for a line search, which runs "
+            f"plain gradient descent; the optimizer factory {name} takes a "
+            "number or a schedule as its learning rate."
+        )
+    arguments = dict(hyperparams)
+    if learning_rate is not None:
+        _validate.check_learning_rate(learning_rate)
+        arguments["learning_rate"] = learning_rate
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # no signature to check: the factory will say
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(**arguments)
+        except TypeError as error:
+            given = ", ".join(sorted(arguments)) or "nothing"
+            raise TypeError(
+                f"the optimizer factory {name} cannot be built from the "
+                f"arguments given ({given}): {error}. Pass its learning rate as "
+                "learning_rate=... and its other arguments in hyperparams={...}."
+            ) from None
+    schedule, rate = None, None
+    if callable(learning_rate):
+        check_schedule(learning_rate)
+        schedule = learning_rate
+    elif learning_rate is not None:
+        rate = _number(learning_rate, dtype, "learning_rate")
+    traced, static = {}, []
+    for key, value in sorted(hyperparams.items()):
+        if _is_float(value):
+            _check_finite(value, f"hyperparams[{key!r}]")
+            traced[key] = _number(value, dtype, f"hyperparams[{key!r}]")
+        elif isinstance(value, (jax.Array, np.ndarray, np.generic)):
+            raise TypeError(
+                f"hyperparams[{key!r}] is an array of {value.dtype}: only floats "
+                "are traced. Pass a float (or a float array), or a Python int or "
+                "bool for a setting that is compiled in."
+            )
+        else:
+            static.append((key, value))
+    rule = Rule(factory=factory, schedule=schedule, static_hyperparams=tuple(static))
+    return rule, rate, traced
+
+
+def build(
+    rule: Rule, learning_rate: Any, hyperparams: dict[str, Any] | None
+) -> optax.GradientTransformation:
+    """The rule's transformation, with the (traced) numbers of this run."""
+    if rule.transformation is not None:
+        return rule.transformation
+    if rule.line_search is not None:
+        return _linesearch.transformation(rule.line_search)
+    rate = learning_rate if rule.schedule is None else rule.schedule
+    if rule.factory is None:
+        return gradient_descent(rate)
+    arguments = dict(rule.static_hyperparams)
+    arguments.update(hyperparams or {})
+    if rate is not None:
+        arguments["learning_rate"] = rate
+    static = [key for key, _ in rule.static_hyperparams]
+    # The numbers keep their own dtype (at least float32), never the params'
+    # narrower one: b2 = 0.999 is 1.0 in bfloat16.
+    dtypes = [jnp.asarray(v).dtype for v in (hyperparams or {}).values()]
+    if learning_rate is not None:
+        dtypes.append(jnp.asarray(learning_rate).dtype)
+    dtype = jnp.result_type(jnp.float32, *dtypes)
+    return optax.inject_hyperparams(
+        rule.factory, static_args=static, hyperparam_dtype=dtype
+    )(**arguments)
+
+
+def update(
+    transformation: optax.GradientTransformation,
+    grads: Any,
+    state: Any,
+    params: Any,
+    *,
+    value: jax.Array,
+    value_fn: Callable[[Any], jax.Array],
+) -> tuple[Any, Any]:
+    """One update of `transformation`: `(updates, state)`.
+
+    A transformation that wants more than the gradient
+    (`GradientTransformationExtraArgs`) gets the extra arguments its `update`
+    names, by the names optax uses: `value` (the loss), `grad`, `value_fn` and
+    `obj_fn` (the loss as a function of the params; `optax.lbfgs`, optax's line
+    searches, `optax.contrib.sophia`, jaxgd's own line search) and `grad_fn`
+    (the gradient as a function of the params and a batch index;
+    `optax.contrib.sam`). An `update` that takes `**kwargs` gets all of them
+    but `grad_fn` (and `obj_fn` when it refuses it); one that names none gets
+    none.
+    """
+    if not isinstance(transformation, optax.GradientTransformationExtraArgs):
+        return transformation.update(grads, state, params)
+    extras = {
+        "value": value,
+        "grad": grads,
+        "value_fn": value_fn,
+        "obj_fn": value_fn,
+        "grad_fn": lambda p, _: jax.grad(value_fn)(p),
+    }
+    accepted = _accepted(transformation.update, extras)
+    try:
+        return transformation.update(grads, state, params, **accepted)
+    except TypeError as error:
+        # optax's line searches pass what they do not use on to `value_fn`,
+        # which refuses `obj_fn`: those get the other three.
+        if "obj_fn" not in str(error) or "obj_fn" not in accepted:
+            raise
+        del accepted["obj_fn"]
+        return transformation.update(grads, state, params, **accepted)
+
+
+def _accepted(update: Callable, extras: dict[str, Any]) -> dict[str, Any]:
+    """The extra arguments that `update` takes, by name."""
+    try:
+        parameters = inspect.signature(update).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return {key: value for key, value in extras.items() if key != "grad_fn"}
+    names = {p.name for p in parameters}
+    return {key: value for key, value in extras.items() if key in names}
+
+
+class Observed(NamedTuple):
+    """What an update's new optimizer state says about that update."""
+
+    step_size: jax.Array  # the rate or accepted step; NaN for an optimizer
+    trials: jax.Array  # evaluations of the loss at trial points (int32)
+    found: jax.Array  # False when a line search found no decrease
+
+
+def observe(state: Any, dtype: Any) -> Observed:
+    """Reads the step size and the line search's work from a new state."""
+    if isinstance(state, GradientDescentState):
+        step = state.learning_rate
+        trials, found = jnp.zeros((), jnp.int32), jnp.ones((), bool)
+    elif isinstance(state, _linesearch.BacktrackingState):
+        step, trials, found = state.accepted, state.tries, state.found
+    else:
+        step = jnp.full((), jnp.nan, dtype)
+        trials, found = jnp.zeros((), jnp.int32), jnp.ones((), bool)
+    return Observed(step.astype(dtype), trials, found)
+
+
+def advice(state: Any) -> str:
+    """What to try after a run with this optimizer state diverged."""
+    if isinstance(state, _linesearch.BacktrackingState):
+        return (
+            "The line search only accepts steps to a finite loss, so the loss or "
+            "its gradient is non-finite at finite params: check the loss for "
+            "log(0), 0/0, sqrt(0) or overflow."
+        )
+    if isinstance(state, GradientDescentState):
+        return (
+            "The step is too large: use a smaller learning_rate — halve it, or cut "
+            "it to 10%. For jaxgd.linear losses, linear.max_learning_rate(X) gives "
+            "the largest constant rate that converges."
+        )
+    return (
+        "The steps are too large: lower the optimizer's learning rate (halve "
+        "it, or cut it to 10%), or clip the gradients with "
+        "optax.clip_by_global_norm."
+    )
+
+
+def resume(rule: Rule, given: Any, fresh: Any) -> Any:
+    """A resumed state that runs with the numbers of this call.
+
+    The numbers of a run live in its state (`GradientDescentState`'s rate,
+    the hyperparameters `optax.inject_hyperparams` keeps); a run that resumes
+    from an earlier state uses the numbers it was given now, and keeps the
+    rest (counts, moments, the line search's next trial step).
+    """
+    if isinstance(fresh, GradientDescentState) and rule.schedule is None:
+        return given._replace(learning_rate=fresh.learning_rate)
+    if rule.factory is not None:
+        return given._replace(hyperparams=fresh.hyperparams)
+    return given
+
+
+def check_schedule(schedule: Callable) -> None:
+    """A schedule must map a step count to one real rate."""
+    try:
+        out = jax.eval_shape(schedule, jax.ShapeDtypeStruct((), jnp.int32))
+    except Exception as error:
+        raise TypeError(
+            "learning_rate, a schedule, must be a function of the step count "
+            f"(a 0-d int32) returning the rate; calling it failed: {error}"
+        ) from None
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != () or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(
+            "learning_rate, a schedule, must return one real rate for a step "
+            f"count; it returned {_validate.describe(out)}."
+        )
+
+
+def _number(value: Any, dtype: Any, name: str) -> Any:
+    """`value` in `dtype` (as given when `dtype` is None), checked in it."""
+    if dtype is None:
+        return value
+    check_representable(value, dtype, name)
+    if isinstance(value, (int, float, np.ndarray, np.generic)):
+        # A number on the host stays there until the compiled call takes it:
+        # making a device array of it costs more than the call's own dispatch.
+        return np.asarray(value, jnp.dtype(dtype))
+    return jnp.asarray(value, dtype)
+
+
+def check_representable(value: Any, dtype: Any, name: str) -> None:
+    """A `ValueError` if a concrete number rounds to 0 or overflows in `dtype`."""
+    if not _validate.is_concrete(value):
+        return
+    given = np.asarray(value, dtype=np.float64).ravel()
+    with np.errstate(over="ignore", under="ignore"):
+        got = given.astype(jnp.dtype(dtype)).astype(np.float64)
+    lost = (given != 0) & np.isfinite(given) & ((got == 0) | ~np.isfinite(got))
+    if lost.any():
+        k = int(np.flatnonzero(lost)[0])
+        dtype = jnp.dtype(dtype)
+        raise ValueError(
+            f"{name} = {given[k]:g} cannot be represented in {dtype}, the dtype of "
+            f"the params it updates: it becomes {got[k]:g}. Use a value within "
+            f"{dtype}'s range, or params of a wider dtype."
+        )
+
+
+def _is_float(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return True
+    if isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        return bool(jnp.issubdtype(value.dtype, jnp.floating))
+    return False
+
+
+def _check_finite(value: Any, name: str) -> None:
+    if _validate.is_concrete(value) and np.ndim(value) == 0:
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"{name} must be finite; got {number}.")
