@@ -408,9 +408,32 @@ def test_malformed_learning_rates(tmp_path, capsys, spec):
         capsys,
         sweep_args(path, spec),
         "argument --learning-rates: expected START:STOP:COUNT, two positive numbers "
-        "and a whole number >= 1 (e.g. 1e-3:1:10 for 10 log-spaced rates); got "
-        f"'{spec}'",
+        "and a whole number >= 1 (e.g. 1e-3:1:10 for 10 log-spaced rates), or rates "
+        f"separated by commas (e.g. 0.01,0.1,0.5); got '{spec}'",
     )
+
+
+@pytest.mark.parametrize("spec", ["0.1,,0.5", "0.1,-1", "0.1,inf", "fast", ""])
+def test_malformed_learning_rate_lists(tmp_path, capsys, spec):
+    path, _, _ = regression_csv(tmp_path)
+    fails_with(
+        capsys,
+        sweep_args(path, spec),
+        "argument --learning-rates: expected positive numbers separated by commas "
+        f"(e.g. 0.01,0.1,0.5) or START:STOP:COUNT (e.g. 1e-3:1:10); got '{spec}'",
+    )
+
+
+def test_learning_rates_as_a_list_equal_the_same_rates_as_a_range(tmp_path, capsys):
+    path, _, _ = regression_csv(tmp_path)
+    rates = ",".join(map(repr, np.logspace(-3, np.log10(3), 3).tolist()))
+    code, listed, _ = run_json(capsys, sweep_args(path, rates))
+    assert code == 0
+    code, ranged, _ = run_json(capsys, sweep_args(path, "1e-3:3:3"))
+    assert code == 0
+    assert listed == ranged
+    code, one, _ = run_json(capsys, sweep_args(path, "0.1"))
+    assert code == 0 and [run["learning_rate"] for run in one["runs"]] == [0.1]
 
 
 @pytest.mark.parametrize(
@@ -443,6 +466,9 @@ def test_malformed_learning_rates(tmp_path, capsys, spec):
         ("--delimiter", "x", "expected one character between cells"),
         ("--delimiter", ".", "expected one character between cells"),
         ("--missing", "skip", "invalid choice: 'skip'"),
+        ("--skip-rows", "-1", "must be a whole number from 0 to 2147483647; got '-1'"),
+        ("--save", "", "expected a file name; got ''"),
+        ("--plot", "", "expected a file name; got ''"),
         ("--optimizer", "lbfgs", "invalid choice: 'lbfgs'"),
     ],
 )
