@@ -22,6 +22,7 @@ from cli_helpers import (
     fit_args,
     labels_csv,
     regression_csv,
+    regression_data,
     run,
     run_json,
     subprocess_env,
@@ -344,6 +345,19 @@ def test_constant_column_cannot_be_standardized(tmp_path, capsys):
     )
     code, report, _ = run_json(capsys, fit_args(path, "--no-standardize"))
     assert code == 0 and report["standardized"] is False
+
+
+def test_a_column_constant_up_to_rounding_is_named(tmp_path, capsys):
+    """0.1 in every row: its sums of squares leave a spread of rounding error."""
+    X, y = regression_data(n=50)
+    X[:, 1] = 0.1
+    path = write_csv(tmp_path / "c.csv", X, y)
+    fails_with(
+        capsys,
+        fit_args(path),
+        "cannot standardize a constant column: 'x2' has the same value in every "
+        "row; leave it out with --features, or --no-standardize",
+    )
 
 
 @pytest.mark.parametrize(
