@@ -1,5 +1,6 @@
 """`jaxgd fit` and `jaxgd sweep` against direct calls of the library, in float64."""
 
+import hashlib
 import json
 import os
 import re
@@ -764,6 +765,79 @@ def test_the_compilation_cache_is_filled_and_reused(tmp_path):
     assert entries
     assert once() > 0
     assert sorted(p.name for p in cache.iterdir()) == entries
+
+
+@pytest.mark.slow
+def test_damaged_cache_entries_are_removed_and_compiled_again(tmp_path):
+    """Empty, garbage and swapped entries cost one line and a compilation, once;
+    so does an entry that JAX cannot read during a run."""
+    path, _, _ = regression_csv(tmp_path)
+    cache = tmp_path / "cache"
+
+    def once():
+        done = subprocess.run(
+            [PYTHON, "-m", "jaxgd", *map(str, fit_args(path)), "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+            env=subprocess_env(tmp_path),
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["diverged"] is False
+        return done.stderr
+
+    assert once() == ""
+    entries = sorted(p for p in cache.iterdir() if p.suffix != ".json")
+    assert len(entries) >= 4
+    entries[0].write_bytes(b"")
+    entries[1].write_bytes(b"garbage")
+    swapped = entries[2].read_bytes()
+    entries[2].write_bytes(entries[3].read_bytes())
+    entries[3].write_bytes(swapped)
+    assert once() == (
+        f"jaxgd: warning: removed 4 damaged entries from the cache of compiled "
+        f"programs in {cache}; they are compiled again\n"
+    )
+    assert sorted(p for p in cache.iterdir() if p.suffix != ".json") == entries
+    assert once() == ""
+    # An entry damaged while its record says it is whole (a run that wrote it
+    # and died, say) is found by JAX during the run.
+    entries[1].write_bytes(b"garbage")
+    (records,) = cache.glob("*.json")
+    digests = json.loads(records.read_text(encoding="utf-8"))
+    digests[entries[1].name] = hashlib.sha256(b"garbage").hexdigest()
+    records.write_text(json.dumps(digests), encoding="utf-8")
+    err = once()
+    assert err.startswith(
+        f"jaxgd: warning: the cache of compiled programs in {cache}: Error reading "
+    )
+    assert err.count("\n") == 1
+    assert once() == ""
+    assert sorted(p for p in cache.iterdir() if p.suffix != ".json") == entries
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="permission bits do not stop root from writing",
+)
+def test_a_cache_folder_that_cannot_be_written_is_one_line(
+    tmp_path, capsys, monkeypatch
+):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    folder.chmod(0o500)
+    monkeypatch.setenv("JAXGD_CACHE_DIR", str(folder))
+    path, _, _ = regression_csv(tmp_path)
+    try:
+        code, out, err = run(capsys, [*fit_args(path), "--json"], cache=True)
+    finally:
+        folder.chmod(0o700)
+    assert code == 0 and json.loads(out)["diverged"] is False
+    assert err == (
+        f"jaxgd: warning: cannot keep compiled programs in {folder}: Permission "
+        "denied; running without the cache\n"
+    )
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ from . import (
     AUTO_FRACTION_BATCHED,
     CliError,
     LogRates,
+    _cache,
     _files,
     _table,
 )
@@ -61,8 +62,8 @@ _MODEL_FORMAT = "jaxgd linear model"
 
 def run(args: argparse.Namespace) -> int:
     """Runs the command of `args`, in float64, with the compilation cache."""
-    _use_cache(args.no_cache)
-    with jax.enable_x64(True):
+    cache = contextlib.nullcontext() if args.no_cache else _cache.kept(cache_dir())
+    with cache, jax.enable_x64(True):
         return _COMMANDS[args.command](args)
 
 
@@ -81,25 +82,6 @@ def cache_dir() -> Path:
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "jaxgd" / "compiled"
-
-
-def _use_cache(off: bool) -> None:
-    if off:
-        return
-    folder = cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        print(
-            f"jaxgd: warning: cannot keep compiled programs in {folder}: "
-            f"{error.strerror or error}; running without the cache",
-            file=sys.stderr,
-        )
-        return
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    # Every program of a run compiles in well under JAX's default threshold of
-    # a second, yet together they are most of a short run's time.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 # --- data --------------------------------------------------------------------
