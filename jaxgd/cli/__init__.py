@@ -521,7 +521,8 @@ def _parser() -> argparse.ArgumentParser:
         help="fit the linear model to a table by gradient descent",
         description="Fits f(x) = x·W + b by gradient descent and compares it "
         "with the exact optimum: the closed form (mse) or Newton's method "
-        "(bce). --plot draws the loss curve.",
+        "(bce). --plot draws the loss curve, as the gap to the optimum on a "
+        "log axis when there is one.",
         allow_abbrev=False,
     )
     rate = fit_parser.add_mutually_exclusive_group()
@@ -554,7 +555,8 @@ def _parser() -> argparse.ArgumentParser:
         help="fit once per learning rate, all in one compiled call",
         description="Runs one fit per learning rate in one compiled, vmapped "
         "call and picks the best. --plot draws final loss against learning "
-        "rate with max_learning_rate marked.",
+        "rate with max_learning_rate marked (the gap to the optimum on a log "
+        "axis when there is one).",
         allow_abbrev=False,
     )
     sweep_parser.add_argument(
