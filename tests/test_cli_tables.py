@@ -513,6 +513,10 @@ def test_standard_input_is_a_table(tmp_path, capsys, monkeypatch):
         fit_args("-"),
         "standard input: data row 1 (line 2), column 'y': cannot read 'oops'",
     )
+    monkeypatch.setattr(sys, "stdin", None)
+    fails_with(
+        capsys, fit_args("-"), "standard input is closed; there is no table to read"
+    )
 
 
 def test_a_text_column_suggests_leaving_it_out(tmp_path, capsys):

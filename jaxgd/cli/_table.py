@@ -14,6 +14,7 @@ or ?) is an error unless the caller drops its row.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import sys
 from collections.abc import Collection, Iterator, Sequence
@@ -95,9 +96,10 @@ def open_table(
             header has an empty or repeated name, or is all numbers.
     """
     if path == "-":
-        if sys.stdin is None:
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
             raise TableError("standard input is closed; there is no table to read")
-        name, stream = "standard input", sys.stdin.buffer
+        name = "standard input"
     else:
         name = path
         try:
@@ -134,7 +136,6 @@ def _open(
                 raise TableError(
                     f"{name}: the table is empty; it needs a header row of column "
                     "names and at least one row of numbers"
-                    + (" (or --no-header)" if line == 1 else "")
                 )
         # The first rows, for the delimiter (and, without a header, the columns).
         ahead, end = b"", False
@@ -151,11 +152,16 @@ def _open(
     if line == 0:
         ahead = ahead.removeprefix(b"\xef\xbb\xbf")
     lines = ahead.split(b"\n")
-    rows = [
-        _decode(raw, name, line + 1 + i).rstrip("\r")
-        for i, raw in enumerate(lines if end else lines[:-1])
-        if raw.strip()
-    ][:2]
+    rows = list(
+        itertools.islice(
+            (
+                _decode(raw, name, line + 1 + i).rstrip("\r")
+                for i, raw in enumerate(lines if end else lines[:-1])
+                if raw.strip()
+            ),
+            2,
+        )
+    )
     if title is None:
         if not rows:
             raise TableError(f"{name}: the table is empty; it has no rows of numbers")
