@@ -269,7 +269,7 @@ def svg_text(monkeypatch):
     monkeypatch.setitem(matplotlib.rcParams, "svg.fonttype", "none")
 
 
-@pytest.mark.parametrize("loss", ["mse", "bce"])
+@pytest.mark.parametrize("loss", ["mse", pytest.param("bce", marks=pytest.mark.slow)])
 def test_fit_plot_draws_the_gap_to_the_optimum_on_a_log_axis(
     tmp_path, capsys, svg_text, loss
 ):
@@ -282,6 +282,7 @@ def test_fit_plot_draws_the_gap_to_the_optimum_on_a_log_axis(
     assert "$\\mathdefault{10^{" in text  # the ticks of a log axis
 
 
+@pytest.mark.slow
 def test_batched_fit_plot_draws_the_loss(tmp_path, capsys, svg_text):
     """Mini-batch losses may fall below the optimum: the loss itself is drawn."""
     path, _, _ = regression_csv(tmp_path)
@@ -291,6 +292,7 @@ def test_batched_fit_plot_draws_the_loss(tmp_path, capsys, svg_text):
     assert "optimum" not in figure.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_sweep_plot_draws_the_gap_to_the_optimum(tmp_path, capsys, svg_text):
     path, _, _ = regression_csv(tmp_path)
     figure = tmp_path / "sweep.svg"

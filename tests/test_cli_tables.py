@@ -415,6 +415,7 @@ def test_a_first_line_of_counts_is_skipped(tmp_path, capsys):
     fits_the_numbers(capsys, path, X, y, "--skip-rows", "1")
 
 
+@pytest.mark.slow
 def test_a_table_without_a_header_names_its_columns_by_number(tmp_path, capsys):
     """Breast cancer's table: a line of counts, no header, 30 features and the
     0/1 target last."""
