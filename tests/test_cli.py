@@ -1,5 +1,6 @@
 """`jaxgd fit` and `jaxgd sweep` against direct calls of the library, in float64."""
 
+import hashlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from cli_helpers import (
     fit_args,
     labels_csv,
     regression_csv,
+    regression_data,
     run,
     run_json,
     subprocess_env,
@@ -346,6 +348,19 @@ def test_constant_column_cannot_be_standardized(tmp_path, capsys):
     assert code == 0 and report["standardized"] is False
 
 
+def test_a_column_constant_up_to_rounding_is_named(tmp_path, capsys):
+    """0.1 in every row: its sums of squares leave a spread of rounding error."""
+    X, y = regression_data(n=50)
+    X[:, 1] = 0.1
+    path = write_csv(tmp_path / "c.csv", X, y)
+    fails_with(
+        capsys,
+        fit_args(path),
+        "cannot standardize a constant column: 'x2' has the same value in every "
+        "row; leave it out with --features, or --no-standardize",
+    )
+
+
 @pytest.mark.parametrize(
     ("column", "size"), [("x1", 1e200), ("x2", 1e170), ("y", 1e160)]
 )
@@ -408,9 +423,32 @@ def test_malformed_learning_rates(tmp_path, capsys, spec):
         capsys,
         sweep_args(path, spec),
         "argument --learning-rates: expected START:STOP:COUNT, two positive numbers "
-        "and a whole number >= 1 (e.g. 1e-3:1:10 for 10 log-spaced rates); got "
-        f"'{spec}'",
+        "and a whole number >= 1 (e.g. 1e-3:1:10 for 10 log-spaced rates), or rates "
+        f"separated by commas (e.g. 0.01,0.1,0.5); got '{spec}'",
     )
+
+
+@pytest.mark.parametrize("spec", ["0.1,,0.5", "0.1,-1", "0.1,inf", "fast", ""])
+def test_malformed_learning_rate_lists(tmp_path, capsys, spec):
+    path, _, _ = regression_csv(tmp_path)
+    fails_with(
+        capsys,
+        sweep_args(path, spec),
+        "argument --learning-rates: expected positive numbers separated by commas "
+        f"(e.g. 0.01,0.1,0.5) or START:STOP:COUNT (e.g. 1e-3:1:10); got '{spec}'",
+    )
+
+
+def test_learning_rates_as_a_list_equal_the_same_rates_as_a_range(tmp_path, capsys):
+    path, _, _ = regression_csv(tmp_path)
+    rates = ",".join(map(repr, np.logspace(-3, np.log10(3), 3).tolist()))
+    code, listed, _ = run_json(capsys, sweep_args(path, rates))
+    assert code == 0
+    code, ranged, _ = run_json(capsys, sweep_args(path, "1e-3:3:3"))
+    assert code == 0
+    assert listed == ranged
+    code, one, _ = run_json(capsys, sweep_args(path, "0.1"))
+    assert code == 0 and [run["learning_rate"] for run in one["runs"]] == [0.1]
 
 
 @pytest.mark.parametrize(
@@ -443,6 +481,9 @@ def test_malformed_learning_rates(tmp_path, capsys, spec):
         ("--delimiter", "x", "expected one character between cells"),
         ("--delimiter", ".", "expected one character between cells"),
         ("--missing", "skip", "invalid choice: 'skip'"),
+        ("--skip-rows", "-1", "must be a whole number from 0 to 2147483647; got '-1'"),
+        ("--save", "", "expected a file name; got ''"),
+        ("--plot", "", "expected a file name; got ''"),
         ("--optimizer", "lbfgs", "invalid choice: 'lbfgs'"),
     ],
 )
@@ -724,6 +765,79 @@ def test_the_compilation_cache_is_filled_and_reused(tmp_path):
     assert entries
     assert once() > 0
     assert sorted(p.name for p in cache.iterdir()) == entries
+
+
+@pytest.mark.slow
+def test_damaged_cache_entries_are_removed_and_compiled_again(tmp_path):
+    """Empty, garbage and swapped entries cost one line and a compilation, once;
+    so does an entry that JAX cannot read during a run."""
+    path, _, _ = regression_csv(tmp_path)
+    cache = tmp_path / "cache"
+
+    def once():
+        done = subprocess.run(
+            [PYTHON, "-m", "jaxgd", *map(str, fit_args(path)), "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+            env=subprocess_env(tmp_path),
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["diverged"] is False
+        return done.stderr
+
+    assert once() == ""
+    entries = sorted(p for p in cache.iterdir() if p.suffix != ".json")
+    assert len(entries) >= 4
+    entries[0].write_bytes(b"")
+    entries[1].write_bytes(b"garbage")
+    swapped = entries[2].read_bytes()
+    entries[2].write_bytes(entries[3].read_bytes())
+    entries[3].write_bytes(swapped)
+    assert once() == (
+        f"jaxgd: warning: removed 4 damaged entries from the cache of compiled "
+        f"programs in {cache}; they are compiled again\n"
+    )
+    assert sorted(p for p in cache.iterdir() if p.suffix != ".json") == entries
+    assert once() == ""
+    # An entry damaged while its record says it is whole (a run that wrote it
+    # and died, say) is found by JAX during the run.
+    entries[1].write_bytes(b"garbage")
+    (records,) = cache.glob("*.json")
+    digests = json.loads(records.read_text(encoding="utf-8"))
+    digests[entries[1].name] = hashlib.sha256(b"garbage").hexdigest()
+    records.write_text(json.dumps(digests), encoding="utf-8")
+    err = once()
+    assert err.startswith(
+        f"jaxgd: warning: the cache of compiled programs in {cache}: Error reading "
+    )
+    assert err.count("\n") == 1
+    assert once() == ""
+    assert sorted(p for p in cache.iterdir() if p.suffix != ".json") == entries
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0,
+    reason="permission bits do not stop root from writing",
+)
+def test_a_cache_folder_that_cannot_be_written_is_one_line(
+    tmp_path, capsys, monkeypatch
+):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    folder.chmod(0o500)
+    monkeypatch.setenv("JAXGD_CACHE_DIR", str(folder))
+    path, _, _ = regression_csv(tmp_path)
+    try:
+        code, out, err = run(capsys, [*fit_args(path), "--json"], cache=True)
+    finally:
+        folder.chmod(0o700)
+    assert code == 0 and json.loads(out)["diverged"] is False
+    assert err == (
+        f"jaxgd: warning: cannot keep compiled programs in {folder}: Permission "
+        "denied; running without the cache\n"
+    )
 
 
 @pytest.mark.slow

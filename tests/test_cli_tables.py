@@ -4,6 +4,7 @@ Every table here is read through `jaxgd fit`; its report holds the rows used
 and the learned weights, which must equal a fit of the numbers written.
 """
 
+import io
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ from cli_helpers import (
     fails_with,
     fit_args,
     regression_data,
+    run,
     run_json,
     write_csv,
 )
@@ -377,3 +379,210 @@ def test_a_wide_table_needs_no_memory_for_its_gram_matrix(tmp_path):
     report = json.loads(done.stdout)
     assert report["rows"] == 3 and len(report["weights"]) == 20_000
     assert report["closed_form_loss"] < 1e-20
+
+
+# --- files as they come ------------------------------------------------------
+
+
+def sklearn_text(X, y, header=None):
+    """A table as scikit-learn ships it: a first line of counts, then the rows.
+
+    Boston's has a header row and a line of counts as wide as the table
+    (`506,13,,,...`); breast cancer's has no header and names its classes
+    (`569,30,malignant,benign`).
+    """
+    n, k = X.shape
+    if header is None:
+        lines = [f"{n},{k},malignant,benign"]
+    else:
+        lines = [f"{n},{k}" + "," * (k - 1), header]
+    rows = [",".join(repr(float(v)) for v in row) for row in np.hstack([X, y])]
+    return "\n".join([*lines, *rows]) + "\n"
+
+
+def test_a_first_line_of_counts_is_skipped(tmp_path, capsys):
+    """Boston's table: `506,13,,,...`, then the header."""
+    X, y = regression_data()
+    path = tmp_path / "boston.csv"
+    path.write_text(sklearn_text(X, y, "x1,x2,y"), encoding="utf-8")
+    fails_with(
+        capsys,
+        fit_args(path),
+        f"{path}: column 3 of the header has no name; every column needs one (a "
+        "first line of counts, as in scikit-learn's CSV files, is skipped with "
+        "--skip-rows 1)",
+    )
+    fits_the_numbers(capsys, path, X, y, "--skip-rows", "1")
+
+
+@pytest.mark.slow
+def test_a_table_without_a_header_names_its_columns_by_number(tmp_path, capsys):
+    """Breast cancer's table: a line of counts, no header, 30 features and the
+    0/1 target last."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(80, 30)) * rng.uniform(0.1, 100, size=30)
+    y = X / X.std(axis=0) @ rng.normal(size=(30, 1)) + rng.normal(size=(80, 1)) > 0
+    y = y.astype(float)
+    path = tmp_path / "breast_cancer.csv"
+    path.write_text(sklearn_text(X, y), encoding="utf-8")
+    argv = ["fit", path, "--loss", "bce", "--steps", STEPS]
+    code, report, err = run_json(
+        capsys, [*argv, "--skip-rows", "1", "--no-header", "--target", "30"]
+    )
+    assert code == 0, err
+    assert report["target"] == "x30" and report["rows"] == len(X)
+    _, params = direct_fit(X, y, loss="bce")
+    assert_same_params(report, params, names=[f"x{j}" for j in range(30)])
+    err = fails_with(
+        capsys,
+        [*argv, "--skip-rows", "1", "--target", "30"],
+        "…' is all numbers; a table starts with a header row of column names "
+        "(--no-header reads a table without one, its columns named x0, x1, ...)",
+    )
+    assert f"{path}: the first row '{float(X[0, 0])!r}," in err and len(err) < 400
+
+
+def test_columns_are_given_by_name_or_number(tmp_path, capsys):
+    X, y = regression_data()
+    path = write_csv(tmp_path / "t.csv", X, y)
+    by_name = fits_the_numbers(capsys, path, X, y)
+    code, by_number, _ = run_json(
+        capsys, ["fit", path, "--target", "2", "--features", "0,x2", "--steps", STEPS]
+    )
+    assert code == 0 and by_number == by_name
+    columns = "its columns are: 'x1', 'x2', 'y'"
+    fails_with(
+        capsys,
+        ["fit", path, "--target", "3"],
+        f"target column '3' is not in the table; {columns}",
+    )
+    fails_with(
+        capsys,
+        fit_args(path, "--features", "0,x1"),
+        "feature column 'x1' is listed twice",
+    )
+    headerless = tmp_path / "headerless.csv"
+    headerless.write_text(Path(path).read_text().split("\n", 1)[1], encoding="utf-8")
+    code, report, _ = run_json(
+        capsys,
+        ["fit", headerless, "--no-header", "--target", "x2", "--steps", STEPS],
+    )
+    assert code == 0 and list(report["weights"]) == ["x0", "x1"]
+    assert list(report["weights"].values()) == list(by_name["weights"].values())
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "message"),
+    [
+        (
+            "a,b\n1,2\n",
+            ["--skip-rows", "5"],
+            "--skip-rows 5 skips the whole table: it has 2 lines",
+        ),
+        ("", ["--no-header"], "the table is empty; it has no rows of numbers"),
+        ("\n\n", ["--no-header"], "the table is empty; it has no rows of numbers"),
+    ],
+)
+def test_skipped_and_headerless_tables_that_hold_nothing(
+    tmp_path, capsys, text, options, message
+):
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    fails_with(capsys, [*fit_args(path), *options], f"{path}: {message}")
+
+
+def test_standard_input_is_a_table(tmp_path, capsys, monkeypatch):
+    """`cat t.csv | jaxgd fit - --target y`, and predict from standard input."""
+    X, y = regression_data()
+    path = write_csv(tmp_path / "t.csv", X, y)
+    text = Path(path).read_bytes()
+
+    def stdin(data):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+    stdin(text)
+    report = fits_the_numbers(capsys, "-", X, y, "--save", tmp_path / "m.json")
+    assert report["data"] == "standard input"
+    code, want, _ = run(capsys, ["predict", tmp_path / "m.json", path])
+    assert code == 0
+    stdin(text)
+    code, got, _ = run(capsys, ["predict", tmp_path / "m.json", "-"])
+    assert (code, got) == (0, want)
+    stdin(b"x1,x2,y\n1,2,oops\n")
+    fails_with(
+        capsys,
+        fit_args("-"),
+        "standard input: data row 1 (line 2), column 'y': cannot read 'oops'",
+    )
+    monkeypatch.setattr(sys, "stdin", None)
+    fails_with(
+        capsys, fit_args("-"), "standard input is closed; there is no table to read"
+    )
+
+
+def test_a_text_column_suggests_leaving_it_out(tmp_path, capsys):
+    X, y = regression_data()
+    path = tmp_path / "t.csv"
+    path.write_text(
+        table_text(X, y, ",", [f"town{i}" for i in range(len(X))]), encoding="utf-8"
+    )
+    fails_with(
+        capsys,
+        fit_args(path),
+        f"{path}: data row 1 (line 2), column 'name': cannot read 'town0' as a "
+        "number; if it is not a feature, leave it out by naming the feature columns "
+        "with --features",
+    )
+    fits_the_numbers(capsys, path, X, y, "--features", "x1,x2")
+
+
+def test_long_lists_of_columns_are_cut_to_a_count(tmp_path, capsys):
+    path = tmp_path / "wide.csv"
+    names = [f"c{j}" for j in range(10_000)]
+    path.write_text(",".join(names) + "\n" + ",".join(["1"] * 10_000) + "\n")
+    err = fails_with(
+        capsys,
+        ["fit", path, "--target", "y"],
+        "target column 'y' is not in the table; its columns are: 'c0', 'c1', 'c2', "
+        "'c3', 'c4', … and 9,995 more\n",
+    )
+    assert len(err) < 200
+    err = fails_with(
+        capsys,
+        [
+            "fit",
+            path,
+            "--target",
+            "c0",
+            "--features",
+            ",".join(f"q{j}" for j in range(9)),
+        ],
+        "feature columns 'q0', 'q1', 'q2', 'q3', 'q4', … and 4 more are not in the "
+        "table; its columns are: 'c0', 'c1', 'c2', 'c3', 'c4', … and 9,995 more\n",
+    )
+
+
+def test_predict_drops_rows_with_missing_cells_when_asked(tmp_path, capsys):
+    X, y = regression_data()
+    path = write_csv(tmp_path / "t.csv", X, y)
+    code, _, _ = run(capsys, fit_args(path, "--save", tmp_path / "m.json"))
+    assert code == 0
+    lines = Path(path).read_text().splitlines()
+    lines[2] = lines[2].replace(lines[2].split(",")[0], "NA", 1)
+    holey = tmp_path / "holey.csv"
+    holey.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fails_with(
+        capsys,
+        ["predict", tmp_path / "m.json", holey],
+        "1 cell is missing (empty, NA or NaN): data row 2 column 'x1'; --missing "
+        "drop leaves such rows out",
+    )
+    code, want, _ = run(capsys, ["predict", tmp_path / "m.json", path])
+    code, got, err = run(
+        capsys, ["predict", tmp_path / "m.json", holey, "--missing", "drop"]
+    )
+    assert code == 0
+    assert err == "jaxgd: 1 row with a missing cell dropped: no prediction for it\n"
+    kept = want.splitlines()
+    del kept[2]
+    assert got.splitlines() == kept

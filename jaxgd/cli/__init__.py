@@ -26,7 +26,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["main", "script"]
 
@@ -289,8 +289,27 @@ def _delimiter(text: str) -> str:
     return text
 
 
-def _learning_rates(text: str) -> tuple[float, float, int]:
-    """Parses `START:STOP:COUNT`: COUNT log-spaced rates from START to STOP."""
+class LogRates(NamedTuple):
+    """`--learning-rates START:STOP:COUNT`: COUNT log-spaced rates."""
+
+    start: float
+    stop: float
+    count: int
+
+
+def _learning_rates(text: str) -> LogRates | tuple[float, ...]:
+    """Parses `START:STOP:COUNT` (log-spaced rates) or a comma list of rates."""
+    if ":" not in text:
+        try:
+            rates = tuple(float(part) for part in text.split(","))
+        except ValueError:
+            rates = ()
+        if not (rates and all(math.isfinite(x) and x > 0 for x in rates)):
+            raise argparse.ArgumentTypeError(
+                "expected positive numbers separated by commas (e.g. 0.01,0.1,0.5) "
+                f"or START:STOP:COUNT (e.g. 1e-3:1:10); got {text!r}"
+            )
+        return rates
     parts = text.split(":")
     try:
         start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
@@ -301,9 +320,16 @@ def _learning_rates(text: str) -> tuple[float, float, int]:
     if not valid:
         raise argparse.ArgumentTypeError(
             "expected START:STOP:COUNT, two positive numbers and a whole number "
-            f">= 1 (e.g. 1e-3:1:10 for 10 log-spaced rates); got {text!r}"
+            f">= 1 (e.g. 1e-3:1:10 for 10 log-spaced rates), or rates separated "
+            f"by commas (e.g. 0.01,0.1,0.5); got {text!r}"
         )
-    return start, stop, count
+    return LogRates(start, stop, count)
+
+
+def _file_name(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file name; got ''")
+    return text
 
 
 def _version() -> str:
@@ -383,26 +409,49 @@ def _parser() -> argparse.ArgumentParser:
         help="the character between cells (default: , ; tab or |, found from "
         "the header and the first row)",
     )
+    reading.add_argument(
+        "--skip-rows",
+        metavar="N",
+        type=_whole(0, _MAX_STEPS),
+        default=0,
+        help="skip the first N lines of the table, before its header (e.g. 1 "
+        "for scikit-learn's CSV files, whose first line holds counts)",
+    )
+    reading.add_argument(
+        "--no-header",
+        action="store_true",
+        help="the table has no header row: its columns are named x0, x1, ... "
+        "(columns can also be given by number, from 0)",
+    )
+    reading.add_argument(
+        "--missing",
+        choices=("error", "drop"),
+        default="error",
+        help="a row with a missing cell (empty, NA, N/A, NaN, null or ?) in a "
+        "used column: refuse the table, or drop the row (default: error)",
+    )
 
     training = _Parser(add_help=False, allow_abbrev=False, parents=[reading])
     training.add_argument(
         "csv",
         metavar="CSV",
         nargs="?",
-        help="a CSV table with a header row; without it the shipped auto_mpg "
-        "(for mse) or breast_cancer (for bce) data set is used",
+        type=_file_name,
+        help="a CSV table with a header row, or - to read it from standard "
+        "input; without it the shipped auto_mpg (for mse) or breast_cancer (for "
+        "bce) data set is used",
     )
     training.add_argument(
         "--target",
         metavar="COL",
-        help="the column to predict (required with a CSV)",
+        help="the column to predict, by name or number from 0 (required with a CSV)",
     )
     training.add_argument(
         "--features",
         metavar="A,B,...",
         type=_column_names,
-        help="the input columns (default: every column but the target); other "
-        "columns may hold anything",
+        help="the input columns, by name or number from 0 (default: every "
+        "column but the target); other columns may hold anything",
     )
     training.add_argument(
         "--loss",
@@ -410,13 +459,6 @@ def _parser() -> argparse.ArgumentParser:
         default="mse",
         help="mse: linear regression; bce: logistic regression on 0/1 labels "
         "(default: mse)",
-    )
-    training.add_argument(
-        "--missing",
-        choices=("error", "drop"),
-        default="error",
-        help="a row with a missing cell (empty, NA, N/A, NaN, null or ?) in a "
-        "used column: refuse the table, or drop the row (default: error)",
     )
     training.add_argument(
         "--steps",
@@ -461,7 +503,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_float,
         help="stop once the gradient's norm is at most TOL",
     )
-    training.add_argument("--plot", metavar="FILE", help="draw a figure into FILE")
+    training.add_argument(
+        "--plot",
+        metavar="FILE",
+        type=_file_name,
+        help="draw a figure into FILE, whose extension picks the format; the "
+        "gap to the optimum on a log axis when the optimum is known",
+    )
     training.add_argument(
         "--json", action="store_true", help="print one JSON object and nothing else"
     )
@@ -473,7 +521,8 @@ def _parser() -> argparse.ArgumentParser:
         help="fit the linear model to a table by gradient descent",
         description="Fits f(x) = x·W + b by gradient descent and compares it "
         "with the exact optimum: the closed form (mse) or Newton's method "
-        "(bce). --plot draws the loss curve.",
+        "(bce). --plot draws the loss curve, as the gap to the optimum on a "
+        "log axis when there is one.",
         allow_abbrev=False,
     )
     rate = fit_parser.add_mutually_exclusive_group()
@@ -495,6 +544,7 @@ def _parser() -> argparse.ArgumentParser:
     fit_parser.add_argument(
         "--save",
         metavar="MODEL.json",
+        type=_file_name,
         help="write the fitted model (weights by feature in the data's units, "
         "bias, loss, target, standardization) to this file",
     )
@@ -505,15 +555,17 @@ def _parser() -> argparse.ArgumentParser:
         help="fit once per learning rate, all in one compiled call",
         description="Runs one fit per learning rate in one compiled, vmapped "
         "call and picks the best. --plot draws final loss against learning "
-        "rate with max_learning_rate marked.",
+        "rate with max_learning_rate marked (the gap to the optimum on a log "
+        "axis when there is one).",
         allow_abbrev=False,
     )
     sweep_parser.add_argument(
         "--learning-rates",
-        metavar="START:STOP:COUNT",
+        metavar="START:STOP:COUNT|A,B,...",
         type=_learning_rates,
         required=True,
-        help="COUNT log-spaced rates from START to STOP, e.g. 1e-3:1:10",
+        help="COUNT log-spaced rates from START to STOP (e.g. 1e-3:1:10), or the "
+        "rates themselves separated by commas (e.g. 0.01,0.1,0.5)",
     )
 
     predict = commands.add_parser(
@@ -524,12 +576,21 @@ def _parser() -> argparse.ArgumentParser:
         "value for mse, the probability of label 1 for bce.",
         allow_abbrev=False,
     )
-    predict.add_argument("model", metavar="MODEL.json", help="a saved model")
     predict.add_argument(
-        "csv", metavar="CSV", help="a table with the model's feature columns"
+        "model", metavar="MODEL.json", type=_file_name, help="a saved model"
     )
     predict.add_argument(
-        "--out", metavar="FILE", help="write the predictions here (default: stdout)"
+        "csv",
+        metavar="CSV",
+        type=_file_name,
+        help="a table with the model's feature columns, or - to read it from "
+        "standard input",
+    )
+    predict.add_argument(
+        "--out",
+        metavar="FILE",
+        type=_file_name,
+        help="write the predictions here (default, or -: standard output)",
     )
     _cache_option(predict)
     return parser

@@ -11,6 +11,7 @@ reported, saved and applied in the units of the data.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import itertools
 import json
@@ -29,7 +30,15 @@ import optax
 import jaxgd
 from jaxgd import datasets, linear
 
-from . import AUTO_FRACTION, AUTO_FRACTION_BATCHED, CliError, _files, _table
+from . import (
+    AUTO_FRACTION,
+    AUTO_FRACTION_BATCHED,
+    CliError,
+    LogRates,
+    _cache,
+    _files,
+    _table,
+)
 
 _DATASETS = {"mse": "auto_mpg", "bce": "breast_cancer"}
 _MEANING = {
@@ -53,8 +62,8 @@ _MODEL_FORMAT = "jaxgd linear model"
 
 def run(args: argparse.Namespace) -> int:
     """Runs the command of `args`, in float64, with the compilation cache."""
-    _use_cache(args.no_cache)
-    with jax.enable_x64(True):
+    cache = contextlib.nullcontext() if args.no_cache else _cache.kept(cache_dir())
+    with cache, jax.enable_x64(True):
         return _COMMANDS[args.command](args)
 
 
@@ -73,25 +82,6 @@ def cache_dir() -> Path:
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "jaxgd" / "compiled"
-
-
-def _use_cache(off: bool) -> None:
-    if off:
-        return
-    folder = cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        print(
-            f"jaxgd: warning: cannot keep compiled programs in {folder}: "
-            f"{error.strerror or error}; running without the cache",
-            file=sys.stderr,
-        )
-        return
-    jax.config.update("jax_compilation_cache_dir", str(folder))
-    # Every program of a run compiles in well under JAX's default threshold of
-    # a second, yet together they are most of a short run's time.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 # --- data --------------------------------------------------------------------
@@ -127,20 +117,22 @@ class Data(NamedTuple):
 
 def _load(args: argparse.Namespace) -> Data:
     """Reads the data of `fit` and `sweep`: streamed for full-batch mse."""
+    with contextlib.ExitStack() as opened:
+        return _read(args, opened)
+
+
+def _read(args: argparse.Namespace, opened: contextlib.ExitStack) -> Data:
     in_memory = args.loss == "bce" or args.batch_size is not None
     if args.csv is None:
         data = datasets.load(_DATASETS[args.loss])
         columns = (*data.feature_names, data.target_name)
-        target = args.target or data.target_name
         table = np.hstack([data.X, data.y])
-        if target not in columns:
-            raise CliError(
-                f"target column {target!r} is not in {data.name}; its columns "
-                f"are: {', '.join(repr(c) for c in columns)}"
-            )
-        features = _table.select(
-            _table.Table(data.name, columns, ","), target, args.features
-        )
+        shipped = _table.Table(data.name, columns, ",")
+        try:
+            target = _table.column(shipped, args.target or data.target_name)
+        except _table.TableError as error:
+            raise CliError(str(error).replace("the table", data.name)) from None
+        _, features = _table.select(shipped, target, args.features)
         index = {name: j for j, name in enumerate(columns)}
         X = table[:, [index[name] for name in features]]
         y = table[:, [index[target]]]
@@ -149,13 +141,16 @@ def _load(args: argparse.Namespace) -> Data:
     else:
         if args.target is None:
             raise CliError(f"--target is required with a CSV file ({args.csv})")
-        table = _table.open_table(args.csv, args.delimiter)
-        target, source = args.target, args.csv
-        features = _table.select(table, target, args.features)
+        table = opened.enter_context(_opened(args))
+        target, features = _table.select(table, args.target, args.features)
+        source = table.path
         blocks = (
             (block.values[:, 1:], block.values[:, :1], block.dropped)
             for block in _table.read_rows(
-                table, [target, *features], missing=args.missing
+                table,
+                [target, *features],
+                missing=args.missing,
+                optional=features if args.features is None else (),
             )
         )
     counts = {"rows": 0, "dropped": 0}
@@ -227,6 +222,21 @@ def _load(args: argparse.Namespace) -> Data:
     )
 
 
+@contextlib.contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[_table.Table]:
+    """The table of `args.csv`, opened, and closed when the block ends."""
+    table = _table.open_table(
+        args.csv,
+        args.delimiter,
+        skip_rows=args.skip_rows,
+        header=not args.no_header,
+    )
+    try:
+        yield table
+    finally:
+        _table.close(table)
+
+
 def _check_magnitudes(peaks: np.ndarray, columns: tuple[str, ...], rows: int) -> None:
     """Every column small enough that the sum of its squares over the rows fits.
 
@@ -280,13 +290,16 @@ def _problem(data: Data, args: argparse.Namespace) -> Problem:
     if args.standardize:
         try:
             source, scaling = linear.standardize(source)
-        except ValueError:
-            spread = _spreads(data)
-            constant = [f for f, s in zip(data.features, spread, strict=True) if s == 0]
+        except ValueError as error:
+            if "constant" not in str(error):
+                raise CliError(str(error)) from None
+            constant = _constant_columns(data)
+            plural = len(constant) > 1
             raise CliError(
-                "cannot standardize a constant column: "
-                f"{', '.join(repr(c) for c in constant)} has the same value in "
-                "every row; leave it out with --features, or --no-standardize"
+                f"cannot standardize a constant column: {_table.listed(constant)} "
+                f"{'have' if plural else 'has'} the same value in every row; leave "
+                f"{'them' if plural else 'it'} out with --features, or "
+                "--no-standardize"
             ) from None
     if data.X is None:
         loss, train = linear.mse_stats, (source,)
@@ -296,10 +309,24 @@ def _problem(data: Data, args: argparse.Namespace) -> Problem:
     return Problem(loss, train, scaling, linear.max_learning_rate(source, data.loss))
 
 
-def _spreads(data: Data) -> np.ndarray:
+def _constant_columns(data: Data) -> list[str]:
+    """The features whose spread is nothing next to their values.
+
+    Or else the one with the least: a name at least, whatever rounding made
+    `linear.standardize` find a column constant.
+    """
     if data.X is not None:
-        return np.std(data.X, axis=0)
-    return np.sqrt(np.diagonal(np.asarray(data.stats.gram)))
+        mean, spread = np.mean(data.X, axis=0), np.std(data.X, axis=0)
+    else:
+        stats = data.stats
+        mean = np.asarray(stats.x_mean)
+        variance = np.diagonal(np.asarray(stats.gram)) / float(stats.count)
+        spread = np.sqrt(np.maximum(variance - np.asarray(stats.xc_mean) ** 2, 0))
+    relative = spread / np.maximum(np.abs(mean), np.finfo(np.float64).tiny)
+    constant = np.flatnonzero((spread == 0) | (relative <= 1e-12))
+    if not constant.size:
+        constant = [int(np.argmin(relative))]
+    return [data.features[j] for j in constant]
 
 
 # --- training ----------------------------------------------------------------
@@ -344,6 +371,19 @@ def _unscaled(problem: Problem, params: Any) -> dict:
     return {k: np.asarray(v, np.float64) for k, v in params.items()}
 
 
+def _optimum_loss(data: Data) -> float | None:
+    """The lowest loss there is on the data, or None (bce without an optimum)."""
+    if data.loss == "mse":
+        on = (data.X, data.y) if data.stats is None else (data.stats,)
+        loss = linear.mse if data.stats is None else linear.mse_stats
+        return float(loss(linear.solve(*on), *on))
+    try:
+        optimum = linear.solve(data.X, data.y, loss="bce")
+    except ValueError:
+        return None
+    return float(linear.bce(optimum, data.X, data.y))
+
+
 def _quality(data: Data, params: dict) -> dict[str, Any]:
     """The loss of params in the data's units, and the exact optimum's."""
     report: dict[str, Any] = {}
@@ -377,9 +417,10 @@ def _quality(data: Data, params: dict) -> dict[str, Any]:
 
 def _run_fit(args: argparse.Namespace) -> int:
     _check_optimizer(args)
-    plot = _plot_module("--plot", args.plot) if args.plot else None
-    if args.save:
-        _check_writable(args.save, "--save")
+    _check_outputs(
+        [("--save", args.save), ("--plot", args.plot)], [("table", args.csv)]
+    )
+    plot = _plot_module("--plot", args.plot) if args.plot is not None else None
     data = _load(args)
     problem = _problem(data, args)
     params, options = _options(args, data)
@@ -422,14 +463,18 @@ def _run_fit(args: argparse.Namespace) -> int:
             "max": float(taken.max()) if taken.size else math.nan,
         }
         report["loss_evals"] = int(result.loss_evals)
-    if args.save and not report["diverged"]:
+    if args.save is not None and not report["diverged"]:
         _save_model(args.save, report, data, problem)
     if args.json:
         print(_json(report))
     else:
         _print_fit(report, why, args)
-    if args.plot:
-        _save_figure(plot.loss_curve(result), args.plot)
+    if args.plot is not None:
+        # The gap to the optimum, where the losses drawn are of the whole data.
+        optimum = report.get("closed_form_loss", report.get("optimum_loss"))
+        if report["diverged"] or args.batch_size is not None:
+            optimum = None
+        _save_figure(plot.loss_curve(result, optimum=optimum), args.plot)
     if report["diverged"]:
         where = (
             f": the loss grew from {start:.6g} to {report['final_loss']:.6g} in "
@@ -446,7 +491,7 @@ def _run_fit(args: argparse.Namespace) -> int:
             )
         else:
             print(_divergence(rate, problem.max_rate, where), file=sys.stderr)
-        if args.save:
+        if args.save is not None:
             print("jaxgd: the model was not saved", file=sys.stderr)
         return 1
     return 0
@@ -454,12 +499,16 @@ def _run_fit(args: argparse.Namespace) -> int:
 
 def _run_sweep(args: argparse.Namespace) -> int:
     _check_optimizer(args)
-    plot = _plot_module("--plot", args.plot) if args.plot else None
+    _check_outputs([("--plot", args.plot)], [("table", args.csv)])
+    plot = _plot_module("--plot", args.plot) if args.plot is not None else None
     data = _load(args)
     problem = _problem(data, args)
     params, options = _options(args, data)
-    start, stop, count = args.learning_rates
-    rates = np.logspace(math.log10(start), math.log10(stop), count)
+    if isinstance(args.learning_rates, LogRates):
+        start, stop, count = args.learning_rates
+        rates = np.logspace(math.log10(start), math.log10(stop), count)
+    else:
+        rates = np.asarray(args.learning_rates, np.float64)
     result = jaxgd.sweep(
         problem.loss,
         params,
@@ -508,8 +557,13 @@ def _run_sweep(args: argparse.Namespace) -> int:
         print(_json(report))
     else:
         _print_sweep(report, args)
-    if args.plot:
-        figure = plot.lr_sweep(rates, result, max_learning_rate=problem.max_rate)
+    if args.plot is not None:
+        figure = plot.lr_sweep(
+            rates,
+            result,
+            max_learning_rate=problem.max_rate,
+            optimum=None if args.batch_size is not None else _optimum_loss(data),
+        )
         _save_figure(figure, args.plot)
     if top is None:
         print(
@@ -522,38 +576,57 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    _check_outputs([("--out", args.out)], [("model", args.model), ("table", args.csv)])
     model = _read_model(args.model)
-    if args.out:
-        _check_writable(args.out, "--out")
-    elif sys.stdout is None:
+    if args.out in (None, "-") and sys.stdout is None:
         raise CliError("standard output is closed; give --out FILE")
-    table = _table.open_table(args.csv, args.delimiter)
-    features = tuple(model["features"])
-    _table.select(table, None, features)
+    with _opened(args) as table:
+        _, features = _table.select(table, None, model["features"])
+        dropped = _predict(model, table, features, args)
+    if dropped:
+        print(
+            f"jaxgd: {dropped} row{'s' if dropped > 1 else ''} with a missing cell "
+            f"dropped: no prediction for {'them' if dropped > 1 else 'it'}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _predict(
+    model: dict, table: _table.Table, features: tuple[str, ...], args: Any
+) -> int:
+    """Writes the predictions of every row; returns the rows dropped."""
     params = {
         "W": jnp.asarray([[model["weights"][f]] for f in features], jnp.float64),
         "b": jnp.asarray([model["bias"]], jnp.float64),
     }
     name = model["target"] + ("_probability" if model["loss"] == "bce" else "")
+    dropped = 0
 
     def write(stream: Any) -> None:
-        stream.write(f"{name}\n")
-        for block in _table.read_rows(table, features):
+        nonlocal dropped
+        # The header goes with the first block: a table refused at its first
+        # rows writes nothing.
+        head = f"{name}\n"
+        for block in _table.read_rows(table, features, missing=args.missing):
+            dropped += block.dropped
             out = linear.predict(params, block.values)
             if model["loss"] == "bce":
                 out = jax.nn.sigmoid(out)
-            stream.write("".join(f"{v!r}\n" for v in np.asarray(out)[:, 0].tolist()))
+            values = np.asarray(out)[:, 0].tolist()
+            stream.write(head + "".join(f"{v!r}\n" for v in values))
+            head = ""
 
-    if args.out:
-        try:
-            _files.write(args.out, write)
-        except OSError as error:
-            raise CliError(
-                f"cannot write the predictions to {args.out}: {error.strerror or error}"
-            ) from None
-    else:
+    if args.out is None:
         write(sys.stdout)
-    return 0
+        return dropped
+    try:
+        _files.write(args.out, write)
+    except OSError as error:
+        raise CliError(
+            f"cannot write the predictions to {args.out}: {error.strerror or error}"
+        ) from None
+    return dropped
 
 
 def _run_demo(args: argparse.Namespace) -> int:
@@ -825,13 +898,45 @@ def _divergence(rate: float, max_rate: float, where: str) -> str:
 # --- files -------------------------------------------------------------------
 
 
-def _check_writable(path: str, option: str) -> None:
-    """A file can be written at `path`: its folder exists and it is no folder."""
-    target = Path(path)
-    if target.is_dir():
-        raise CliError(f"{option} {path} is a folder; give a file name")
-    if not target.parent.is_dir():
-        raise CliError(f"{option} {path}: the folder {target.parent} does not exist")
+def _check_outputs(
+    outputs: list[tuple[str, str | None]], inputs: list[tuple[str, str | None]]
+) -> None:
+    """Every output can be written, and none is an input or another output.
+
+    Checked before the run, so that a long run does not end in an error, and a
+    command never writes over what it reads.
+    """
+    given = [(option, path) for option, path in outputs if path is not None]
+    for i, (option, path) in enumerate(given):
+        if path == "-" or _files.writes_through(path):
+            if path != "-" and not os.access(path, os.W_OK):
+                raise CliError(f"{option} {path}: cannot write to it")
+            continue
+        target = Path(path)
+        if target.is_dir():
+            raise CliError(f"{option} {path} is a folder; give a file name")
+        for role, other in inputs:
+            if other is not None and _files.same_file(path, other):
+                raise CliError(
+                    f"{option} {path} is the {role} this command reads "
+                    f"({other}); writing it would destroy the {role}: give "
+                    "another file name"
+                )
+        for earlier, other in given[:i]:
+            if _files.same_file(path, other):
+                raise CliError(f"{option} {path} is also the file of {earlier}")
+        folder = target.parent
+        if not folder.exists():
+            raise CliError(f"{option} {path}: the folder {folder} does not exist")
+        if not folder.is_dir():
+            raise CliError(f"{option} {path}: {folder} is not a folder")
+        try:
+            _files.probe(folder)
+        except OSError as error:
+            raise CliError(
+                f"{option} {path}: cannot write into the folder {folder}: "
+                f"{error.strerror or error}"
+            ) from None
 
 
 def _plot_module(what: str, path: str | None = None) -> Any:
@@ -843,7 +948,6 @@ def _plot_module(what: str, path: str | None = None) -> Any:
     from jaxgd import plot
 
     if path is not None:
-        _check_writable(path, what)
         from matplotlib.figure import Figure
 
         formats = Figure().canvas.get_supported_filetypes()
@@ -860,5 +964,9 @@ def _save_figure(figure: Any, path: str) -> None:
     suffix = Path(path).suffix.lower().removeprefix(".")
     try:
         _files.write(path, lambda stream: figure.savefig(stream, format=suffix), "wb")
-    except (OSError, ValueError) as error:
-        raise CliError(f"cannot write the figure {path!r}: {error}") from None
+    except OSError as error:
+        raise CliError(
+            f"cannot write the figure {path}: {error.strerror or error}"
+        ) from None
+    except ValueError as error:
+        raise CliError(f"cannot write the figure {path}: {error}") from None

@@ -14,9 +14,11 @@ or ?) is an error unless the caller drops its row.
 from __future__ import annotations
 
 import csv
+import itertools
 import re
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+import sys
+from collections.abc import Collection, Iterator, Sequence
+from typing import IO, NamedTuple
 
 import numpy as np
 
@@ -44,14 +46,21 @@ class Table(NamedTuple):
     """An opened CSV table: its header, and how to read its rows.
 
     Attributes:
-        path: the file, as given (it names the table in messages).
-        columns: the column names, in file order.
+        path: the file, as given, or "standard input" (it names the table in
+            messages).
+        columns: the column names, in file order (x0, x1, ... without a header).
         delimiter: the character between cells.
+        first_line: the number of the line of the first row of numbers.
+        stream: the open file, past the lines read ahead; its rows are read once.
+        ahead: the bytes of the rows already read from `stream`.
     """
 
     path: str
     columns: tuple[str, ...]
     delimiter: str
+    first_line: int = 2
+    stream: IO[bytes] | None = None
+    ahead: bytes = b""
 
 
 class Block(NamedTuple):
@@ -66,64 +75,165 @@ class Block(NamedTuple):
     dropped: int
 
 
-def open_table(path: str, delimiter: str | None = None) -> Table:
+def open_table(
+    path: str,
+    delimiter: str | None = None,
+    *,
+    skip_rows: int = 0,
+    header: bool = True,
+) -> Table:
     """Reads the header of a CSV table and settles its delimiter.
+
+    Args:
+        path: the file, or `-` for standard input.
+        delimiter: the character between cells; found when None.
+        skip_rows: lines to skip before the header (or the first row).
+        header: False when the table has no header row: its columns are then
+            named x0, x1, ... from the first row's number of cells.
 
     Raises:
         TableError: the file cannot be read, is empty or not UTF-8 text; the
             header has an empty or repeated name, or is all numbers.
     """
+    if path == "-":
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise TableError("standard input is closed; there is no table to read")
+        name = "standard input"
+    else:
+        name = path
+        try:
+            stream = open(path, "rb")  # closed once its rows are read
+        except OSError as error:
+            raise TableError(
+                f"{path}: cannot read the table: {error.strerror or error}"
+            ) from None
     try:
-        with open(path, "rb") as stream:
-            head, end = stream.read(_MAX_LINE + 1), False
-            while head.count(b"\n") < 2 and len(head) <= 2 * _MAX_LINE:
-                more = stream.read(_MAX_LINE)
-                end = not more
-                if end:
-                    break
-                head += more
+        return _open(name, stream, delimiter, skip_rows, header)
+    except BaseException:
+        _close(stream)
+        raise
+
+
+def _open(
+    name: str, stream: IO[bytes], delimiter: str | None, skip_rows: int, header: bool
+) -> Table:
+    try:
+        line = 0
+        for _ in range(skip_rows):
+            if not _readline(stream, name, line + 1):
+                raise TableError(
+                    f"{name}: --skip-rows {skip_rows} skips the whole table: it has "
+                    f"{line} line{'s' if line != 1 else ''}"
+                )
+            line += 1
+        title = None
+        if header:
+            raw = _readline(stream, name, line + 1)
+            line += 1
+            title = _decode(raw, name, line).removeprefix("\ufeff").rstrip("\r\n")
+            if not title.strip():
+                raise TableError(
+                    f"{name}: the table is empty; it needs a header row of column "
+                    "names and at least one row of numbers"
+                )
+        # The first rows, for the delimiter (and, without a header, the columns).
+        ahead, end = b"", False
+        while ahead.count(b"\n") < 2 and len(ahead) <= 2 * _MAX_LINE:
+            more = stream.read1(_MAX_LINE)
+            if not more:
+                end = True
+                break
+            ahead += more
     except OSError as error:
         raise TableError(
-            f"{path}: cannot read the table: {error.strerror or error}"
+            f"{name}: cannot read the table: {error.strerror or error}"
         ) from None
-    lines = head.split(b"\n")
-    if len(lines[0]) > _MAX_LINE:
-        raise _too_long(path, 1)
-    header = _decode(lines[0], path, 1).removeprefix("\ufeff").rstrip("\r")
-    if not header.strip():
-        raise TableError(
-            f"{path}: the table is empty; it needs a header row of column names "
-            "and at least one row of numbers"
+    if line == 0:
+        ahead = ahead.removeprefix(b"\xef\xbb\xbf")
+    lines = ahead.split(b"\n")
+    rows = list(
+        itertools.islice(
+            (
+                _decode(raw, name, line + 1 + i).rstrip("\r")
+                for i, raw in enumerate(lines if end else lines[:-1])
+                if raw.strip()
+            ),
+            2,
         )
-    first = next(
-        (
-            _decode(line, path, 2 + i).rstrip("\r")
-            for i, line in enumerate(lines[1:] if end else lines[1:-1])
-            if line.strip()
-        ),
-        None,
     )
-    if delimiter is None:
-        delimiter = _detect(header, first)
-    columns = _parse_header(_cells(header, delimiter), path)
-    return Table(path, columns, delimiter)
+    if title is None:
+        if not rows:
+            raise TableError(f"{name}: the table is empty; it has no rows of numbers")
+        if delimiter is None:
+            delimiter = _detect(rows[0], rows[1] if len(rows) > 1 else None)
+        columns = tuple(f"x{j}" for j in range(len(_cells(rows[0], delimiter))))
+    else:
+        if delimiter is None:
+            delimiter = _detect(title, rows[0] if rows else None)
+        columns = _parse_header(_cells(title, delimiter), name)
+    return Table(name, columns, delimiter, line + 1, stream, ahead)
+
+
+def _readline(stream: IO[bytes], name: str, number: int) -> bytes:
+    """The next line, with its line break; b"" at the end of the file."""
+    raw = stream.readline(_MAX_LINE + 1)
+    if len(raw.rstrip(b"\n")) > _MAX_LINE:
+        raise _too_long(name, number)
+    return raw
+
+
+def close(table: Table) -> None:
+    """Closes the file of `table` (standard input is left open)."""
+    if table.stream is not None:
+        _close(table.stream)
+
+
+def _close(stream: IO[bytes]) -> None:
+    if stream is not getattr(sys.stdin, "buffer", None):
+        stream.close()
+
+
+def column(table: Table, key: str, role: str = "target") -> str:
+    """The name of the column `key`: one of the table's names, or a number from 0.
+
+    Raises:
+        TableError: no column has that name or number.
+    """
+    found = _column(table, key)
+    if found is None:
+        raise TableError(
+            f"{role} column {key!r} is not in the table; {_columns_of(table)}"
+        )
+    return found
+
+
+def _column(table: Table, key: str) -> str | None:
+    if key in table.columns:
+        return key
+    if key.isdigit() and int(key) < len(table.columns):
+        return table.columns[int(key)]
+    return None
+
+
+def _columns_of(table: Table) -> str:
+    return f"its columns are: {listed(table.columns)}"
 
 
 def select(
     table: Table, target: str | None, features: Sequence[str] | None
-) -> tuple[str, ...]:
-    """The feature columns: those named, or every column but the target.
+) -> tuple[str | None, tuple[str, ...]]:
+    """The target's name and the feature columns, by name or number from 0.
+
+    The features are those given, or every column but the target.
 
     Raises:
         TableError: a named column is not in the table, the target is among
             the features, a feature is listed twice, or none is left.
     """
     names = table.columns
-    if target is not None and target not in names:
-        raise TableError(
-            f"target column {target!r} is not in the table; "
-            f"its columns are: {_listed(names)}"
-        )
+    if target is not None:
+        target = column(table, target)
     if features is None:
         features = [name for name in names if name != target]
         if not features:
@@ -131,14 +241,15 @@ def select(
                 f"the table has no column besides the target {target!r}, "
                 "so there is nothing to predict it from"
             )
-    missing = [name for name in features if name not in names]
+    found = [_column(table, key) for key in features]
+    missing = [key for key, name in zip(features, found, strict=True) if name is None]
     if missing:
         plural = len(missing) > 1
         raise TableError(
-            f"feature column{'s' if plural else ''} {_listed(missing)} "
-            f"{'are' if plural else 'is'} not in the table; "
-            f"its columns are: {_listed(names)}"
+            f"feature column{'s' if plural else ''} {listed(missing)} "
+            f"{'are' if plural else 'is'} not in the table; {_columns_of(table)}"
         )
+    features = [name for name in found if name is not None]
     if target is not None and target in features:
         raise TableError(
             f"target column {target!r} is also listed among the features; "
@@ -149,7 +260,7 @@ def select(
         if name in seen:
             raise TableError(f"feature column {name!r} is listed twice")
         seen.add(name)
-    return tuple(features)
+    return target, tuple(features)
 
 
 def read_rows(
@@ -157,6 +268,7 @@ def read_rows(
     names: Sequence[str],
     *,
     missing: str = "error",
+    optional: Collection[str] = (),
     block_rows: int = 1 << 16,
 ) -> Iterator[Block]:
     """The rows of the named columns, `block_rows` rows a block (the last fewer).
@@ -166,6 +278,8 @@ def read_rows(
         names: the columns to read, in the order wanted.
         missing: `"error"` to refuse a missing cell in these columns, `"drop"`
             to leave its row out.
+        optional: the columns that `--features` may leave out: an error about
+            a cell of one says so.
         block_rows: rows per block.
 
     Raises:
@@ -177,8 +291,8 @@ def read_rows(
     usecols = [index[name] for name in names]
     pending: list[np.ndarray] = []
     held, dropped, rows_seen = 0, 0, 0
-    for text, first_line in _text_blocks(table.path):
-        values, _, _ = _parse(table, text, first_line, rows_seen, usecols)
+    for text, first_line in _text_blocks(table):
+        values, _, _ = _parse(table, text, first_line, rows_seen, usecols, optional)
         rows_seen += values.shape[0]
         bad = np.isnan(values).any(axis=1)
         if bad.any():
@@ -233,10 +347,18 @@ def _cells(line: str, delimiter: str) -> list[str]:
 
 def _parse_header(cells: list[str], where: str) -> tuple[str, ...]:
     columns = tuple(name.strip() for name in cells)
+    counts = all(_NUMBER.fullmatch(name) for name in columns if name)
     for j, name in enumerate(columns, start=1):
         if not name:
             raise TableError(
-                f"{where}: column {j} of the header has no name; every column needs one"
+                f"{where}: column {j} of the header has no name; every column needs "
+                "one"
+                + (
+                    " (a first line of counts, as in scikit-learn's CSV files, is "
+                    "skipped with --skip-rows 1)"
+                    if counts
+                    else ""
+                )
             )
     first_seen: dict[str, int] = {}
     for j, name in enumerate(columns, start=1):
@@ -248,8 +370,9 @@ def _parse_header(cells: list[str], where: str) -> tuple[str, ...]:
         first_seen[name] = j
     if all(_NUMBER.fullmatch(name) for name in columns):
         raise TableError(
-            f"{where}: the first row {','.join(columns)!r} is all numbers; "
-            "a table starts with a header row of column names"
+            f"{where}: the first row {_cut(','.join(columns))!r} is all numbers; "
+            "a table starts with a header row of column names (--no-header "
+            "reads a table without one, its columns named x0, x1, ...)"
         )
     return columns
 
@@ -257,35 +380,42 @@ def _parse_header(cells: list[str], where: str) -> tuple[str, ...]:
 # --- the rows ----------------------------------------------------------------
 
 
-def _text_blocks(path: str) -> Iterator[tuple[str, int]]:
+def _text_blocks(table: Table) -> Iterator[tuple[str, int]]:
     """Whole lines of the rows after the header: `(text, number of its first line)`."""
+    path, stream = table.path, table.stream
+    if stream is None:
+        raise TableError(f"{path}: the rows of the table were read already")
+    line, rest = table.first_line, table.ahead
     try:
-        with open(path, "rb") as stream:
-            if len(stream.readline(_MAX_LINE + 1)) > _MAX_LINE:
-                raise _too_long(path, 1)
-            line, rest = 2, b""
-            while True:
-                chunk = stream.read(_BLOCK_BYTES)
-                data = rest + chunk
-                last = data.rfind(b"\n") + 1
-                if len(data) - last > _MAX_LINE:
-                    raise _too_long(path, line + data.count(b"\n"))
-                end = last if chunk else len(data)
-                if end:
-                    text = _decode(data[:end], path, line)
-                    yield text, line
-                    line += text.count("\n")
-                rest = data[end:]
-                if not chunk:
-                    return
+        while True:
+            chunk = stream.read(_BLOCK_BYTES)
+            data = rest + chunk
+            last = data.rfind(b"\n") + 1
+            if len(data) - last > _MAX_LINE:
+                raise _too_long(path, line + data.count(b"\n"))
+            end = last if chunk else len(data)
+            if end:
+                text = _decode(data[:end], path, line)
+                yield text, line
+                line += text.count("\n")
+            rest = data[end:]
+            if not chunk:
+                return
     except OSError as error:
         raise TableError(
             f"{path}: cannot read the table: {error.strerror or error}"
         ) from None
+    finally:
+        _close(stream)
 
 
 def _parse(
-    table: Table, text: str, first_line: int, rows_before: int, usecols: list[int]
+    table: Table,
+    text: str,
+    first_line: int,
+    rows_before: int,
+    usecols: list[int],
+    optional: Collection[str] = (),
 ) -> tuple[np.ndarray, list[str], Sequence[int]]:
     """One block of lines as (rows, k) float64 with NaN where a cell is missing.
 
@@ -318,7 +448,7 @@ def _parse(
         marked = _MARKERS[d].sub(r"\1nan", "\n".join(lines))
         values = _loadtxt(marked.split("\n"), d, usecols)
     if values is None:
-        values = _parse_in_python(table, lines, numbers, rows_before, usecols)
+        values = _parse_in_python(table, lines, numbers, rows_before, usecols, optional)
     infinite = np.argwhere(np.isinf(values))
     if infinite.size:
         row, col = infinite[0]
@@ -383,6 +513,7 @@ def _parse_in_python(
     numbers: Sequence[int],
     rows_before: int,
     usecols: list[int],
+    optional: Collection[str],
 ) -> np.ndarray:
     """The slow, exact reading of a block, whose errors name the cell at fault."""
     values = np.empty((len(lines), len(usecols)))
@@ -397,10 +528,16 @@ def _parse_in_python(
             elif text.lower() in _INFINITE:
                 values[i, k] = np.inf
             else:
+                hint = _hint(text, table.delimiter)
+                if not hint and table.columns[j] in optional:
+                    hint = (
+                        "; if it is not a feature, leave it out by naming the "
+                        "feature columns with --features"
+                    )
                 raise TableError(
                     f"{table.path}: data row {rows_before + i + 1} (line {n}), "
                     f"column {table.columns[j]!r}: cannot read {cells[j]!r} as a "
-                    f"number{_hint(text, table.delimiter)}"
+                    f"number{hint}"
                 )
     return values
 
@@ -456,5 +593,12 @@ def _too_long(path: str, line: int) -> TableError:
     )
 
 
-def _listed(names: Sequence[str]) -> str:
-    return ", ".join(repr(name) for name in names)
+def _cut(text: str, size: int = 60) -> str:
+    return text if len(text) <= size else text[:size] + "…"
+
+
+def listed(names: Sequence[str]) -> str:
+    """The names quoted, the first few of a long list and a count of the rest."""
+    shown = ", ".join(repr(name) for name in names[:_MAX_LISTED])
+    rest = len(names) - _MAX_LISTED
+    return f"{shown}, … and {rest:,} more" if rest > 0 else shown
