@@ -509,12 +509,16 @@ def _run_sweep(args: argparse.Namespace) -> int:
         rates = np.logspace(math.log10(start), math.log10(stop), count)
     else:
         rates = np.asarray(args.learning_rates, np.float64)
+    # A sweep reports where each lane started and ended, not its path: the
+    # first record of each lane is the one kept (history_every=steps), so
+    # that the memory of a long sweep does not grow with its steps.
     result = jaxgd.sweep(
         problem.loss,
         params,
         *problem.data,
         learning_rates=rates,
         optimizer=_OPTIMIZERS[args.optimizer],
+        history_every=max(1, args.steps),
         **options,
     )
     # As for fit: a lane whose loss ended above where it started diverged,
