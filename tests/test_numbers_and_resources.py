@@ -1,6 +1,7 @@
 """Numbers in the precision asked for, optimizers that want more than the
 gradient, and runs whose records are bounded."""
 
+import os
 import re
 import signal
 import subprocess
@@ -360,6 +361,59 @@ def test_ctrl_c_stops_a_long_compiled_run_at_once():
     assert re.fullmatch(
         r"interrupted: the run stopped at step [\d,]+ of 2,000,000,000\n", out
     ), out
+
+
+_INTERRUPTED_QUIETLY = """
+import sys
+import jax.numpy as jnp
+import jaxgd
+
+def running(info):
+    if info.step == 0 and info.lane in (None, 0):
+        print("running", flush=True)
+
+loss = lambda x: jnp.sum((x - 1.0) ** 2)
+try:
+    if sys.argv[1] == "fit":
+        jaxgd.fit(loss, jnp.zeros(3), learning_rate=1e-9, num_steps=50_000_000,
+                  history_every=1_000, callback=running)
+    else:
+        jaxgd.sweep(loss, jnp.zeros(3), learning_rates=jnp.array([1e-9, 2e-9]),
+                    num_steps=50_000_000, history_every=1_000, callback=running)
+    print("finished")
+except KeyboardInterrupt as error:
+    print(error)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sends SIGINT")
+@pytest.mark.parametrize("entry", ["fit", "sweep"])
+def test_ctrl_c_is_heard_while_the_compiled_call_holds_the_main_thread(entry):
+    """No progress bar: the run itself must hear the signal, not its end.
+
+    XLA:CPU runs a program it deems cheap on the calling thread, so the
+    compiled call keeps the main thread, where Python runs its signal
+    handlers, until it returns: a run that heard Ctrl-C only then would take
+    its 50,000,000 steps (minutes here). The child compiles under XLA's
+    default flags, under which this loop is such a program.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-c", _INTERRUPTED_QUIETLY, entry],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "XLA_FLAGS": ""},
+    )
+    assert process.stdout.readline() == "running\n"
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    match = re.fullmatch(
+        r"interrupted: the run stopped at step ([\d,]+) of 50,000,000\n", out
+    )
+    assert match, out
+    assert int(match.group(1).replace(",", "")) < 50_000_000
 
 
 def _sum_of_squares(x):
