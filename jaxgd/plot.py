@@ -303,13 +303,14 @@ def loss_curve(
         if limits is not None and not steady[k]:
             # Drawn to just past the top of the axes, where it leaves the view.
             shown = np.minimum(shown, _above(limits, log))
-        ax.plot(
+        (line,) = ax.plot(
             np.flatnonzero(finite),
             shown,
             color=colours[k],
             label=None if labels is None else labels[k],
             linewidth=1.0 if rates is not None and count > 8 else None,
         )
+        _from_step_0(line)
     legend_extra = []
     if watched is not None:
         legend_extra = _draw_validation(ax, watched, colours, steady, limits, log)
@@ -399,13 +400,14 @@ def _draw_validation(
         shown = values[k][finite]
         if limits is not None and not steady[k]:
             shown = np.minimum(shown, _above(limits, log))
-        ax.plot(
+        (line,) = ax.plot(
             steps[finite],
             shown,
             color=colours[k],
             linestyle="--",
             label="validation" if count == 1 else "_nolegend_",
         )
+        _from_step_0(line)
         at = best[k] // every
         if best[k] % every == 0 and at < values.shape[1] and finite[at]:
             best_x.append(best[k])
@@ -1129,6 +1131,16 @@ def _legend(ax: Axes, extra: Sequence[Line2D] = ()) -> Any:
         bbox_to_anchor=(1.02, 1.0),
         borderaxespad=0.0,
     )
+
+
+def _from_step_0(line: Line2D) -> None:
+    """The step axis starts at step 0, with no margin before it.
+
+    There are no steps before 0: a margin there would only add negative
+    steps, which a symmetric-log step axis (`ax.set_xscale("symlog")`) labels
+    as a tick at −10¹. Autoscaling stops at a line's sticky edge.
+    """
+    line.sticky_edges.x.append(0)
 
 
 def _grew(losses: np.ndarray) -> np.ndarray:
