@@ -555,7 +555,19 @@ def standardize(
         # difference of: nothing is left of the column's spread.
         rounding = 8 * jnp.finfo(spread.dtype).eps * second
         constant = np.flatnonzero(np.asarray(spread <= rounding))
-        _refuse_constant(constant, columns, "in these statistics")
+        tiny = np.asarray(
+            jnp.square(mean) < jnp.finfo(spread.dtype).tiny * X.count, bool
+        )
+        underflow = [j for j in constant if tiny[j]]
+        hint = ""
+        if underflow:
+            j = underflow[0]
+            hint = (
+                f" ({columns[j]} holds values near {float(mean[j]):.3g}, whose "
+                f"squares underflow {spread.dtype}: if it is not constant, "
+                "rescale it before taking the statistics)"
+            )
+        _refuse_constant(constant, columns, "in these statistics", hint)
         scaling = Standardization(mean, scale)
         return _lstsq.standardized_stats(X, mean, scale), scaling
     X = _shapes.as_array(X, "X", host=True)
@@ -613,7 +625,9 @@ def _column_names(names: Any, count: int) -> list[str]:
     return [f"column {j} ({name!r})" for j, name in enumerate(names)]
 
 
-def _refuse_constant(constant: np.ndarray, columns: list[str], where: str) -> None:
+def _refuse_constant(
+    constant: np.ndarray, columns: list[str], where: str, hint: str = ""
+) -> None:
     """A `ValueError` naming the constant columns (a few, and a count)."""
     if not constant.size:
         return
@@ -627,8 +641,8 @@ def _refuse_constant(constant: np.ndarray, columns: list[str], where: str) -> No
     )
     raise ValueError(
         f"standardize cannot rescale a constant column: {shown}{more} of X "
-        f"{verb} {what}, so there is no spread to divide by. Leave such a "
-        "column out: the bias plays its part."
+        f"{verb} {what}, so there is no spread to divide by{hint}. Leave such "
+        "a column out: the bias plays its part."
     )
 
 

@@ -166,3 +166,17 @@ def test_stats_overflow_names_the_array_that_overflowed(chunked):
         stats(small_X, small_y * np.float32(1e20))
     with pytest.raises(ValueError, match="column 1 of X, column 0 of y are past"):
         stats(small_X * np.float32(1e20), small_y * np.float32(1e20))
+
+
+def test_tiny_values_are_standardized_from_rows_and_named_from_stats(x64):
+    X = np.c_[np.random.default_rng(0).uniform(1, 2, 20) * 1e-300, np.arange(20.0)]
+    _, scaling = linear.standardize(X)
+    unit = X[:, 0] * 1e300
+    np.testing.assert_allclose(scaling.scale[0], unit.std() * 1e-300, rtol=1e-12)
+    # Their squares underflow in the statistics, which then hold no spread.
+    with pytest.raises(
+        ValueError,
+        match=r"column 0 of X has no spread in these statistics .* \(column 0 holds "
+        r"values near 1\.5.e-300, whose squares underflow float64",
+    ):
+        linear.standardize(linear.stats(X, np.ones(20)))
