@@ -138,3 +138,32 @@ def test_a_lane_index_of_the_wrong_kind_is_refused(index):
 def test_a_lane_can_be_taken_under_jit():
     result = _sweep()
     _assert_same_result(jax.jit(lambda r, i: r.lane(i))(result, 1), result.lane(1))
+
+
+def test_a_lane_keeps_frozen_arrays_and_constants_of_the_params():
+    X, y = regression(n_samples=16)
+    params = {"linear": linear.init(jax.random.key(1), 3, 1), "n": jnp.array(3)}
+    params["name"] = "model"
+
+    def loss(p, X, y):
+        return linear.mse(p["linear"], X, y)
+
+    mask = {"linear": True, "n": False, "name": False}
+    result = jaxgd.sweep(
+        loss,
+        params,
+        X,
+        y,
+        learning_rates=jnp.array(RATES),
+        num_steps=3,
+        trainable=mask,
+    )
+    lane = result.lane(2)
+    single = jaxgd.fit(
+        loss, params, X, y, learning_rate=RATES[2], num_steps=3, trainable=mask
+    )
+    assert lane.params["name"] == "model" and lane.params["n"].shape == ()
+    assert int(lane.params["n"]) == 3
+    np.testing.assert_allclose(
+        lane.params["linear"]["W"], single.params["linear"]["W"], rtol=1e-6
+    )
