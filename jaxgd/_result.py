@@ -115,7 +115,9 @@ class FitResult(NamedTuple):
         is indexed along its leading lane axis; leaves that are not arrays
         (an equinox model's functions, say) and fields that are None stay as
         they are. Lane `i` of `jaxgd.sweep(..., learning_rates=rates)` is the
-        result of `jaxgd.fit(..., learning_rate=rates[i])`.
+        result of `jaxgd.fit(..., learning_rate=rates[i])` with the same other
+        arguments (up to rounding: the lanes are computed together). The
+        result itself may be traced (inside `jit`), the index may not.
 
         Args:
             index: an int, the lane (negative counts from the end, as in
@@ -132,7 +134,7 @@ class FitResult(NamedTuple):
             ValueError: if the result is not batched, or a lane is out of
                 range, or a boolean index is not one flag per lane.
             TypeError: if `index` is not an int, a sequence of ints or a 1-D
-                integer or boolean array.
+                integer or boolean array, or is traced.
 
         Examples:
             >>> import jax.numpy as jnp, jaxgd
@@ -200,7 +202,12 @@ class FitResult(NamedTuple):
 def _lane_index(index: Any, count: int) -> Any:
     """`index` checked against `count` lanes: an int, or a 1-D int array."""
     if isinstance(index, jax.core.Tracer):
-        return index  # traced: its value, and so its range, is not known here
+        # JAX clamps an index out of range: a wrong lane, silently.
+        raise TypeError(
+            "lane needs the value of index, to check it against the lanes: take "
+            "the lane outside jit, or pass a Python int; got a traced "
+            f"{describe(index)}."
+        )
     if isinstance(index, (bool, np.bool_)):
         raise TypeError(
             f"lane takes an int or an array of ints; got {describe(index)}."

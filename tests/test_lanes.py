@@ -135,9 +135,11 @@ def test_a_lane_index_of_the_wrong_kind_is_refused(index):
         _sweep().lane(index)
 
 
-def test_a_lane_can_be_taken_under_jit():
+def test_a_lane_can_be_taken_under_jit_by_a_concrete_index():
     result = _sweep()
-    _assert_same_result(jax.jit(lambda r, i: r.lane(i))(result, 1), result.lane(1))
+    _assert_same_result(jax.jit(lambda r: r.lane(1))(result), result.lane(1))
+    with pytest.raises(TypeError, match="lane needs the value of index"):
+        jax.jit(lambda r, i: r.lane(i))(result, 5)
 
 
 def test_a_lane_keeps_frozen_arrays_and_constants_of_the_params():
