@@ -19,7 +19,7 @@ Two representations live here:
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import jax
@@ -156,18 +156,23 @@ def stats(
         dtype = jnp.result_type(jnp.float32, X, y)
         X, y = X.astype(dtype), y.astype(dtype)
         if not across_processes or jax.process_count() == 1:
-            return _check_overflow(_stats(X, y))
+            rows = y
+            return _check_overflow(
+                _stats(X, y), lambda: jnp.sum(jnp.square(rows - rows.mean(0)[None]), 0)
+            )
         moments = _moments(X, y)
     if across_processes and jax.process_count() > 1:
         moments = _across_processes(moments)
-    return _check_overflow(_anchor(moments))
+    return _check_overflow(_anchor(moments), lambda: moments.yy)
 
 
-def _check_overflow(result: Stats) -> Stats:
+def _check_overflow(result: Stats, y_squares: Callable[[], Any]) -> Stats:
     """`result`, or a `ValueError` naming the columns whose sums overflowed.
 
     The data were finite, so a statistic that is not comes from sums of
-    squares (or of values) past the largest float. Skipped under `jit`.
+    squares (or of values) past the largest float. `y_squares()` gives y's
+    own centred sums of squares: the anchor's squared error also involves
+    X, so it would blame y for X's overflow. Skipped under `jit`.
     """
     leaves = jax.tree.leaves(result)
     if not all(_validate.is_concrete(leaf) for leaf in leaves) or _shapes.all_finite(
@@ -175,7 +180,7 @@ def _check_overflow(result: Stats) -> Stats:
     ):
         return result
     x_bad = ~(np.isfinite(np.diagonal(result.gram)) & np.isfinite(result.x_mean))
-    y_bad = ~(np.isfinite(result.anchor_sse) & np.isfinite(result.y_mean))
+    y_bad = ~(np.isfinite(y_squares()) & np.isfinite(result.y_mean))
     where = [f"column {j} of X" for j in np.flatnonzero(x_bad)]
     where += [f"column {j} of y" for j in np.flatnonzero(y_bad)]
     listed = ", ".join(where) if where else "the products of X and y"

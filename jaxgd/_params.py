@@ -11,6 +11,15 @@ among the arrays. Its leaves fall in three kinds:
 - **constants**: everything else (functions, strings, Python ints and bools):
   passed to the loss as they are, and compiled into the loop.
 
+`trainable` picks among the floating-point leaves: a predicate `leaf -> bool`,
+or a mask, a pytree of booleans (Python, numpy or concrete 0-d JAX ones) with
+the params' structure or a prefix of it. A tree of the params' structure is a
+mask even when its nodes are callable, as an equinox filter spec (a tree of
+modules) is; only a callable that is not such a tree is a predicate. A mask or
+predicate that selects a non-array leaf (an equinox spec marks the activation
+functions too) leaves it a constant, as `equinox.partition` does; one that
+selects an integer or boolean array is an error.
+
 `split` cuts params into the three, each a pytree of the params' structure with
 None where a leaf belongs to another kind (as `equinox.partition` does), and
 `combine` puts them back together: the result has the input's type.
@@ -147,31 +156,98 @@ def index_arrays(tree: Any, index: int) -> Any:
 
 
 def _selected(params: Any, trainable: Any, treedef: Any, name: str) -> list:
-    """Per leaf: True/False from `trainable`, or None without one."""
+    """Per leaf: True/False from `trainable`, or None without one.
+
+    A pytree with the params' structure (or a prefix of it) is a mask, even
+    when its nodes are callable (an equinox filter spec is a tree of modules,
+    and modules are callable); only a callable that is not such a tree is a
+    predicate.
+    """
     if trainable is None:
         return [None] * treedef.num_leaves
-    if callable(trainable) and not isinstance(trainable, (bool, np.bool_)):
-        return [trainable(leaf) for leaf in jax.tree.leaves(params)]
+    mask = _as_mask(trainable, params, treedef)
+    if mask is None and callable(trainable):
+        return [
+            _flag(trainable(leaf), name + jax.tree_util.keystr(path), name)
+            for path, leaf in jax.tree.flatten_with_path(params)[0]
+        ]
+    if mask is None:
+        raise TypeError(
+            f"trainable must be a predicate leaf -> bool or a pytree of bools "
+            f"with the structure of {name} (or a prefix of it); got "
+            f"{_validate.describe(trainable)}, which does not match: "
+            f"{_mismatch(trainable, params)}"
+        )
+    flags = []
+    for flag in mask:
+        value = _as_bool(flag)
+        if value is None:
+            raise TypeError(
+                f"trainable must hold booleans (Python, numpy or a concrete 0-d "
+                f"JAX bool), one per leaf (or subtree) of {name}; got "
+                f"{_validate.describe(flag)}."
+            )
+        flags.append(value)
+    return flags
+
+
+def _as_mask(trainable: Any, params: Any, treedef: Any) -> list | None:
+    """The mask's flag for each leaf of `params`, or None if it is not a mask.
+
+    A leaf of its own (a function, a bool) is a prefix of any tree: a callable
+    leaf is a predicate, any other leaf one flag for the whole tree.
+    """
+    if callable(trainable) and jax.tree_util.treedef_is_leaf(
+        jax.tree.structure(trainable)
+    ):
+        return None
     try:
         mask = jax.tree.map(
             lambda flag, sub: jax.tree.map(lambda _: flag, sub),
             trainable,
             params,
         )
-        flags = treedef.flatten_up_to(mask)
+        return treedef.flatten_up_to(mask)
+    except (ValueError, TypeError):
+        return None
+
+
+def _mismatch(trainable: Any, params: Any) -> str:
+    """Why `trainable`'s structure is no prefix of the params'."""
+    try:
+        jax.tree.map(lambda flag, sub: None, trainable, params)
     except (ValueError, TypeError) as error:
+        return str(error)
+    return "its structure is not a prefix of theirs"
+
+
+def _as_bool(flag: Any) -> bool | None:
+    """`flag` as a Python bool, or None if it is no boolean.
+
+    Booleans are Python's, numpy's, and concrete 0-d arrays of dtype bool.
+    """
+    if isinstance(flag, (bool, np.bool_)):
+        return bool(flag)
+    if (
+        isinstance(flag, (np.ndarray, jax.Array))
+        and flag.dtype == np.bool_
+        and flag.shape == ()
+        and _validate.is_concrete(flag)
+    ):
+        return bool(flag)
+    return None
+
+
+def _flag(value: Any, where: str, name: str) -> bool:
+    """What a predicate returned for the leaf at `where`, as a Python bool."""
+    flag = _as_bool(value)
+    if flag is None:
         raise TypeError(
-            f"trainable must be a predicate leaf -> bool or a pytree of bools "
-            f"with the structure of {name} (or a prefix of it); got "
-            f"{_validate.describe(trainable)}, which does not match: {error}"
-        ) from None
-    for flag in flags:
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(
-                f"trainable must hold Python bools, one per leaf (or subtree) of "
-                f"{name}; got {_validate.describe(flag)}."
-            )
-    return flags
+            f"trainable, a predicate, must return a boolean (Python, numpy or a "
+            f"concrete 0-d JAX bool) for each leaf of {name}; for {where} it "
+            f"returned {_validate.describe(value)}."
+        )
+    return flag
 
 
 def _strong(leaf: Any) -> jax.Array:
@@ -194,7 +270,7 @@ def _kind(leaf: Any, select: bool | None, where: str, masked: bool) -> tuple:
         if select is False:
             return FROZEN, _strong(leaf)
         return TRAINED, _strong(leaf)
-    if select:
+    if select and _is_array(leaf):
         raise TypeError(
             f"trainable selects {where}, but gradient descent trains only "
             f"floating-point arrays; got {_validate.describe(leaf)}."

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from . import _rules
+from ._validate import describe
 
 
 class DivergenceError(RuntimeError):
@@ -19,8 +20,14 @@ class FitResult(NamedTuple):
     """Everything a run of `jaxgd.fit` produced.
 
     A `FitResult` is a pytree, so it passes through `jax.jit` and `jax.vmap`;
-    `jaxgd.sweep` and `jaxgd.multistart` return one whose every leaf has a
-    leading lane axis.
+    `jaxgd.sweep` and `jaxgd.multistart` return a batched one, whose every
+    array leaf (params, opt_state, trajectory and aux included) has a leading
+    lane axis. `num_lanes` says how many lanes it has, and `lane(i)` takes
+    one lane, or a batch of some lanes.
+
+    A `FitResult` is a NamedTuple: `result[3]` is its fourth field
+    (`final_loss`), not lane 3, and `len(result)` is its number of fields.
+    Use `result.lane(3)` for a lane.
 
     Attributes:
         params: final parameters, same structure and dtypes as the input. When
@@ -88,6 +95,68 @@ class FitResult(NamedTuple):
     def __repr__(self) -> str:
         return _summary(self)
 
+    @property
+    def num_lanes(self) -> int | None:
+        """The number of lanes of a batched result; None for a single run.
+
+        A result of `jaxgd.fit` is a single run (its `final_loss` is a
+        scalar); one of `jaxgd.sweep`, `jaxgd.multistart` or
+        `jaxgd.cross_validate` has the lanes along the first axis of every
+        array leaf.
+        """
+        shape = np.shape(self.final_loss)
+        return int(shape[0]) if shape else None
+
+    def lane(self, index: Any) -> FitResult:
+        """One lane of a batched result, or a batch of some of its lanes.
+
+        Every array leaf (params, opt_state, trajectory, aux, the histories)
+        is indexed along its leading lane axis; leaves that are not arrays
+        (an equinox model's functions, say) and fields that are None stay as
+        they are. Lane `i` of `jaxgd.sweep(..., learning_rates=rates)` is the
+        result of `jaxgd.fit(..., learning_rate=rates[i])` with the same other
+        arguments (up to rounding: the lanes are computed together). The
+        result itself may be traced (inside `jit`), the index may not.
+
+        Args:
+            index: an int, the lane (negative counts from the end, as in
+                Python); or a sequence or 1-D array of ints, the lanes to keep
+                in that order; or a 1-D boolean array of `num_lanes` flags,
+                the lanes to keep (e.g. `~result.diverged`).
+
+        Returns:
+            For an int, the `FitResult` of that lane, without the lane axis,
+            as `jaxgd.fit` returns it; otherwise a batched `FitResult` of the
+            lanes chosen.
+
+        Raises:
+            ValueError: if the result is not batched, or a lane is out of
+                range, or a boolean index is not one flag per lane.
+            TypeError: if `index` is not an int, a sequence of ints or a 1-D
+                integer or boolean array, or is traced.
+
+        Examples:
+            >>> import jax.numpy as jnp, jaxgd
+            >>> result = jaxgd.sweep(lambda x: x**2, jnp.array(1.0),
+            ...                      learning_rates=jnp.array([0.1, 0.2, 0.3]),
+            ...                      num_steps=5)
+            >>> result.num_lanes
+            3
+            >>> result.lane(1).losses.shape, result.lane([0, 2]).num_lanes
+            ((5,), 2)
+        """
+        count = self.num_lanes
+        if count is None:
+            raise ValueError(
+                "lane needs a batched FitResult, from jaxgd.sweep, "
+                "jaxgd.multistart or jaxgd.cross_validate; this one is of a "
+                "single run (its final_loss is a scalar): it has no lanes."
+            )
+        where = _lane_index(index, count)
+        return jax.tree.map(
+            lambda x: x[where] if isinstance(x, (jax.Array, np.ndarray)) else x, self
+        )
+
     def raise_if_diverged(self) -> FitResult:
         """Raises `DivergenceError` if the run (or any lane of a batch) diverged.
 
@@ -127,6 +196,54 @@ class FitResult(NamedTuple):
                 f"{shown}{more}). Lane {first}: {_explain(lane)}"
             )
         return self
+
+
+def _lane_index(index: Any, count: int) -> Any:
+    """`index` checked against `count` lanes: an int, or a 1-D int array."""
+    if isinstance(index, jax.core.Tracer):
+        # JAX clamps an index out of range: a wrong lane, silently.
+        raise TypeError(
+            "lane needs the value of index, to check it against the lanes: take "
+            "the lane outside jit, or pass a Python int; got a traced "
+            f"{describe(index)}."
+        )
+    if isinstance(index, (bool, np.bool_)):
+        raise TypeError(
+            f"lane takes an int or an array of ints; got {describe(index)}."
+        )
+    if isinstance(index, (int, np.integer)):
+        if not -count <= index < count:
+            raise ValueError(
+                f"lane {index} is out of range: this result has {count} lanes "
+                f"(0 to {count - 1}, or -{count} to -1 from the end)."
+            )
+        return int(index)
+    try:
+        lanes = np.asarray(index)
+    except (TypeError, ValueError):
+        lanes = np.asarray(None)
+    if lanes.ndim == 0 and lanes.dtype.kind in "iu":
+        return _lane_index(int(lanes), count)
+    if lanes.ndim != 1 or not (lanes.dtype.kind in "iub" or lanes.size == 0):
+        raise TypeError(
+            "lane takes an int, a sequence of ints, or a 1-D array of ints or "
+            f"of one boolean per lane; got {describe(index)}."
+        )
+    if lanes.dtype.kind == "b":
+        if lanes.shape != (count,):
+            raise ValueError(
+                f"a boolean lane index needs one flag per lane, {count}; got "
+                f"{lanes.size}."
+            )
+        return np.flatnonzero(lanes)
+    lanes = lanes.astype(np.int64)
+    outside = lanes[(lanes < -count) | (lanes >= count)]
+    if outside.size:
+        raise ValueError(
+            f"lane {int(outside[0])} is out of range: this result has {count} "
+            f"lanes (0 to {count - 1}, or -{count} to -1 from the end)."
+        )
+    return lanes
 
 
 class _Text(str):

@@ -37,7 +37,45 @@ def as_array(x: Any, name: str, *, host: bool = False) -> Any:
         )
     if not (jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.bool_)):
         raise TypeError(f"{name} must hold numbers; got {_validate.describe(x)}.")
+    if not isinstance(x, jax.Array):
+        check_cast(x, name)
     return x if host else jnp.asarray(x)
+
+
+def check_cast(x: np.ndarray, name: str) -> None:
+    """A `ValueError` if JAX's cast of the host array `x` would lose its values.
+
+    With `jax_enable_x64` off, JAX computes float64 arrays in float32: a value
+    beyond float32's range would become infinite, and a column (of a 2-D
+    array; the whole array otherwise) whose values all lie below float32's
+    smallest normal number would round to 0 or lose its digits. Either would
+    later read as "not finite" or "constant", so the message names the cast.
+    """
+    target = jax.dtypes.canonicalize_dtype(x.dtype)
+    if target == x.dtype or not jnp.issubdtype(x.dtype, jnp.floating) or not x.size:
+        return
+    info = jnp.finfo(target)
+    cast = f"with jax_enable_x64 off, JAX computes the {x.dtype} {name} in {target}"
+    remedy = (
+        f"Enable float64 (jax.config.update('jax_enable_x64', True)) or rescale {name}."
+    )
+    magnitude = np.where(np.isfinite(x), np.abs(x), 0)
+    if magnitude.max() > info.max:
+        first = tuple(int(i) for i in np.argwhere(magnitude > info.max)[0])
+        where = f"{name}[{', '.join(map(str, first))}]" if first else name
+        raise ValueError(
+            f"{where} = {x[first]:.3g} is beyond the largest {target} "
+            f"({float(info.max):.3g}): {cast}, where it would be infinite. " + remedy
+        )
+    largest = np.atleast_1d(magnitude.max(axis=0 if x.ndim == 2 else None))
+    lost = np.flatnonzero((largest > 0) & (largest < info.tiny))
+    if lost.size:
+        where = f"column {lost[0]} of {name}" if x.ndim == 2 else name
+        raise ValueError(
+            f"{where} holds values no larger than {largest[lost[0]]:.3g}, below "
+            f"the smallest normal {target} ({float(info.tiny):.3g}): {cast}, "
+            "where they would round to 0 or lose their digits. " + remedy
+        )
 
 
 def finite(tree: Any) -> jax.Array:

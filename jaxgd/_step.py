@@ -341,7 +341,7 @@ def _record_dtype(value: Any) -> Any:
 
 def _aux_dtype(aux: Any) -> Any:
     """Aux is recorded as floats, so that a stopped step can be NaN."""
-    return jnp.result_type(jnp.float32, aux.dtype)
+    return _record_dtype(aux)
 
 
 def _value(out: Any, has_aux: bool) -> jax.Array:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -490,7 +491,9 @@ class Standardization(NamedTuple):
         return {"W": W_x, "b": b - self.mean @ W_x}
 
 
-def standardize(X: Any) -> tuple[Any, Standardization]:
+def standardize(
+    X: Any, *, names: Sequence[str] | None = None
+) -> tuple[Any, Standardization]:
     r"""Features rescaled to mean 0 and standard deviation 1, and the map back.
 
     Plain gradient descent takes one constant rate for every direction, so on
@@ -500,9 +503,22 @@ def standardize(X: Any) -> tuple[Any, Standardization]:
     optimum; `Standardization.unscale` turns the params found back into
     params on the original features, exactly.
 
+    The means and spreads of `X` are computed on the host in float64, in two
+    passes (the spread about the mean), so that a large offset keeps a small
+    spread: a float32 column of `1e8` with one `1e8 + 8` has its spread of
+    one float32 step. They are then rounded to X's dtype (at least float32),
+    and `Z` is computed from the rounded ones, so that `unscale` inverts the
+    map `Z` was made with. A column is constant when its values are equal to
+    float64's precision (its spread is below a few float64 ulps of its
+    magnitude): it has no spread to divide by. From `Stats`, whose spreads
+    come from sums in the statistics' dtype, a column is constant when its
+    variance is below the rounding of those sums (a few ulps of the dtype).
+
     Args:
         X: `(N, n)` inputs, or their `linear.stats` (which hold the means and
             the spreads).
+        names: the `n` columns' names, for messages (by default their
+            indices).
 
     Returns:
         `(Z, standardization)`: `Z = (X - mean) / scale` (or the `Stats` of
@@ -511,9 +527,11 @@ def standardize(X: Any) -> tuple[Any, Standardization]:
 
     Raises:
         ValueError: if `X` is not 2-D, has no rows, holds NaN or an infinity,
-            or a column is constant (it has no spread to divide by: leave it
-            out, the bias plays its part).
-        TypeError: if `X` does not hold real numbers.
+            or a column is constant (leave it out, the bias plays its part),
+            or a column's spread is below the smallest normal number of the
+            dtype it is computed in; if `names` is not one name per column.
+        TypeError: if `X` does not hold real numbers, or is traced (under
+            `jit` there are no values to compute on the host).
 
     Examples:
         >>> import jax.numpy as jnp
@@ -528,26 +546,153 @@ def standardize(X: Any) -> tuple[Any, Standardization]:
     """
     if isinstance(X, Stats):
         _check_stats_finite(X, "standardize")
+        columns = _column_names(names, int(jnp.shape(X.x_mean)[0]))
         mean = X.x_mean
-        spread = jnp.diagonal(X.gram) / X.count - jnp.square(X.xc_mean)
+        second = jnp.diagonal(X.gram) / X.count
+        spread = second - jnp.square(X.xc_mean)
         scale = jnp.sqrt(jnp.maximum(spread, 0))
-    else:
-        X = _shapes.check_X(X)
-        _shapes.check_samples(X, "standardize")
-        _shapes.check_finite(X, "X", "standardize")
-        X = X.astype(jnp.result_type(jnp.float32, X))
-        mean, scale = _mean_std(X)
-    constant = np.flatnonzero(np.asarray(scale) == 0)
-    if constant.size:
-        columns = ", ".join(str(j) for j in constant)
-        raise ValueError(
-            f"standardize cannot rescale a constant column: column {columns} of X "
-            "has the same value in every row."
+        # The variance is lost in the rounding of the two terms it is the
+        # difference of: nothing is left of the column's spread.
+        rounding = 8 * jnp.finfo(spread.dtype).eps * second
+        constant = np.flatnonzero(np.asarray(spread <= rounding))
+        tiny = np.asarray(
+            jnp.square(mean) < jnp.finfo(spread.dtype).tiny * X.count, bool
         )
-    scaling = Standardization(mean, scale)
-    if isinstance(X, Stats):
+        underflow = [j for j in constant if tiny[j]]
+        hint = ""
+        if underflow:
+            j = underflow[0]
+            hint = (
+                f" ({columns[j]} holds values near {float(mean[j]):.3g}, whose "
+                f"squares underflow {spread.dtype}: if it is not constant, "
+                "rescale it before taking the statistics)"
+            )
+        _refuse_constant(constant, columns, "in these statistics", hint)
+        scaling = Standardization(mean, scale)
         return _lstsq.standardized_stats(X, mean, scale), scaling
-    return (X - mean[None, :]) / scale[None, :], scaling
+    X = _shapes.as_array(X, "X", host=True)
+    if X.ndim != 2:
+        raise ValueError(
+            f"X must be 2-D (n_samples, n_features); got X.shape={X.shape}."
+        )
+    _shapes.check_samples(X, "standardize")
+    if not _validate.is_concrete(X):
+        raise TypeError(
+            "standardize computes the means and spreads of X on the host, so it "
+            "needs the values of X: call it outside jit and vmap."
+        )
+    _shapes.check_finite(X, "X", "standardize")
+    columns = _column_names(names, X.shape[1])
+    dtype = jax.dtypes.canonicalize_dtype(jnp.result_type(jnp.float32, X.dtype))
+    X = np.asarray(X)
+    if X.dtype == np.bool_:
+        X = X.astype(np.float32)
+    mean, scale, equal = _mean_std(X)
+    _refuse_constant(np.flatnonzero(equal), columns, "")
+    info = jnp.finfo(dtype)
+    small = np.flatnonzero(scale < info.tiny)
+    if small.size:
+        j = int(small[0])
+        cast = (
+            f": with jax_enable_x64 off, JAX computes the {X.dtype} X in {dtype}"
+            if np.dtype(dtype) != X.dtype
+            else ""
+        )
+        raise ValueError(
+            f"standardize cannot rescale {columns[j]} of X: its spread, "
+            f"{scale[j]:.3g}, is below the smallest normal {dtype} "
+            f"({float(info.tiny):.3g}){cast}. Rescale that column, or enable "
+            "float64 (jax.config.update('jax_enable_x64', True))."
+        )
+    mean, scale = mean.astype(dtype), scale.astype(dtype)
+    Z = _standardized(X, mean, scale)
+    return jnp.asarray(Z), Standardization(jnp.asarray(mean), jnp.asarray(scale))
+
+
+def _column_names(names: Any, count: int) -> list[str]:
+    """How messages name each of `count` columns: by name, or by index."""
+    if names is None:
+        return [f"column {j}" for j in range(count)]
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(
+            f"names must be a sequence of str, one per column of X; got "
+            f"{_validate.describe(names)}."
+        )
+    if len(names) != count:
+        raise ValueError(
+            f"names must hold one name per column of X, {count}; got {len(names)}."
+        )
+    return [f"column {j} ({name!r})" for j, name in enumerate(names)]
+
+
+def _refuse_constant(
+    constant: np.ndarray, columns: list[str], where: str, hint: str = ""
+) -> None:
+    """A `ValueError` naming the constant columns (a few, and a count)."""
+    if not constant.size:
+        return
+    shown = ", ".join(columns[j] for j in constant[:5])
+    more = f" and {constant.size - 5} more" if constant.size > 5 else ""
+    verb = "has" if constant.size == 1 else "have"
+    what = (
+        f"no spread {where} beyond the rounding of their sums"
+        if where
+        else "the same value in every row (to a few float64 ulps)"
+    )
+    raise ValueError(
+        f"standardize cannot rescale a constant column: {shown}{more} of X "
+        f"{verb} {what}, so there is no spread to divide by{hint}. Leave such "
+        "a column out: the bias plays its part."
+    )
+
+
+# Rows read at once by the host's passes over X: a few MB of float64 per
+# column, however many rows there are.
+_BLOCK_ROWS = 1 << 16
+
+
+def _mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each column's mean and standard deviation in float64, and which are constant.
+
+    Each column is divided by a power of two near its largest magnitude
+    first (exactly), so that its squares neither overflow nor underflow, and
+    the spread is summed about the mean in a second pass, so that an offset
+    large against the spread cancels nothing.
+    """
+    largest = np.max(np.abs(X), axis=0).astype(np.float64)
+    exponent = np.frexp(largest)[1]
+    blocks = range(0, X.shape[0], _BLOCK_ROWS)
+
+    def scaled(start: int) -> np.ndarray:
+        return np.ldexp(X[start : start + _BLOCK_ROWS].astype(np.float64), -exponent)
+
+    count = X.shape[0]
+    mean = sum(scaled(start).sum(axis=0) for start in blocks) / count
+    # About the rounded mean: what is left of the deviations' mean corrects
+    # both the mean and the spread (the corrected two-pass algorithm).
+    left, squares = 0.0, 0.0
+    for start in blocks:
+        deviation = scaled(start) - mean
+        left = left + deviation.sum(axis=0)
+        squares = squares + np.square(deviation).sum(axis=0)
+    std = np.sqrt(np.maximum(squares / count - np.square(left / count), 0.0))
+    mean = mean + left / count
+    # |scaled| < 1, so a spread of a few float64 ulps of the column's
+    # magnitude is one below a few ulps of 1: rounding, not data.
+    equal = (np.min(X, axis=0) == np.max(X, axis=0)) | (
+        std <= 4 * np.finfo(np.float64).eps
+    )
+    return np.ldexp(mean, exponent), np.ldexp(std, exponent), equal
+
+
+def _standardized(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """`(X - mean) / scale` computed in float64 block by block, in `mean`'s dtype."""
+    out = np.empty(X.shape, mean.dtype)
+    mean64, scale64 = mean.astype(np.float64), scale.astype(np.float64)
+    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        block = X[start : start + _BLOCK_ROWS].astype(np.float64)
+        out[start : start + _BLOCK_ROWS] = (block - mean64) / scale64
+    return out
 
 
 def accuracy(params: Params, X: ArrayLike, y: ArrayLike) -> float:
@@ -578,19 +723,6 @@ def accuracy(params: Params, X: ArrayLike, y: ArrayLike) -> float:
     W, b, X, labels = _layer_data(params, X, y, caller="accuracy")
     logits = _predict(W, b, X)
     return float(np.mean((np.asarray(logits) > 0) == (np.asarray(labels) == 1)))
-
-
-@jax.jit
-def _mean_std(X: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Each column's mean and standard deviation, whatever its magnitude.
-
-    Each column is divided by a power of two near its largest magnitude
-    first (exactly), so that its squares neither overflow nor underflow.
-    """
-    exponent = jnp.frexp(jnp.max(jnp.abs(X), axis=0, initial=0.0))[1]
-    scaled = jnp.ldexp(X, -exponent[None, :])
-    mean, std = jnp.mean(scaled, axis=0), jnp.std(scaled, axis=0)
-    return jnp.ldexp(mean, exponent), jnp.ldexp(std, exponent)
 
 
 def _design(X: jax.Array) -> jax.Array:

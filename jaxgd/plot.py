@@ -109,6 +109,7 @@ _STAR_STYLE = {
     "linestyle": "none",
     "zorder": 6,
 }
+_BEST_STYLE = {**_STAR_STYLE, "markersize": 14}
 # Learning rates are coloured by viridis without its palest yellow, which a
 # thin line on a white background would hide.
 _RATE_COLOURS = ListedColormap(
@@ -168,6 +169,8 @@ def loss_curve(
     labels: Sequence[str] | None = None,
     learning_rates: ArrayLike | None = None,
     optimum: float | None = None,
+    validation: bool = False,
+    validation_every: int | None = None,
 ) -> Figure:
     """Plots the loss at every step of one run or of each lane of a batch.
 
@@ -190,6 +193,17 @@ def loss_curve(
     steps whose loss is at or below `optimum` (rounding at the optimum) are
     not drawn.
 
+    With `validation=True` (for a run with `validation_data`) each run's
+    `validation_losses` are drawn too, dashed in the run's colour, at the
+    steps where they were measured: before updates 0, k, 2k, ... (`k =
+    validation_every`). Each run's lowest validation loss, at its
+    `best_step`, gets a gold star. The result does not hold `k`: pass the
+    run's `validation_every`, or it is inferred from the lengths, `num_steps
+    = len(losses)` (a run without `history_every`) and `ceil(num_steps / k) =
+    len(validation_losses)`, when exactly one `k` fits them (it always does
+    for `k = 1`, the full-batch default); otherwise it is an error that asks
+    for it.
+
     Args:
         result: a `FitResult` whose `losses` have shape `(num_steps,)` (one run)
             or `(K, num_steps)` (K lanes from `sweep` or `multistart`).
@@ -198,16 +212,23 @@ def loss_curve(
         learning_rates: `(K,)` positive rates, one per lane, to colour the lanes
             by; not together with `labels`.
         optimum: a finite number subtracted from every loss.
+        validation: also draw the validation losses and mark the best step.
+        validation_every: `k`, the run's `validation_every`, with
+            `validation`.
 
     Returns:
         The figure drawn into.
 
     Raises:
-        TypeError: if `result` is not a `FitResult`, `ax` is not an Axes or
-            `optimum` is not a number.
+        TypeError: if `result` is not a `FitResult`, `ax` is not an Axes,
+            `optimum` is not a number, `validation` is not a bool or
+            `validation_every` is not an int.
         ValueError: if `losses` is not 1-D or 2-D, `labels` or `learning_rates`
             has the wrong length, a rate is not positive and finite, both are
-            given, or `optimum` is not finite.
+            given, or `optimum` is not finite; with `validation`, if the run
+            had no `validation_data`, `optimum` is given too, or
+            `validation_every` does not fit the number of validation losses
+            (or, left out, more than one does).
 
     Examples:
         >>> import jax.numpy as jnp, jaxgd
@@ -236,6 +257,24 @@ def loss_curve(
     rates = None
     if learning_rates is not None:
         rates = _rates(learning_rates, count, "loss_curve")
+    watched = None
+    if not isinstance(validation, bool):
+        raise TypeError(
+            f"validation must be a bool; got {_validate.describe(validation)}."
+        )
+    if validation:
+        if optimum is not None:
+            raise ValueError(
+                "loss_curve draws validation losses as they are, not as a gap to "
+                "the training loss's optimum: pass validation=True or optimum=, "
+                "not both."
+            )
+        watched = _validation(result, losses.shape, validation_every)
+    elif validation_every is not None:
+        raise ValueError(
+            "validation_every places the validation losses: pass it with "
+            f"validation=True; got validation_every={validation_every!r} alone."
+        )
     if optimum is not None:
         losses = losses - _finite(optimum, "optimum")
         losses[losses <= 0] = np.nan
@@ -249,21 +288,32 @@ def loss_curve(
     # it, do not set the scale while others are left.
     steady = ~diverged & ~_grew(losses)
     scale = losses[steady] if steady.any() else losses
+    if watched is not None:
+        values = watched[1]
+        scale = np.concatenate(
+            [scale.ravel(), (values[steady] if steady.any() else values).ravel()]
+        )
     log = optimum is not None or _wide(scale)
     limits = _limits(scale, log) if steady.any() and not steady.all() else None
+    if watched is not None and labels is None and count == 1:
+        labels = ["training"]
     for k in range(count):
         finite = np.isfinite(losses[k])
         shown = losses[k][finite]
         if limits is not None and not steady[k]:
             # Drawn to just past the top of the axes, where it leaves the view.
             shown = np.minimum(shown, _above(limits, log))
-        ax.plot(
+        (line,) = ax.plot(
             np.flatnonzero(finite),
             shown,
             color=colours[k],
             label=None if labels is None else labels[k],
             linewidth=1.0 if rates is not None and count > 8 else None,
         )
+        _from_step_0(line)
+    legend_extra = []
+    if watched is not None:
+        legend_extra = _draw_validation(ax, watched, colours, steady, limits, log)
     if log:
         ax.set_yscale("log", nonpositive="clip")
     if limits is not None:
@@ -278,9 +328,94 @@ def loss_curve(
             bar.ax.plot(
                 np.full(int(diverged.sum()), 0.5), rates[diverged], **_DIVERGED_STYLE
             )
-    elif labels is not None or diverged.any():
-        _legend(ax)
+        if watched is not None:
+            # The colour bar stands beside the axes: the legend goes inside.
+            handles = [line for line in ax.lines if not line.get_label()[0] == "_"]
+            ax.legend(handles=[*handles, *legend_extra], loc="best")
+    elif labels is not None or diverged.any() or watched is not None:
+        _legend(ax, legend_extra)
     return fig
+
+
+def _validation(
+    result: FitResult, shape: tuple[int, int], every: Any
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """`(k, validation_losses (K, V), best_step (K,))` of a result, checked."""
+    if result.validation_losses is None or result.best_step is None:
+        raise ValueError(
+            "loss_curve(..., validation=True) needs the validation losses of a "
+            "run with validation_data, but this run had no validation_data "
+            "(result.validation_losses is None)."
+        )
+    count, num_steps = shape
+    values = _numpy(result.validation_losses).reshape(count, -1)
+    measured = values.shape[1]
+    # ceil(T / k) = V exactly for T / V <= k < T / (V - 1), and k <= T.
+    low = -(-num_steps // measured) if measured else num_steps + 1
+    high = (num_steps - 1) // (measured - 1) if measured > 1 else num_steps
+    if every is not None:
+        every = _validate.check_int(every, "validation_every", minimum=1)
+        if not low <= every <= high:
+            raise ValueError(
+                f"validation_every={every} does not fit the run: {num_steps} steps "
+                f"validated every {every} give {-(-num_steps // every)} "
+                f"validation losses, but the result has {measured}."
+            )
+    elif low != high:
+        fits = (
+            f"every k from {low} to {high} gives"
+            if low < high
+            else "no validation_every gives"
+        )
+        raise ValueError(
+            f"loss_curve cannot tell validation_every from the lengths: for "
+            f"{num_steps} steps, {fits} {measured} validation losses. Pass the "
+            "run's validation_every=."
+        )
+    else:
+        every = low
+    best = np.asarray(result.best_step, int).reshape(count)
+    return every, values, best
+
+
+def _draw_validation(
+    ax: Axes,
+    watched: tuple[int, np.ndarray, np.ndarray],
+    colours: list[Any],
+    steady: np.ndarray,
+    limits: tuple[float, float] | None,
+    log: bool,
+) -> list[Line2D]:
+    """Each run's validation losses, dashed, and a star at its best step.
+
+    Returns what the legend needs beyond the labelled lines: for several runs,
+    a grey dashed line that stands for all their validation curves.
+    """
+    every, values, best = watched
+    count = values.shape[0]
+    steps = every * np.arange(values.shape[1])
+    best_x, best_y = [], []
+    for k in range(count):
+        finite = np.isfinite(values[k])
+        shown = values[k][finite]
+        if limits is not None and not steady[k]:
+            shown = np.minimum(shown, _above(limits, log))
+        (line,) = ax.plot(
+            steps[finite],
+            shown,
+            color=colours[k],
+            linestyle="--",
+            label="validation" if count == 1 else "_nolegend_",
+        )
+        _from_step_0(line)
+        at = best[k] // every
+        if best[k] % every == 0 and at < values.shape[1] and finite[at]:
+            best_x.append(best[k])
+            best_y.append(values[k][at])
+    ax.plot(best_x, best_y, label="lowest validation loss", **_BEST_STYLE)
+    if count == 1:
+        return []
+    return [Line2D([], [], color="0.35", linestyle="--", label="validation")]
 
 
 @_styled
@@ -996,6 +1131,16 @@ def _legend(ax: Axes, extra: Sequence[Line2D] = ()) -> Any:
         bbox_to_anchor=(1.02, 1.0),
         borderaxespad=0.0,
     )
+
+
+def _from_step_0(line: Line2D) -> None:
+    """The step axis starts at step 0, with no margin before it.
+
+    There are no steps before 0: a margin there would only add negative
+    steps, which a symmetric-log step axis (`ax.set_xscale("symlog")`) labels
+    as a tick at −10¹. Autoscaling stops at a line's sticky edge.
+    """
+    line.sticky_edges.x.append(0)
 
 
 def _grew(losses: np.ndarray) -> np.ndarray:

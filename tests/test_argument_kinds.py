@@ -375,6 +375,18 @@ CASES += [
         ("text", "complex", "ragged", "number", "vector"),
     ),
     Case(
+        "fit predicate",
+        "trainable",
+        lambda v: _fit(trainable=lambda leaf: v),
+        ("none", "text", "complex", "ragged", "dict", "number", "vector"),
+    ),
+    Case(
+        "fit mask",
+        "trainable",
+        lambda v: _fit(trainable={"W": True, "b": v}),
+        ("none", "text", "complex", "number", "vector"),
+    ),
+    Case(
         "fit",
         "hyperparams",
         lambda v: _fit(optimizer=optax.adam, hyperparams=v),

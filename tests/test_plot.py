@@ -132,6 +132,18 @@ def test_loss_curve_draws_every_loss_of_one_run():
     assert ax.get_yscale() == "log"
 
 
+def test_loss_curve_steps_start_at_0_with_no_negative_tick_on_a_symlog_axis():
+    result = jaxgd.fit(square, jnp.array(1.0), learning_rate=0.1, num_steps=300)
+    ax = plot.loss_curve(result).axes[0]
+    low, high = ax.get_xlim()
+    assert low == 0 and high > 299
+    ax.set_xscale("symlog", linthresh=10)
+    ax.figure.canvas.draw()
+    assert ax.get_xlim()[0] == 0
+    shown = [t for t in ax.get_xticks() if low <= t <= ax.get_xlim()[1]]
+    assert shown[0] == 0 and all(t >= 0 for t in shown)
+
+
 def test_loss_curve_is_linear_when_the_losses_span_less_than_two_decades():
     # The loss falls from 19 towards its minimum 10.
     result = jaxgd.fit(
