@@ -1212,6 +1212,19 @@ def file_targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool
                         value <= PARSE_GOAL,
                     )
                 )
+    compiled = sections.get("compile")
+    if compiled is not None:
+        for case, row in compiled.extra["times"].items():
+            goal = COMPILE_GOALS["validation" in case]
+            value = row["÷ hand scan"]
+            rows.append(
+                (
+                    f"compile, {case}: ÷ hand scan",
+                    fmt(value),
+                    f"≤ {goal:g}",
+                    value <= goal,
+                )
+            )
     memory = sections.get("out-of-core")
     if memory is not None:
         first = next(iter(memory.extra["memory"].values()))
@@ -1227,7 +1240,113 @@ def file_targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool
     return rows
 
 
-FILE_WORKLOADS = {"csv-parse": csv_parse_section, "out-of-core": out_of_core_section}
+COMPILE_STEPS = 1_000
+# The first call of a plain fit, and of one with validation and patience.
+COMPILE_GOALS = {False: 1.5, True: 1.8}
+
+
+def _mlp_params(n_features: int) -> dict:
+    keys = jax.random.split(jax.random.key(0), 2)
+    return {
+        "W1": jax.random.normal(keys[0], (n_features, 64)) / math.sqrt(n_features),
+        "b1": jnp.zeros(64),
+        "W2": jax.random.normal(keys[1], (64, 1)) / 8,
+        "b2": jnp.zeros(1),
+    }
+
+
+def _mlp_loss(params: dict, X: jax.Array, y: jax.Array) -> jax.Array:
+    hidden = jnp.tanh(X @ params["W1"] + params["b1"])
+    return jnp.mean((hidden @ params["W2"] + params["b2"] - y) ** 2)
+
+
+def _compile_case(name: str, rows: int) -> tuple[Callable, Callable]:
+    """`(fit, hand)`: the first call of each on a problem of `rows` rows."""
+    rng = np.random.default_rng(rows)
+    n = 3 if name == "tiny linear" else 13
+    X = jnp.asarray(rng.normal(size=(rows, n)), jnp.float32)
+    y = jnp.asarray(rng.normal(size=(rows, 1)), jnp.float32)
+    if name == "tiny linear":
+        loss, params = linear.mse, linear.init(jax.random.key(0), n, 1)
+        options = {"learning_rate": 0.1}
+        transformation = optax.sgd(0.1)
+    else:
+        loss, params = _mlp_loss, _mlp_params(n)
+        options = {"optimizer": optax.adam, "learning_rate": 1e-3}
+        transformation = optax.adam(1e-3)
+        if "validation" in name:
+            options.update(validation_data=(X[:50], y[:50]), patience=5)
+
+    def fit() -> Any:
+        result = jaxgd.fit(loss, params, X, y, num_steps=COMPILE_STEPS, **options)
+        return result.params, result.losses
+
+    @jax.jit
+    def scan(params: Any, X: jax.Array, y: jax.Array) -> Any:
+        def step(carry: tuple, _: Any) -> tuple:
+            params, state = carry
+            value, grads = jax.value_and_grad(loss)(params, X, y)
+            updates, state = transformation.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), value
+
+        (params, _), losses = jax.lax.scan(
+            step, (params, transformation.init(params)), None, length=COMPILE_STEPS
+        )
+        return params, losses
+
+    return fit, lambda: scan(params, X, y)
+
+
+def compile_section(args: argparse.Namespace) -> Section:
+    """The first call of `fit` beside a hand-written `jit(lax.scan)` of its update.
+
+    Compile time is the first call from clear caches (tracing, lowering and
+    XLA's compilation) less the median later call; also as the process's CPU
+    seconds of the first call, which a busy machine moves less. Each repeat
+    takes a new number of rows, so that nothing is reused; medians.
+    """
+    cases = ("tiny linear", "MLP 13-64-1, adam", "MLP 13-64-1, adam, validation")
+    table = {}
+    for case in cases:
+        times: dict[str, list[float]] = {"fit": [], "hand": []}
+        cpu: dict[str, list[float]] = {"fit": [], "hand": []}
+        for k in range(max(3, args.first_calls)):
+            calls = dict(
+                zip(("fit", "hand"), _compile_case(case, 200 + k), strict=True)
+            )
+            outcomes = {}
+            for who, call in calls.items():
+                jax.clear_caches()
+                start, start_cpu = time.perf_counter(), time.process_time()
+                outcomes[who] = wait(call())
+                first_s = time.perf_counter() - start
+                cpu[who].append(time.process_time() - start_cpu)
+                run_s = statistics.median(timed(call)[0] for _ in range(3))
+                times[who].append(max(0.0, first_s - run_s))
+            check(case, outcomes["fit"], outcomes["hand"], 1e-3, 1e-4)
+        compile_s = {who: statistics.median(v) for who, v in times.items()}
+        cpu_s = {who: statistics.median(v) for who, v in cpu.items()}
+        table[case] = {
+            "fit compile s": compile_s["fit"],
+            "hand scan compile s": compile_s["hand"],
+            "÷ hand scan": compile_s["fit"] / compile_s["hand"],
+            "fit first-call CPU s": cpu_s["fit"],
+            "hand first-call CPU s": cpu_s["hand"],
+            "CPU ÷ hand scan": cpu_s["fit"] / cpu_s["hand"],
+        }
+    title = (
+        f"The first call of fit ({COMPILE_STEPS:,} steps) beside a hand-written "
+        "jit(lax.scan) of the same update, from clear caches; medians."
+    )
+    problem = Problem("compile", title, None, None, (), None, 0)
+    return Section(problem, [], [], {"times": table})
+
+
+FILE_WORKLOADS = {
+    "csv-parse": csv_parse_section,
+    "out-of-core": out_of_core_section,
+    "compile": compile_section,
+}
 
 
 def environment() -> dict[str, Any]:
@@ -1494,6 +1613,7 @@ WORKLOADS = (
     "early-exit",
     "csv-parse",
     "out-of-core",
+    "compile",
 )
 
 
