@@ -179,15 +179,14 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     # What differs from lane to lane once the lanes' states are made: the
     # frozen leaves of the params and the numbers the rule is built with.
     consts = (inputs.frozen, inputs.learning_rate, inputs.hyperparams)
+    const_axes = axes and (axes.frozen, axes.learning_rate, axes.hyperparams)
     shared = (None,) * len(inputs.data)
-    if lanes:
-        const_axes = (axes.frozen, axes.learning_rate, axes.hyperparams)
-        one = functools.partial(_one_lane, consts, const_axes)
-    else:
-        const_axes, one = None, lambda: consts
 
     def over_lanes(fn: Callable, *in_axes: Any) -> Callable:
         return jax.vmap(fn, in_axes=in_axes) if lanes else fn
+
+    def one_lane(tree: Any, axis: int | None) -> Any:
+        return _one_lane(tree, axis) if lanes else tree
 
     def objective(frozen: Any) -> Callable:
         return _params.objective(config.loss, frozen, config.constants)
@@ -195,6 +194,9 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     def value_of(params: Any, consts: tuple, *data: Any) -> jax.Array:
         out = objective(consts[0])(params, *data)
         return jnp.asarray(out[0] if config.has_aux else out)
+
+    # The loss of every lane at its params, on the given data.
+    value_lanes = over_lanes(value_of, 0, const_axes, *shared)
 
     def step_of(consts: tuple) -> _step.Step:
         frozen, learning_rate, hyperparams = consts
@@ -214,8 +216,8 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
 
     # Checked here, where the loop is traced, and so once per compilation:
     # a call that reuses the compiled loop skips the abstract evaluation.
-    params = inputs.params if not lanes else _one_lane(inputs.params, axes.params)
-    frozen = one()[0]
+    params = one_lane(inputs.params, axes and axes.params)
+    frozen = one_lane(inputs.frozen, axes and axes.frozen)
     value, aux = _validate.check_loss_output(
         objective(frozen), params, inputs.data, has_aux=config.has_aux
     )
@@ -228,9 +230,8 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
             what="validation_data",
             has_aux=config.has_aux,
         )
-        validation = over_lanes(value_of, 0, const_axes, *shared)
         hooks["validation"] = _watch.hook(
-            lambda params: validation(params, consts, *inputs.validation_data),
+            lambda params: value_lanes(params, consts, *inputs.validation_data),
             dtype=jnp.result_type(jnp.float32, checked.dtype),
             patience=config.patience,
             restore_best=config.restore_best,
@@ -241,9 +242,8 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     if config.interruptible:
         hooks["interrupt"] = _interrupt.hook()
 
-    state = over_lanes(
-        start, axes and axes.params, axes and axes.opt_state, const_axes
-    )(inputs.params, inputs.opt_state, consts)
+    start_axes = (axes.params, axes.opt_state, const_axes) if lanes else ()
+    state = over_lanes(start, *start_axes)(inputs.params, inputs.opt_state, consts)
     lane_update = over_lanes(
         lambda state, consts, *rows: step_of(consts).update(state, *rows),
         0,
@@ -272,9 +272,7 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     watch = out.carries.get("validation")
     if config.restore_best:
         params, opt_state = watch.best
-    final_loss = over_lanes(value_of, 0, const_axes, *shared)(
-        params, consts, *inputs.data
-    )
+    final_loss = value_lanes(params, consts, *inputs.data)
     final_loss = final_loss.astype(jnp.result_type(jnp.float32, final_loss))
     if config.reporter is not None:
         config.reporter.end(

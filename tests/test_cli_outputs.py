@@ -199,13 +199,19 @@ def test_a_named_pipe_is_written_through_not_replaced(tmp_path, capsys):
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
     got = []
-    reader = threading.Thread(target=lambda: got.append(pipe.read_text("utf-8")))
+    reader = threading.Thread(
+        target=lambda: got.append(pipe.read_text("utf-8")), daemon=True
+    )
     reader.start()
     try:
         code, out, err = run(capsys, ["predict", model, path, "--out", pipe])
     finally:
         if reader.is_alive():  # the command failed before opening the pipe
-            with open(pipe, "w", encoding="utf-8"):
+            # Without blocking: a reader that has just read to the end is
+            # gone, and a blocking open would wait for another forever.
+            try:
+                os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
                 pass
         reader.join(timeout=60)
     assert (code, out, err) == (0, "", "")
