@@ -427,7 +427,9 @@ def fit(
 
     With `learning_rate` every step is
 
-    .. math:: \theta_{t+1} = \theta_t - \eta_t \nabla_\theta L(\theta_t),
+    $$
+    \theta_{t+1} = \theta_t - \eta_t \nabla_\theta L(\theta_t),
+    $$
 
     with `optimizer` it is that optax transformation.
 
@@ -445,7 +447,7 @@ def fit(
     ints among the arrays. Floating-point arrays are trained (or the leaves
     `trainable` selects), every other leaf passes through untouched, and
     `params` comes back as the same type. With
-    `learning_rate="auto"` each :math:`\eta_t` is chosen by an Armijo
+    `learning_rate="auto"` each $\eta_t$ is chosen by an Armijo
     backtracking line search (see `jaxgd.backtracking`), inside the same
     compiled loop, and recorded in `step_sizes`. The whole loop is one
     `jax.jit`-compiled program of `num_steps` updates; the learning rate, the
@@ -556,7 +558,7 @@ def fit(
             non-scalar or integer loss, an optimizer that is not optax's).
 
     Examples:
-        The chapter's one-dimensional ball, rolling down :math:`y = (x - 3)^2`:
+        The chapter's one-dimensional ball, rolling down $y = (x - 3)^2$:
 
         >>> import jax.numpy as jnp, jaxgd
         >>> result = jaxgd.fit(lambda x: (x - 3.0) ** 2, jnp.array(0.0),

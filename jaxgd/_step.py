@@ -137,12 +137,14 @@ def make_step(
 
     With `learning_rate`, one update is plain gradient descent
 
-    .. math:: \theta \leftarrow \theta - \eta \nabla_\theta L(\theta),
+    $$
+    \theta \leftarrow \theta - \eta \nabla_\theta L(\theta),
+    $$
 
     with `optimizer`, it is that optax transformation (an object such as
     `optax.adam(1e-3)`, or a factory such as `optax.adam` built with
     `learning_rate` and `hyperparams`). With `learning_rate="auto"` (or
-    `jaxgd.backtracking(...)`) the step size :math:`\eta` of each update is
+    `jaxgd.backtracking(...)`) the step size $\eta$ of each update is
     chosen by a backtracking line search. Either way the update is guarded: a
     non-finite loss, gradient or updated params sets `diverged` and keeps the
     params; a gradient norm <= `tol` sets `converged` and keeps them too (so
