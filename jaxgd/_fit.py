@@ -529,9 +529,10 @@ def fit(
         callback: `callback(info)`, a host function called at every
             evaluation with a `jaxgd.Evaluation` (`step`, `loss`,
             `grad_norm`, `validation_loss`, `lane`, `num_steps`); without
-            `validation_data` an evaluation is about every 1% of the run
-            (`validation_loss` is NaN). Like `loss`, it is static: pass the
-            same function object to reuse the compiled loop.
+            `validation_data` it is called at the start of every chunk of at
+            most 128 steps (`validation_loss` is NaN), so not at the last
+            step. Like `loss`, it is static: pass the same function object
+            to reuse the compiled loop.
         hyperparams: with an optimizer factory, its other arguments by name,
             e.g. `{"b1": 0.9}`; the floats among them are traced.
         trainable: which leaves of the params to train: a predicate
