@@ -484,7 +484,11 @@ def fit(
     **Differentiable.** `jax.grad` through `fit` (e.g. of a validation loss
     with respect to the learning rate) runs the backward pass chunk by chunk,
     recomputing each chunk's steps (`jax.checkpoint`): it keeps one state per
-    chunk, not one per step, so 100,000 steps fit in memory.
+    chunk, not one per step, so 100,000 steps fit in memory. With
+    `optimizer=optax.adam` (and its kin) the derivative is NaN whenever an
+    entry of the gradient is exactly 0 (a feature column of zeros, say):
+    optax's default `eps_root=0` puts $\sqrt{v}$ at $v = 0$ in the
+    derivative. `hyperparams={"eps_root": 1e-12}` makes it finite.
 
     Args:
         loss: `loss(params, *data) -> scalar`, a pure function.

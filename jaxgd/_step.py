@@ -156,7 +156,13 @@ def make_step(
     Params may be a model: only floating-point arrays (or the leaves
     `trainable` selects) are trained, the other leaves pass through. A model
     with leaves that are not arrays (an equinox `Module`'s activation) cannot
-    cross `jax.jit` as it is: jit `update` with `equinox.filter_jit`.
+    cross `jax.jit` as it is: jit `update` with `equinox.filter_jit`. Nor can
+    it be the carry of your own `lax.scan`: split it first with
+    `arrays, static = eqx.partition(model, eqx.is_array)`, make the step of
+    `lambda arrays, *data: loss(eqx.combine(arrays, static), *data)`, scan
+    over `step.init(arrays)`, and put the model back together with
+    `eqx.combine(state.params, static)` (the "Optimizers and models" page of
+    the documentation runs it).
 
     Args:
         loss: `loss(params, *data) -> scalar` (or `(scalar, aux)` with
