@@ -3,7 +3,7 @@ r"""Matrix products of the linear model laid out for XLA:CPU.
 XLA:CPU runs a product whose contracting dimension is the *last* of its left
 operand and the first of its right one (`A @ B`) on its fast matrix-multiply
 kernel; a product that contracts the *rows* of a tall matrix, as the gradient
-:math:`X^T g` does, goes to a generic kernel several times slower. Numpy's
+$X^T g$ does, goes to a generic kernel several times slower. Numpy's
 BLAS and torch run both at full speed. The functions here write the linear
 model's products so that XLA:CPU sees the fast form, and leave other backends,
 whose multiplies need no help, as they are. They change no value: every

@@ -55,12 +55,12 @@ def find_learning_rate(
     `jaxgd.sweep`. A rate decreases the loss *reliably* when its run did not
     diverge, its loss never rose from one step to the next by more than a
     tolerance for rounding, and its final loss is below the initial one by
-    more than that tolerance: :math:`\sqrt{\epsilon}` of the initial loss, or
+    more than that tolerance: $\sqrt{\epsilon}$ of the initial loss, or
     twice the largest change that moving every param by 4 units in its last
     place makes, whichever is larger. Started at a minimiser, the loss sits at
     that rounding floor and nothing decreases it reliably, which is an error
-    (below), not a suggestion. Below :math:`2 / L` for an
-    :math:`L`-smooth loss every step decreases it, so the first rise marks the
+    (below), not a suggestion. Below $2 / L$ for an
+    $L$-smooth loss every step decreases it, so the first rise marks the
     edge of stability. The largest stable rate is the largest rate that
     decreased the loss reliably with every smaller rate of the sweep free of
     rises too; the suggestion is `safety` times it. For `jaxgd.linear.mse`,

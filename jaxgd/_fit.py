@@ -425,7 +425,9 @@ def fit(
 
     With `learning_rate` every step is
 
-    .. math:: \theta_{t+1} = \theta_t - \eta_t \nabla_\theta L(\theta_t),
+    $$
+    \theta_{t+1} = \theta_t - \eta_t \nabla_\theta L(\theta_t),
+    $$
 
     with `optimizer` it is that optax transformation.
 
@@ -443,7 +445,7 @@ def fit(
     ints among the arrays. Floating-point arrays are trained (or the leaves
     `trainable` selects), every other leaf passes through untouched, and
     `params` comes back as the same type. With
-    `learning_rate="auto"` each :math:`\eta_t` is chosen by an Armijo
+    `learning_rate="auto"` each $\eta_t$ is chosen by an Armijo
     backtracking line search (see `jaxgd.backtracking`), inside the same
     compiled loop, and recorded in `step_sizes`. The whole loop is one
     `jax.jit`-compiled program of `num_steps` updates; the learning rate, the
@@ -480,7 +482,11 @@ def fit(
     **Differentiable.** `jax.grad` through `fit` (e.g. of a validation loss
     with respect to the learning rate) runs the backward pass chunk by chunk,
     recomputing each chunk's steps (`jax.checkpoint`): it keeps one state per
-    chunk, not one per step, so 100,000 steps fit in memory.
+    chunk, not one per step, so 100,000 steps fit in memory. With
+    `optimizer=optax.adam` (and its kin) the derivative is NaN whenever an
+    entry of the gradient is exactly 0 (a feature column of zeros, say):
+    optax's default `eps_root=0` puts $\sqrt{v}$ at $v = 0$ in the
+    derivative. `hyperparams={"eps_root": 1e-12}` makes it finite.
 
     Args:
         loss: `loss(params, *data) -> scalar`, a pure function.
@@ -525,9 +531,10 @@ def fit(
         callback: `callback(info)`, a host function called at every
             evaluation with a `jaxgd.Evaluation` (`step`, `loss`,
             `grad_norm`, `validation_loss`, `lane`, `num_steps`); without
-            `validation_data` an evaluation is about every 1% of the run
-            (`validation_loss` is NaN). Like `loss`, it is static: pass the
-            same function object to reuse the compiled loop.
+            `validation_data` it is called at the start of every chunk of at
+            most 128 steps (`validation_loss` is NaN), so not at the last
+            step. Like `loss`, it is static: pass the same function object
+            to reuse the compiled loop.
         hyperparams: with an optimizer factory, its other arguments by name,
             e.g. `{"b1": 0.9}`; the floats among them are traced.
         trainable: which leaves of the params to train: a predicate
@@ -554,7 +561,7 @@ def fit(
             non-scalar or integer loss, an optimizer that is not optax's).
 
     Examples:
-        The chapter's one-dimensional ball, rolling down :math:`y = (x - 3)^2`:
+        The chapter's one-dimensional ball, rolling down $y = (x - 3)^2$:
 
         >>> import jax.numpy as jnp, jaxgd
         >>> result = jaxgd.fit(lambda x: (x - 3.0) ** 2, jnp.array(0.0),

@@ -1,10 +1,12 @@
 r"""Automatic step size: an Armijo backtracking line search inside the compiled loop.
 
-Each update of plain gradient descent tries a step size :math:`\alpha` and
+Each update of plain gradient descent tries a step size $\alpha$ and
 halves it (by `shrink`) until the loss decreases enough,
 
-.. math:: L(\theta - \alpha g) \le L(\theta) - c\,\alpha\,\lVert g \rVert^2,
-    \qquad g = \nabla L(\theta),
+$$
+L(\theta - \alpha g) \le L(\theta) - c\,\alpha\,\lVert g \rVert^2,
+\qquad g = \nabla L(\theta),
+$$
 
 then takes that step. The next update starts from the accepted step, `grow`
 times larger when it was accepted at its first try, so the step follows the
@@ -74,13 +76,15 @@ def backtracking(
 ) -> Backtracking:
     r"""Options for `fit(..., learning_rate=jaxgd.backtracking(...))`.
 
-    Every update takes the first step size :math:`\alpha` of
-    :math:`\alpha_0, \alpha_0 s, \alpha_0 s^2, \dots` (at most `max_tries` of
+    Every update takes the first step size $\alpha$ of
+    $\alpha_0, \alpha_0 s, \alpha_0 s^2, \dots$ (at most `max_tries` of
     them) that satisfies the Armijo condition
 
-    .. math:: L(\theta - \alpha g) \le L(\theta) - c\,\alpha\,\lVert g \rVert^2.
+    $$
+    L(\theta - \alpha g) \le L(\theta) - c\,\alpha\,\lVert g \rVert^2.
+    $$
 
-    :math:`\alpha_0` is `initial` for the first update, then the step accepted
+    $\alpha_0$ is `initial` for the first update, then the step accepted
     by the previous update, times `grow` when that one was accepted at its
     first try. `learning_rate="auto"` is `backtracking()`.
 

@@ -2,9 +2,9 @@ r"""Least squares from sufficient statistics: `linear.stats` and `linear.mse_sta
 
 The mean squared error of the linear model depends on the data only through a
 few sums over the rows: the count, the means, and the centred second moments
-:math:`X_c^T X_c`, :math:`X_c^T y_c` and :math:`\lVert y_c \rVert^2`. Made
-once, they turn a step of gradient descent from :math:`O(N n m)` into
-:math:`O(n^2 m)`, and they add up over chunks of rows, so a table larger than
+$X_c^T X_c$, $X_c^T y_c$ and $\lVert y_c \rVert^2$. Made
+once, they turn a step of gradient descent from $O(N n m)$ into
+$O(n^2 m)$, and they add up over chunks of rows, so a table larger than
 memory, or spread over several processes, is read once and fitted as a whole.
 
 Two representations live here:
@@ -35,40 +35,40 @@ from ._cpu_products import HIGHEST, rows_product
 class Stats(NamedTuple):
     r"""Sufficient statistics of a least-squares problem, made by `stats`.
 
-    With the centred data :math:`X_c = X - \bar x`, :math:`y_c = y - \bar y` and
-    an anchor :math:`W_0` (the least-squares weights), the sum of squared errors
+    With the centred data $X_c = X - \bar x$, $y_c = y - \bar y$ and
+    an anchor $W_0$ (the least-squares weights), the sum of squared errors
     of any params is
 
-    .. math::
+    $$
+    \lVert y - X W - b \rVert^2 = s_0 + 2 \langle D, g_0 \rangle
+    + \langle D, X_c^T X_c D \rangle + N \lVert \bar y - \bar x W - b \rVert^2,
+    \qquad D = W - W_0,
+    $$
 
-        \lVert y - X W - b \rVert^2 = s_0 + 2 \langle D, g_0 \rangle
-        + \langle D, X_c^T X_c D \rangle + N \lVert \bar y - \bar x W - b \rVert^2,
-        \qquad D = W - W_0,
-
-    so a step of gradient descent costs :math:`O(n^2 m)`, whatever `N` is.
+    so a step of gradient descent costs $O(n^2 m)$, whatever `N` is.
     Near the optimum every term is small and none of them cancels another,
     so the loss stays accurate where the expanded form
-    :math:`y^T y - 2 \langle W, X^T y \rangle + \langle W, X^T X W \rangle`
-    would lose all its digits. The means are rounded, so :math:`X_c` and
-    :math:`y_c` are centred only up to rounding; what is left of their means
+    $y^T y - 2 \langle W, X^T y \rangle + \langle W, X^T X W \rangle$
+    would lose all its digits. The means are rounded, so $X_c$ and
+    $y_c$ are centred only up to rounding; what is left of their means
     is kept too, and the loss adds it back exactly.
 
     Attributes:
         count: `N`, the number of samples (0-d).
-        x_mean: `(n,)` mean of the rows of `X`, :math:`\bar x`.
-        y_mean: `(m,)` mean of the rows of `y`, :math:`\bar y`.
-        xc_mean: `(n,)` mean of the rows of :math:`X_c`, the rounding error of
+        x_mean: `(n,)` mean of the rows of `X`, $\bar x$.
+        y_mean: `(m,)` mean of the rows of `y`, $\bar y$.
+        xc_mean: `(n,)` mean of the rows of $X_c$, the rounding error of
             `x_mean`.
-        yc_mean: `(m,)` mean of the rows of :math:`y_c`, the rounding error of
+        yc_mean: `(m,)` mean of the rows of $y_c$, the rounding error of
             `y_mean`.
-        gram: `(n, n)` centred Gram matrix :math:`X_c^T X_c`.
-        anchor: `(n, m)` least-squares weights :math:`W_0` of the centred data,
+        gram: `(n, n)` centred Gram matrix $X_c^T X_c$.
+        anchor: `(n, m)` least-squares weights $W_0$ of the centred data,
             as closely as the solver finds them; any anchor gives the same
             loss, a close one gives it accurately.
-        anchor_grad: `(n, m)` :math:`g_0 = X_c^T (X_c W_0 - y_c)`, near zero:
+        anchor_grad: `(n, m)` $g_0 = X_c^T (X_c W_0 - y_c)$, near zero:
             what is left of the gradient at the anchor.
-        anchor_sse: `(m,)` per-output :math:`s_0 = \lVert y_c - X_c W_0
-            \rVert^2`, the smallest sum of squared errors.
+        anchor_sse: `(m,)` per-output $s_0 = \lVert y_c - X_c W_0
+            \rVert^2$, the smallest sum of squared errors.
     """
 
     count: jax.Array
@@ -89,8 +89,8 @@ def stats(
 
     `jaxgd.fit(linear.mse_stats, params, linear.stats(X, y), ...)` runs the same
     iterates as `jaxgd.fit(linear.mse, params, X, y, ...)` (up to rounding),
-    but each step costs :math:`O(n^2 m)` instead of :math:`O(N n m)`; making
-    the statistics costs about as much as :math:`n / m` direct steps. They are
+    but each step costs $O(n^2 m)$ instead of $O(N n m)$; making
+    the statistics costs about as much as $n / m$ direct steps. They are
     computed at the highest matmul precision, in float32 or wider.
 
     The statistics add up over rows exactly, so the rows need not be in memory
@@ -307,7 +307,7 @@ def _conjugate_gradient(G: jax.Array, C: jax.Array, iterations: int) -> jax.Arra
 class _Moments(NamedTuple):
     r"""Sums over rows about the rows' own (rounded) means: what merges exactly.
 
-    With :math:`\tilde x = x - \bar x` and :math:`\tilde y = y - \bar y`:
+    With $\tilde x = x - \bar x$ and $\tilde y = y - \bar y$:
     `x_sum` = Σ x̃ and `y_sum` = Σ ỹ (zero up to the means' rounding),
     `xx` = Σ x̃ x̃ᵀ, `xy` = Σ x̃ ỹᵀ and `yy` = Σ ỹ² per output.
     """
@@ -501,7 +501,7 @@ def _quadratic_form_jvp(primals: tuple, tangents: tuple) -> tuple:
 
 
 def mse_stats(params: dict, stats: Stats) -> jax.Array:
-    r"""`mse` from sufficient statistics: the same value, in :math:`O(n^2 m)`.
+    r"""`mse` from sufficient statistics: the same value, in $O(n^2 m)$.
 
     `mse_stats(params, linear.stats(X, y))` equals `mse(params, X, y)` up to
     rounding, and so do their gradients; near the optimum it is the more
@@ -571,7 +571,7 @@ def solve_stats(stats: Stats) -> dict:
     r"""The params minimising `mse_stats(params, stats)`: the closed form.
 
     From the anchor, one exact Newton step of the quadratic,
-    :math:`W = W_0 - G^{+} g_0`, solved with `G` scaled by its diagonal, and
+    $W = W_0 - G^{+} g_0$, solved with `G` scaled by its diagonal, and
     the bias that zeroes the offset term.
     """
     G, g0 = stats.gram, stats.anchor_grad
@@ -583,12 +583,12 @@ def solve_stats(stats: Stats) -> dict:
 
 @jax.jit
 def raw_gram(stats: Stats, exponent: int = 0) -> jax.Array:
-    r""":math:`A^T A / 4^e` for :math:`A = [X, 1]`, from the statistics.
+    r"""$A^T A / 4^e$ for $A = [X, 1]$, from the statistics.
 
-    With :math:`x = \tilde x + \bar x`, :math:`\sum x x^T = G + \bar x s^T + s
-    \bar x^T + N \bar x \bar x^T` where :math:`s = \sum \tilde x = N \cdot`
-    `xc_mean`, and :math:`\sum x = N \bar x + s`. Every term is scaled by the
-    power of two :math:`2^{-e}` per factor of `A` before it is formed, so a
+    With $x = \tilde x + \bar x$, $\sum x x^T = G + \bar x s^T + s
+    \bar x^T + N \bar x \bar x^T$ where $s = \sum \tilde x = N \cdot$
+    `xc_mean`, and $\sum x = N \bar x + s$. Every term is scaled by the
+    power of two $2^{-e}$ per factor of `A` before it is formed, so a
     large `e` keeps the sums of large features from overflowing.
     """
     N = stats.count
@@ -605,11 +605,11 @@ def raw_gram(stats: Stats, exponent: int = 0) -> jax.Array:
 
 @jax.jit
 def standardized_stats(stats: Stats, mean: jax.Array, scale: jax.Array) -> Stats:
-    r"""The statistics of :math:`Z = (X - \mu) / \sigma`, from those of `X`.
+    r"""The statistics of $Z = (X - \mu) / \sigma$, from those of `X`.
 
-    Exact in arithmetic: centring does not change :math:`X_c`, and scaling
-    column :math:`j` by :math:`1/\sigma_j` scales row :math:`j` of the Gram
-    matrix, of :math:`g_0` and (inversely) of the anchor.
+    Exact in arithmetic: centring does not change $X_c$, and scaling
+    column $j$ by $1/\sigma_j$ scales row $j$ of the Gram
+    matrix, of $g_0$ and (inversely) of the anchor.
     """
     return stats._replace(
         x_mean=(stats.x_mean - mean) / scale,

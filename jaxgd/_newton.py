@@ -1,15 +1,15 @@
 r"""Exact logistic regression: Newton's method (IRLS) in float64, on the host.
 
-For :math:`A = [X, 1]`, labels :math:`y \in [0, 1]` and :math:`p =
-\sigma(A \theta)`, the mean binary cross-entropy has gradient
-:math:`A^T (p - y) / N` and Hessian :math:`A^T \mathrm{diag}(p (1 - p)) A /
-N`. Each Newton step solves with that Hessian (iteratively reweighted least
+For $A = [X, 1]$, labels $y \in [0, 1]$ and $p =
+\sigma(A \theta)$, the mean binary cross-entropy has gradient
+$A^T (p - y) / N$ and Hessian $A^T \mathrm{diag}(p (1 - p)) A /
+N$. Each Newton step solves with that Hessian (iteratively reweighted least
 squares) and halves the step until the loss decreases, which converges from
 any start whenever a finite minimiser exists.
 
-None exists when the classes are linearly separable: some :math:`\theta`
+None exists when the classes are linearly separable: some $\theta$
 puts every row on the side of its label, and scaling it up drives the loss
-to 0 without reaching it. Such a :math:`\theta` is a certificate, and the
+to 0 without reaching it. Such a $\theta$ is a certificate, and the
 iterates themselves find it: at a minimiser some row lies on the wrong side
 (or every logit is 0), so iterates that classify every row correctly, or
 that never settle, prove the data separable.

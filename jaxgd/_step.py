@@ -137,12 +137,14 @@ def make_step(
 
     With `learning_rate`, one update is plain gradient descent
 
-    .. math:: \theta \leftarrow \theta - \eta \nabla_\theta L(\theta),
+    $$
+    \theta \leftarrow \theta - \eta \nabla_\theta L(\theta),
+    $$
 
     with `optimizer`, it is that optax transformation (an object such as
     `optax.adam(1e-3)`, or a factory such as `optax.adam` built with
     `learning_rate` and `hyperparams`). With `learning_rate="auto"` (or
-    `jaxgd.backtracking(...)`) the step size :math:`\eta` of each update is
+    `jaxgd.backtracking(...)`) the step size $\eta$ of each update is
     chosen by a backtracking line search. Either way the update is guarded: a
     non-finite loss, gradient or updated params sets `diverged` and keeps the
     params; a gradient norm <= `tol` sets `converged` and keeps them too (so
@@ -154,7 +156,13 @@ def make_step(
     Params may be a model: only floating-point arrays (or the leaves
     `trainable` selects) are trained, the other leaves pass through. A model
     with leaves that are not arrays (an equinox `Module`'s activation) cannot
-    cross `jax.jit` as it is: jit `update` with `equinox.filter_jit`.
+    cross `jax.jit` as it is: jit `update` with `equinox.filter_jit`. Nor can
+    it be the carry of your own `lax.scan`: split it first with
+    `arrays, static = eqx.partition(model, eqx.is_array)`, make the step of
+    `lambda arrays, *data: loss(eqx.combine(arrays, static), *data)`, scan
+    over `step.init(arrays)`, and put the model back together with
+    `eqx.combine(state.params, static)` (the "Optimizers and models" page of
+    the documentation runs it).
 
     Args:
         loss: `loss(params, *data) -> scalar` (or `(scalar, aux)` with

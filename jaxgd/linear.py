@@ -1,7 +1,7 @@
-r"""The chapter's model: a linear layer :math:`f(x) = x W + b`.
+r"""The chapter's model: a linear layer $f(x) = x W + b$.
 
 Params are a dict `{"W": (n, m), "b": (m,)}` for `n` input features and `m`
-outputs: gradient descent searches a space of :math:`n \times (m + 1)`
+outputs: gradient descent searches a space of $n m + m = (n + 1) m$
 dimensions. `X` is `(N, n)` and `y` is `(N, m)`; a `y` whose shape differs
 from the predictions' is an error, never a silent broadcast.
 
@@ -59,7 +59,7 @@ __all__ = [
 def init(
     key: jax.Array, in_features: int, out_features: int, dtype: Any = jnp.float32
 ) -> Params:
-    r"""Random params like PyTorch's `nn.Linear`: uniform in :math:`\pm 1/\sqrt{n}`.
+    r"""Random params like PyTorch's `nn.Linear`: uniform in $\pm 1/\sqrt{n}$.
 
     Args:
         key: a `jax.random` key.
@@ -103,11 +103,11 @@ def init(
 
 
 def predict(params: Params, X: ArrayLike) -> jax.Array:
-    """The layer's output :math:`X W + b`.
+    """The layer's output $X W + b$.
 
     On the CPU the product and its derivative are laid out for XLA's fast
     matrix-multiply kernel (see `benchmarks/RESULTS.md`); every value and
-    derivative is that of :math:`X W + b`.
+    derivative is that of $X W + b$.
 
     Args:
         params: `{"W": (n, m), "b": (m,)}`.
@@ -124,7 +124,7 @@ def predict(params: Params, X: ArrayLike) -> jax.Array:
 
 
 def sse(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
-    r"""The chapter's loss: :math:`L = \sum_i \lVert y_i - f(x_i) \rVert^2`.
+    r"""The chapter's loss: $L = \sum_i \lVert y_i - f(x_i) \rVert^2$.
 
     Args:
         params: `{"W": (n, m), "b": (m,)}`.
@@ -159,10 +159,10 @@ def mse(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
 
 
 def bce(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
-    r"""Logistic regression: mean binary cross-entropy of :math:`\sigma(X W + b)`.
+    r"""Logistic regression: mean binary cross-entropy of $\sigma(X W + b)$.
 
-    Computed from the logits :math:`z` as :math:`\log(1 + e^{z}) - y z`, which
-    neither overflows for large :math:`|z|` nor takes :math:`\log 0`.
+    Computed from the logits $z$ as $\log(1 + e^{z}) - y z$, which
+    neither overflows for large $|z|$ nor takes $\log 0$.
 
     Args:
         params: `{"W": (n, m), "b": (m,)}`.
@@ -180,7 +180,7 @@ def bce(params: Params, X: ArrayLike, y: ArrayLike) -> jax.Array:
 
 @jax.custom_jvp
 def _softplus(z: jax.Array) -> jax.Array:
-    r""":math:`\log(1 + e^z)`, for any `z` without overflow."""
+    r"""$\log(1 + e^z)$, for any `z` without overflow."""
     return jnp.maximum(z, 0) + jnp.log1p(jnp.exp(-jnp.abs(z)))
 
 
@@ -200,8 +200,8 @@ def _softplus_jvp(primals: tuple, tangents: tuple) -> tuple:
 def solve(X: Any, y: ArrayLike | None = None, loss: str = "mse") -> Params:
     r"""The params that minimise a loss exactly: the optimum gradient descent seeks.
 
-    For `mse` and `sse`, closed-form least squares: solves :math:`[X, 1]
-    \theta = y` in the least-squares sense (the minimum-norm solution when
+    For `mse` and `sse`, closed-form least squares: solves $[X, 1]
+    \theta = y$ in the least-squares sense (the minimum-norm solution when
     `X` is rank-deficient). Given the `Stats` of the data instead of `X` and
     `y`, solves the normal equations they hold, scaled by the features'
     spreads.
@@ -315,15 +315,15 @@ _CURVATURE = {"mse": 2.0, "sse": 2.0, "bce": 0.25}
 def max_learning_rate(X: Any, loss: str = "mse", out_features: int = 1) -> float:
     r"""The largest constant learning rate plain gradient descent survives.
 
-    Returns :math:`2 / \lambda_{max}` of the loss Hessian in the params. With
-    :math:`A = [X, 1]` the Hessian of `sse` is :math:`2 A^T A` (per output), of
-    `mse` it is :math:`2 A^T A / (N m)`; both are constant, so the bound is
+    Returns $2 / \lambda_{max}$ of the loss Hessian in the params. With
+    $A = [X, 1]$ the Hessian of `sse` is $2 A^T A$ (per output), of
+    `mse` it is $2 A^T A / (N m)$; both are constant, so the bound is
     exact: any rate below it converges, any above it diverges from a generic
     start. For `bce` the sigmoid's curvature is at most 1/4, so the Hessian is
-    at most :math:`A^T A / (4 N m)` and the bound returned is the guaranteed
+    at most $A^T A / (4 N m)$ and the bound returned is the guaranteed
     safe one.
 
-    :math:`\lambda_{max}(A^T A) = \lambda_{max}(A A^T)`, so the eigenvalue
+    $\lambda_{max}(A^T A) = \lambda_{max}(A A^T)$, so the eigenvalue
     comes from the smaller of the two Gram matrices: wide data (fewer rows
     than columns) cost no more than their rows. `A` is first scaled by a power
     of two, exactly, so that no square overflows; a very large Gram matrix
@@ -332,7 +332,7 @@ def max_learning_rate(X: Any, loss: str = "mse", out_features: int = 1) -> float
 
     Args:
         X: `(N, n)` inputs, or their `linear.stats` (which hold
-            :math:`A^T A`).
+            $A^T A$).
         loss: `"mse"`, `"sse"` or `"bce"`.
         out_features: `m`, the number of outputs (the mean of `mse` and `bce`
             is over `N * m` elements).
@@ -400,10 +400,10 @@ def _exponent(peak: float) -> int:
 
 @functools.partial(jax.jit, static_argnames="wide")
 def _design_gram(X: jax.Array, exponent: int, *, wide: bool) -> jax.Array:
-    r"""The Gram matrix of :math:`A / 2^e`, :math:`A = [X, 1]`: `A Aᵀ` if `wide`.
+    r"""The Gram matrix of $A / 2^e$, $A = [X, 1]$: `A Aᵀ` if `wide`.
 
-    Built without concatenating the column of ones: :math:`A A^T = X X^T +
-    1 1^T` and :math:`A^T A` has :math:`X^T 1` and `N` in its last row.
+    Built without concatenating the column of ones: $A A^T = X X^T +
+    1 1^T$ and $A^T A$ has $X^T 1$ and `N` in its last row.
     """
     Xs = jnp.ldexp(X, -exponent)
     one = jnp.ldexp(jnp.ones((), X.dtype), -exponent)
@@ -457,15 +457,15 @@ def _check_stats_finite(stats: Stats, caller: str) -> None:
 
 
 class Standardization(NamedTuple):
-    r"""The map :math:`z = (x - \mu) / \sigma` of `standardize`, and back.
+    r"""The map $z = (x - \mu) / \sigma$ of `standardize`, and back.
 
     A linear model fitted to standardized features is one in the original
-    units: :math:`z W_z + b_z = x W + b` with :math:`W = W_z / \sigma` (row
-    by row) and :math:`b = b_z - (\mu / \sigma) W_z`.
+    units: $z W_z + b_z = x W + b$ with $W = W_z / \sigma$ (row
+    by row) and $b = b_z - (\mu / \sigma) W_z$.
 
     Attributes:
-        mean: `(n,)` :math:`\mu`, the features' means.
-        scale: `(n,)` :math:`\sigma`, the features' standard deviations.
+        mean: `(n,)` $\mu$, the features' means.
+        scale: `(n,)` $\sigma$, the features' standard deviations.
     """
 
     mean: jax.Array
@@ -475,10 +475,10 @@ class Standardization(NamedTuple):
         r"""Params on the standardized features as params on the original ones.
 
         Args:
-            params: `{"W": (n, m), "b": (m,)}` for :math:`z`.
+            params: `{"W": (n, m), "b": (m,)}` for $z$.
 
         Returns:
-            `{"W": (n, m), "b": (m,)}` for :math:`x`, with the same
+            `{"W": (n, m), "b": (m,)}` for $x$, with the same
             predictions.
         """
         W, b = _shapes.unpack(params)

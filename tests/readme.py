@@ -1,12 +1,14 @@
-"""The README's snippets: found, run as a reader would run them, outputs compared.
+"""The snippets of the README and of the documentation pages: found, run as a
+reader would run them, outputs compared.
 
-The rules (the README's "Tests and documentation" section says the same):
+The rules (docs/contributing.md says the same):
 
-- Every ```python block runs, in order, in one namespace, in a fresh Python
-  process that sees eight (simulated) devices, so that the data-parallel
-  blocks run too. A block whose last non-blank line before the fence is
-  ``<!-- template -->`` is a template (it needs several hosts or your own
-  loader) and is not run.
+- Every page is run on its own: every ```python block of it runs, in order,
+  in one namespace, in a fresh Python process that sees one CPU device, as a
+  reader's laptop does. The pages in `SEVERAL_DEVICES` run a second time with
+  that many simulated devices, and must print the same. A block whose last
+  non-blank line before the fence is ``<!-- template -->`` is a template (it
+  needs several hosts or your own loader) and is not run.
 - A ```text block right after a ```python block (only blank lines between)
   holds exactly what that block prints.
 - In a ```console block, each ``$ jaxgd ...`` line followed by output lines is
@@ -16,7 +18,8 @@ The rules (the README's "Tests and documentation" section says the same):
   rounding at the optimum, whose digits differ between machines.
 
 Run ``python tests/readme.py --write`` to refill every ```text block after a
-```python block with what the code prints now.
+```python block with what the code prints now, in the README and every page
+(or ``python tests/readme.py --write docs/cli.md`` for some of them).
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ import textwrap
 from pathlib import Path
 from typing import NamedTuple
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 TEMPLATE = "<!-- template -->"
-DEVICES = 8
+# Pages whose snippets also run, and print the same, on this many devices.
+SEVERAL_DEVICES = {"scaling.md": 8}
 # A number as printed: an integer, a decimal or a float in e-notation.
 _NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 _FENCE = re.compile(
@@ -52,8 +58,8 @@ class Block(NamedTuple):
 
     lang: str
     text: str
-    line: int  # the line of the README on which the block's text starts
-    start: int  # offsets of the block's text in the README
+    line: int  # the line of the page on which the block's text starts
+    start: int  # offsets of the block's text in the page
     end: int
     template: bool
     output: Block | None  # the ```text block right after a ```python block
@@ -107,7 +113,7 @@ def run_snippets(text: str, filename: str = str(README)) -> list[str]:
     namespace: dict = {"__name__": "__main__"}
     printed = []
     for block in snippets(text):
-        # Blank lines in front, so that a traceback names the README's line.
+        # Blank lines in front, so that a traceback names the page's line.
         code = "\n" * (block.line - 1) + block.text
         stream = io.StringIO()
         with contextlib.redirect_stdout(stream):
@@ -116,11 +122,25 @@ def run_snippets(text: str, filename: str = str(README)) -> list[str]:
     return printed
 
 
-def run_in_fresh_process(path: Path = README) -> list[str]:
-    """`run_snippets` of the file at `path` in a new Python with 8 CPU devices."""
+def pages() -> list[Path]:
+    """The README and every page of the documentation with text of its own.
+
+    `docs/index.md` only includes the README.
+    """
+    return [README, *sorted(p for p in DOCS.glob("*.md") if p.name != "index.md")]
+
+
+def device_counts(path: Path) -> tuple[int, ...]:
+    """The device counts that the snippets of the page at `path` run with."""
+    several = SEVERAL_DEVICES.get(Path(path).name)
+    return (1,) if several is None else (1, several)
+
+
+def run_in_fresh_process(path: Path = README, devices: int = 1) -> list[str]:
+    """`run_snippets` of the file at `path` in a new Python with `devices` CPUs."""
     env = dict(os.environ)
     env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={DEVICES}"
+        env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}"
     )
     env["JAX_PLATFORMS"] = "cpu"
     with tempfile.TemporaryDirectory() as folder:  # for the files snippets write
@@ -133,7 +153,7 @@ def run_in_fresh_process(path: Path = README) -> list[str]:
             check=False,
         )
     if done.returncode != 0:
-        raise AssertionError(f"a README snippet failed:\n{done.stderr}")
+        raise AssertionError(f"a snippet of {path} failed:\n{done.stderr}")
     return json.loads(done.stdout)
 
 
@@ -223,6 +243,7 @@ if __name__ == "__main__":
         file = Path(sys.argv[2])
         print(json.dumps(run_snippets(file.read_text(encoding="utf-8"), str(file))))
     elif sys.argv[1:2] == ["--write"]:
-        print(f"{write()} output block(s) rewritten in {README}")
+        for page in [Path(name).resolve() for name in sys.argv[2:]] or pages():
+            print(f"{write(page)} output block(s) rewritten in {page}")
     else:
-        sys.exit("usage: python tests/readme.py --write")
+        sys.exit("usage: python tests/readme.py --write [PAGE.md ...]")

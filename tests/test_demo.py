@@ -7,7 +7,7 @@ import sys
 import jax
 import pytest
 from helpers import DEMO_FIGURES
-from readme import README, commands, matches
+from readme import DOCS, commands, matches
 
 from jaxgd import datasets, linear
 from jaxgd.cli import main
@@ -31,17 +31,18 @@ def umask():
 def test_demo_as_the_readme_runs_it_writes_every_figure_and_prints_its_table(
     tmp_path, monkeypatch, capsys
 ):
-    """`jaxgd demo` prints what the README shows and writes every figure.
+    """`jaxgd demo` prints what the tutorial shows and writes every figure.
 
     tests/test_readme.py leaves this command to this test, which runs it once.
     """
-    (command,) = [c for c in commands(README.read_text("utf-8")) if c.argv[1] == "demo"]
+    tutorial = (DOCS / "tutorial.md").read_text("utf-8")
+    (command,) = [c for c in commands(tutorial) if c.argv[1] == "demo"]
     monkeypatch.chdir(tmp_path)
     code = main([*command.argv[1:], "--no-cache"])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert matches(command.shown, (out + err).splitlines()), (
-        f"README.md line {command.line} shows\n" + "\n".join(command.shown)
+        f"docs/tutorial.md line {command.line} shows\n" + "\n".join(command.shown)
     )
     out_dir = tmp_path / "figures"
     names = [f"{name}.png" for name in DEMO_FIGURES]

@@ -187,7 +187,9 @@ def _linear(plot: Any, num_steps: int) -> tuple[str, str, Any]:
     figure, (left, right) = plot.subplots(2)
     plot.loss_curve(result, ax=left, labels=["gradient descent"])
     left.axhline(closed, color="black", linestyle="--", label="closed form")
-    _legend(left)
+    # Inside the panel, where the loss has already fallen: a legend beside it
+    # would push the right panel away.
+    left.legend(loc="upper right")
     _label(left, None, "mse (mpg²)")
     left.set_title("the loss falls to the closed form")
     plot.loss_curve(result, ax=right, optimum=closed)
