@@ -313,15 +313,6 @@ def read_rows(
         yield Block(rows, dropped)
 
 
-def read_all(
-    table: Table, names: Sequence[str], *, missing: str = "error"
-) -> tuple[np.ndarray, int]:
-    """All rows of the named columns at once, and the number of rows dropped."""
-    blocks = list(read_rows(table, names, missing=missing))
-    values = np.concatenate([block.values for block in blocks])
-    return values, sum(block.dropped for block in blocks)
-
-
 # --- the header --------------------------------------------------------------
 
 
