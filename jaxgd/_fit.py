@@ -106,7 +106,7 @@ def prepare(
     trained, frozen, constants = _params.split(params, trainable)
     float_dtype = _rules.float_dtype(trained)
     rule, learning_rate, hyperparams = _rules.prepare(
-        learning_rate, optimizer, hyperparams, float_dtype
+        learning_rate, optimizer, hyperparams, float_dtype, params=trained
     )
     _validate.check_tol(tol)
     batch_size = _validate.check_batching(batch_size, key, data)

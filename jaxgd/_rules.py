@@ -14,7 +14,9 @@
   `hyperparams` are traced: new values never recompile, and `sweep` can give
   each lane its own. Python bools, ints, strings and functions in
   `hyperparams` are static (they switch behaviour or set sizes), and so are
-  the factory's integer and boolean defaults. A function in `hyperparams` is
+  the factory's integer and boolean defaults. An argument whose name ends in
+  `mask` (optax's masks) takes a bool, a pytree of bools with the params'
+  structure, or a function of the params. A function in `hyperparams` is
   a schedule of the step count, as `optax.inject_hyperparams` takes it,
   unless the factory's argument is annotated as taking some other function
   (adamw's `mask`, a function of the params): that one is static. A static
@@ -170,13 +172,15 @@ def prepare(
     optimizer: Any,
     hyperparams: Any,
     dtype: Any = None,
+    params: Any = None,
 ) -> tuple[Rule, jax.Array | None, dict[str, jax.Array] | None]:
     """Checks the update rule; returns `(rule, learning_rate, hyperparams)`.
 
     The learning rate and the float hyperparameters come back as arrays of
     `dtype` (the params' floating dtype, at least float32), ready to be
     traced, or as they were given when `dtype` is None; a schedule or a line
-    search goes into the static `Rule`.
+    search goes into the static `Rule`. A factory's masks are checked against
+    the (trained) `params` when they are given.
 
     Raises:
         TypeError: an optimizer that is neither an optax object nor a
@@ -213,7 +217,7 @@ def prepare(
             )
         return Rule(transformation=optimizer), None, None
     if is_factory:
-        return _prepare_factory(learning_rate, optimizer, hyperparams, dtype)
+        return _prepare_factory(learning_rate, optimizer, hyperparams, dtype, params)
     if learning_rate is None:
         raise ValueError(
             "pass exactly one of learning_rate (plain gradient descent) and "
@@ -230,7 +234,7 @@ def prepare(
 
 
 def _prepare_factory(
-    learning_rate: Any, factory: Callable, hyperparams: Any, dtype: Any
+    learning_rate: Any, factory: Callable, hyperparams: Any, dtype: Any, params: Any
 ) -> tuple[Rule, jax.Array | None, dict[str, jax.Array] | None]:
     name = getattr(factory, "__name__", repr(factory))
     if hyperparams is None:
@@ -282,6 +286,9 @@ def _prepare_factory(
         if callable(value) and _takes_schedule(parameter):
             check_schedule(value, where)
             schedules.append((key, value))
+        elif key.endswith("mask") and not callable(value):
+            _check_mask(value, where, params)
+            static.append((key, Static(value)))
         elif _is_float(value) or (numeric and isinstance(value, (list, tuple))):
             traced[key] = _hyperparam_number(value, dtype, where)
         elif isinstance(value, (jax.Array, np.ndarray, np.generic)):
@@ -382,6 +389,44 @@ def _is_number_or_none(value: Any, parameter: inspect.Parameter | None) -> bool:
         kinds = _annotation_kinds(parameter) or ()
         return type(None) in kinds or parameter.default is None
     return isinstance(value, (int, float))
+
+
+def _check_mask(mask: Any, where: str, params: Any) -> None:
+    """A mask of optax (adamw's `mask`, lars' `trust_ratio_mask`...).
+
+    None, a bool, or a pytree of bools with the params' structure or a prefix
+    of it (a function of the params returning one is checked by optax).
+    """
+    if mask is None:
+        return
+    leaves = jax.tree.leaves(mask)
+    bad = [leaf for leaf in leaves if not _is_bool(leaf)]
+    if bad:
+        got = _validate.describe(mask)
+        if leaves != [mask]:
+            got += f", with a leaf {_validate.describe(bad[0])}"
+        raise TypeError(
+            f"{where} must be a bool, a pytree of bools with the params' "
+            "structure (or a prefix of it), or a function of the params "
+            f"returning one, as optax takes a mask; got {got}."
+        )
+    if params is None or _is_bool(mask):
+        return
+    try:
+        jax.tree.map(lambda m, p: None, mask, params)
+    except ValueError:
+        raise ValueError(
+            f"{where} must have the structure of the params (or a prefix of it), "
+            f"as optax takes a mask: got {_validate.describe(mask)} for params "
+            f"of structure {jax.tree.structure(params)}."
+        ) from None
+
+
+def _is_bool(leaf: Any) -> bool:
+    if isinstance(leaf, (bool, np.bool_)):
+        return True
+    dtype = getattr(leaf, "dtype", None)
+    return dtype is not None and np.dtype(dtype) == np.bool_
 
 
 def _hyperparam_number(value: Any, dtype: Any, where: str) -> Any:

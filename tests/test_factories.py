@@ -100,6 +100,42 @@ def test_a_mask_in_a_sweep_is_shared_by_every_lane():
         assert_tree_allclose(swept.lane(k).params, one.params, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "mask, error, message",
+    [
+        (
+            "W",
+            TypeError,
+            r"hyperparams\['mask'\] must be a bool, a pytree of bools with the "
+            r"params' structure \(or a prefix of it\), or a function of the params "
+            r"returning one, as optax takes a mask; got str 'W'",
+        ),
+        (
+            0.5,
+            TypeError,
+            r"hyperparams\['mask'\] must be a bool.*; got float 0.5",
+        ),
+        (
+            {"W": 1.0, "b": True},
+            TypeError,
+            r"hyperparams\['mask'\] must be a bool.*; got dict .*, with a leaf "
+            r"float 1.0",
+        ),
+        (
+            {"W": True},
+            ValueError,
+            r"hyperparams\['mask'\] must have the structure of the params \(or a "
+            r"prefix of it\), as optax takes a mask: got dict \{'W': True\} for "
+            r"params of structure PyTreeDef\(\{'W': \*, 'b': \*\}\)",
+        ),
+    ],
+    ids=["text", "number", "leaf", "structure"],
+)
+def test_a_mask_that_is_no_mask_of_the_params_is_named(mask, error, message):
+    with pytest.raises(error, match=message):
+        _fit(optimizer=optax.adamw, learning_rate=0.05, hyperparams={"mask": mask})
+
+
 # --- schedules of hyperparameters ---------------------------------------------------
 
 
