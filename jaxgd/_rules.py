@@ -12,14 +12,14 @@
   0.9}`: a factory, built inside the compiled run through
   `optax.inject_hyperparams`, so that the learning rate and every float in
   `hyperparams` are traced: new values never recompile, and `sweep` can give
-  each lane its own. Python bools, ints, strings and functions in
+  each lane its own. Python bools, ints, strings and other settings in
   `hyperparams` are static (they switch behaviour or set sizes), and so are
-  the factory's integer and boolean defaults. An argument whose name ends in
-  `mask` (optax's masks) takes a bool, a pytree of bools with the params'
-  structure, or a function of the params. A function in `hyperparams` is
+  the factory's integer and boolean defaults. A function in `hyperparams` is
   a schedule of the step count, as `optax.inject_hyperparams` takes it,
   unless the factory's argument is annotated as taking some other function
-  (adamw's `mask`, a function of the params): that one is static. A static
+  (adamw's `mask`, a function of the params): that one is static. An
+  argument whose name ends in `mask` (optax's masks) takes a bool, a pytree
+  of bools with the params' structure, or a function of the params. A static
   value that cannot be hashed (a pytree mask) is compared by its leaves, or
   else by identity.
 

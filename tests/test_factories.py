@@ -139,6 +139,7 @@ def test_a_mask_that_is_no_mask_of_the_params_is_named(mask, error, message):
 # --- schedules of hyperparameters ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_schedule_of_b1_is_a_schedule_as_optax_takes_it(x64):
     X, y = regression(dtype=jnp.float64)
     b1 = optax.linear_schedule(0.9, 0.5, 10)
