@@ -299,7 +299,15 @@ def _lanes_of(
             )
         for key, value in hyperparams.items():
             if isinstance(value, (list, tuple)):
-                value = np.asarray(value)
+                try:
+                    value = np.asarray(value)
+                except ValueError:  # ragged: checked as the factory's argument
+                    continue
+            dtype = getattr(value, "dtype", None)
+            if dtype is not None and not np.issubdtype(dtype, np.number):
+                # Bools, text or objects (a mask of a list of params) are
+                # settings, shared by every lane: checked as the factory's.
+                continue
             if np.ndim(value) == 1:
                 numbers[key] = value
             elif np.ndim(value) > 1:

@@ -136,6 +136,26 @@ def test_a_mask_that_is_no_mask_of_the_params_is_named(mask, error, message):
         _fit(optimizer=optax.adamw, learning_rate=0.05, hyperparams={"mask": mask})
 
 
+@pytest.mark.slow
+def test_a_list_mask_in_a_sweep_is_a_setting_not_lanes():
+    """A mask of list params is a list of bools: shared, never one per lane."""
+    X, y = regression()
+
+    def loss(params, X, y):
+        return jnp.mean((X @ params[0] + params[1] - y) ** 2)
+
+    params = [jnp.zeros((3, 1)), jnp.zeros(())]
+    options = {
+        "optimizer": optax.adamw,
+        "hyperparams": {"mask": [True, False], "weight_decay": 0.5},
+        "num_steps": 5,
+    }
+    rates = jnp.array([0.05, 0.1, 0.2])
+    swept = jaxgd.sweep(loss, params, X, y, learning_rates=rates, **options)
+    one = jaxgd.fit(loss, params, X, y, learning_rate=0.1, **options)
+    assert_tree_allclose(swept.lane(1).params, one.params, rtol=1e-5, atol=1e-6)
+
+
 # --- schedules of hyperparameters ---------------------------------------------------
 
 
