@@ -106,7 +106,7 @@ def prepare(
     trained, frozen, constants = _params.split(params, trainable)
     float_dtype = _rules.float_dtype(trained)
     rule, learning_rate, hyperparams = _rules.prepare(
-        learning_rate, optimizer, hyperparams, float_dtype
+        learning_rate, optimizer, hyperparams, float_dtype, params=trained
     )
     _validate.check_tol(tol)
     batch_size = _validate.check_batching(batch_size, key, data)
@@ -127,15 +127,16 @@ def prepare(
             "callback must be a function callback(info) called at every "
             f"evaluation; got {_validate.describe(callback)}."
         )
+    traced = (params, data, learning_rate, hyperparams, key, tol, opt_state)
     reporter = None
     if callback is not None or progress:
-        reporter = _report.Reporter(callback, progress, num_steps)
-    interruptible = _interrupt.wanted(
-        num_steps,
-        progress,
-        (params, data, learning_rate, hyperparams, key, tol, opt_state),
-        validation_data,
-    )
+        reporter = _report.Reporter(
+            callback,
+            progress,
+            num_steps,
+            stops=_report.can_stop(traced, validation_data),
+        )
+    interruptible = _interrupt.wanted(num_steps, progress, traced, validation_data)
     config = Config(
         loss=loss,
         rule=rule,
@@ -344,14 +345,28 @@ def finish(
 
 
 def execute(compiled: Callable, config: Config, *args: Any) -> FitResult:
-    """`compiled(config, *args)`, stopped by Ctrl-C when the run allows it."""
+    """`compiled(config, *args)`, stopped by Ctrl-C when the run allows it.
+
+    A run whose callback raised stops, and that exception is raised here,
+    once every callback of the run has run.
+    """
+    reporter = config.reporter
+    if reporter is not None and reporter.stops:
+        _report.start()
     if not config.interruptible:
-        return compiled(config, *args)
-    _interrupt.raise_if_requested(0, config.num_steps)  # asked before it started
-    with _interrupt.watching():
         result = compiled(config, *args)
-        _interrupt.wait(result)
-    _interrupt.raise_if_requested(result.steps_taken, config.num_steps)
+    else:
+        _interrupt.raise_if_requested(0, config.num_steps)  # asked before it started
+        with _interrupt.watching():
+            result = compiled(config, *args)
+            _interrupt.wait(result)
+    if reporter is not None and reporter.stops:
+        # On several devices a callback may still be running on the host.
+        jax.block_until_ready(result)
+        jax.effects_barrier()
+        _report.raise_if_failed()
+    if config.interruptible:
+        _interrupt.raise_if_requested(result.steps_taken, config.num_steps)
     return result
 
 

@@ -6,6 +6,17 @@ with `jax.debug.callback`, from inside the compiled loop, once for all lanes
 and only when there is something to say. `fit` calls `Reporter.end` once the
 loop is over. With neither a `callback` nor `progress=True` there is no hook
 and the compiled loop is unchanged.
+
+**A callback that raises.** An exception that leaves the user's callback
+inside the compiled call would reach the caller as XLA's runtime error, its
+type lost (on several devices, it can abort the process). In a call of
+concrete values (`Reporter.stops`), the host catches it instead, keeps it and
+answers the loop's question (an `io_callback`, which, unlike a debug
+callback, can answer) with "stop": every lane still going stops, as at
+Ctrl-C, and no later evaluation calls the callback. `fit` raises the kept
+exception itself once the call is over (`raise_if_failed`). Under the user's
+`jit`, `vmap` or `grad` the run cannot raise after the fact, and the
+callback's exception is XLA's error, as it was.
 """
 
 from __future__ import annotations
@@ -18,8 +29,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import io_callback
 
 from ._loop import Clock, Hook, Report
+from ._step import INTERRUPTED, RUNNING
 
 # The progress bar is redrawn at about this many evaluations of a run.
 BAR_UPDATES = 100
@@ -70,6 +83,32 @@ class _Ended(NamedTuple):
     lane: jax.Array
 
 
+# The exception the user's callback raised in the run in progress, if any.
+_failure: list[BaseException | None] = [None]
+
+
+def can_stop(*inputs: Any) -> bool:
+    """Whether a call of these inputs can stop when its callback raises.
+
+    It can when its values are concrete: under the user's `jit`, `vmap` or
+    `grad` the caller gets tracers, and nothing is left to raise the
+    callback's exception once the program runs.
+    """
+    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(inputs))
+
+
+def start() -> None:
+    """Forgets the exception of an earlier run's callback."""
+    _failure[0] = None
+
+
+def raise_if_failed() -> None:
+    """Raises the exception the callback raised during the run, if any."""
+    error, _failure[0] = _failure[0], None
+    if error is not None:
+        raise error
+
+
 class Reporter(NamedTuple):
     """The host's consumers of a run's evaluations; static, hashable.
 
@@ -77,11 +116,14 @@ class Reporter(NamedTuple):
         callback: the user's `callback(Evaluation)`, or None.
         progress: show a progress bar.
         num_steps: the run's budget of updates.
+        stops: an exception in the callback stops the run and is kept for
+            `raise_if_failed` (a call of concrete values; see `can_stop`).
     """
 
     callback: Callable[[Evaluation], Any] | None
     progress: bool
     num_steps: int
+    stops: bool = False
 
     def hook(self, periods: int) -> Hook:
         """The loop's hook: tells the host about each evaluation (traced)."""
@@ -109,8 +151,13 @@ class Reporter(NamedTuple):
             due = jnp.any(sent.starts & sent.going) & (
                 jnp.any(sent.bar) | (self.callback is not None)
             )
-            _send(self._on_evaluation(), sent, due)
-            return state, carry
+            if not (self.stops and self.callback is not None):
+                _send(self._on_evaluation(), sent, due)
+                return state, carry
+            stop = _ask(self._on_evaluation(), sent, due)
+            going = state.status == RUNNING
+            status = jnp.where(stop & going, INTERRUPTED, state.status)
+            return state._replace(status=status), carry
 
         return Hook(after=after)
 
@@ -121,26 +168,39 @@ class Reporter(NamedTuple):
         lanes = jnp.shape(ended["steps_taken"])
         _send(self._on_end(), _Ended(**ended, lane=_lane(lanes)), jnp.ones((), bool))
 
-    def _on_evaluation(self) -> Callable[[_Sent], None]:
-        def on_host(sent: _Sent) -> None:
+    def _on_evaluation(self) -> Callable[[_Sent], bool]:
+        """The host's side of an evaluation; returns whether the run must stop."""
+
+        def on_host(sent: _Sent) -> bool:
             lanes = np.ndim(sent.lane) > 0
             sent = _Sent(*(np.atleast_1d(x) for x in sent))
             evaluated = sent.starts & sent.going
-            if self.callback is not None:
+            failed = self.stops and _failure[0] is not None
+            if self.callback is not None and not failed:
                 for k in np.flatnonzero(evaluated):
-                    self.callback(
-                        Evaluation(
-                            step=int(sent.step[k]),
-                            loss=float(sent.loss[k]),
-                            grad_norm=float(sent.grad_norm[k]),
-                            validation_loss=float(sent.validation_loss[k]),
-                            lane=int(sent.lane[k]) if lanes else None,
-                            num_steps=self.num_steps,
-                        )
+                    info = Evaluation(
+                        step=int(sent.step[k]),
+                        loss=float(sent.loss[k]),
+                        grad_norm=float(sent.grad_norm[k]),
+                        validation_loss=float(sent.validation_loss[k]),
+                        lane=int(sent.lane[k]) if lanes else None,
+                        num_steps=self.num_steps,
                     )
+                    if not self.stops:
+                        self.callback(info)
+                        continue
+                    try:
+                        self.callback(info)
+                    except BaseException as error:  # KeyboardInterrupt too
+                        _failure[0] = error
+                        break
             shown = evaluated & sent.bar
             if self.progress and shown.any():
-                first = int(np.flatnonzero(shown)[0])
+                # A lane stopped by patience at this evaluation took no step
+                # there: its loss is NaN. The bar shows a lane's finite loss,
+                # or where there is none the last finite one it showed.
+                finite = shown & np.isfinite(sent.loss)
+                first = int(np.flatnonzero(finite if finite.any() else shown)[0])
                 _BAR.show(
                     self.num_steps,
                     int(sent.step[first]),
@@ -148,6 +208,7 @@ class Reporter(NamedTuple):
                     going=int(evaluated.sum()) if lanes else None,
                     lanes=evaluated.size if lanes else None,
                 )
+            return _failure[0] is not None
 
         return on_host
 
@@ -157,13 +218,15 @@ class Reporter(NamedTuple):
             ended = _Ended(*(np.atleast_1d(x) for x in ended))
             if lanes:
                 done = int(ended.steps_taken.max())
-                status = _lanes_status(ended)
+                status = _lanes_status(ended, self.num_steps)
                 usable = ended.final_loss[~ended.diverged]
                 loss = float(usable.min()) if usable.size else math.nan
             else:
                 done = int(ended.steps_taken[0])
-                status = _status(ended, 0)
+                status = _status(ended, 0, self.num_steps)
                 loss = float(ended.final_loss[0])
+            if _failure[0] is not None:
+                status = f"stopped: the callback raised {type(_failure[0]).__name__}"
             _BAR.close(done, loss, status)
 
         return on_host
@@ -182,23 +245,43 @@ def _send(on_host: Callable, sent: Any, due: jax.Array) -> None:
     jax.lax.cond(due, lambda: jax.debug.callback(on_host, sent), lambda: None)
 
 
-def _status(ended: _Ended, k: int) -> str:
-    for flag in ("converged", "diverged", "stalled", "stopped_early"):
+def _ask(on_host: Callable[[Any], bool], sent: Any, due: jax.Array) -> jax.Array:
+    """`on_host(sent)` on the host when `due`, which answers whether to stop."""
+
+    def answer(sent: Any) -> np.bool_:
+        return np.bool_(on_host(sent))
+
+    def ask() -> jax.Array:
+        return io_callback(answer, jax.ShapeDtypeStruct((), bool), sent, ordered=False)
+
+    return jax.lax.cond(due, ask, lambda: jnp.zeros((), bool))
+
+
+_FLAGS = ("converged", "diverged", "stalled", "stopped_early")
+
+
+def _status(ended: _Ended, k: int, num_steps: int) -> str:
+    for flag in _FLAGS:
         if getattr(ended, flag)[k]:
             return flag.replace("_", " ")
-    return "done"
+    # A run that nothing stopped applies every update: one that applied fewer
+    # was interrupted (Ctrl-C).
+    return "done" if ended.steps_taken[k] >= num_steps else "interrupted"
 
 
-def _lanes_status(ended: _Ended) -> str:
-    flags = ("converged", "diverged", "stalled", "stopped_early")
+def _lanes_status(ended: _Ended, num_steps: int) -> str:
     stopped = np.zeros_like(ended.converged)
     counts = []
-    for flag in flags:
+    for flag in _FLAGS:
         stopped |= getattr(ended, flag)
         if getattr(ended, flag).any():
             counts.append(f"{int(getattr(ended, flag).sum())} {flag.replace('_', ' ')}")
-    if not stopped.all():
-        counts.insert(0, f"{int((~stopped).sum())} done")
+    running = ~stopped
+    interrupted = running & (ended.steps_taken < num_steps)
+    if (running & ~interrupted).any():
+        counts.insert(0, f"{int((running & ~interrupted).sum())} done")
+    if interrupted.any():
+        counts.append(f"{int(interrupted.sum())} interrupted")
     return ", ".join(counts)
 
 
@@ -210,6 +293,7 @@ class _Bars:
 
     def __init__(self) -> None:
         self.bar: Any = None
+        self.loss = math.nan  # the last finite loss shown
 
     def show(
         self, total: int, step: int, loss: float, going: int | None, lanes: int | None
@@ -218,6 +302,10 @@ class _Bars:
             if self.bar is not None:
                 self.bar.close()
             self.bar = _new_bar(total)
+            self.loss = math.nan
+        if math.isfinite(loss) or math.isnan(self.loss):
+            self.loss = loss
+        loss = self.loss
         extra = f"{going}/{lanes} lanes going" if lanes is not None else None
         self.bar.show(step, loss, extra)
 

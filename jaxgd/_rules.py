@@ -12,8 +12,16 @@
   0.9}`: a factory, built inside the compiled run through
   `optax.inject_hyperparams`, so that the learning rate and every float in
   `hyperparams` are traced: new values never recompile, and `sweep` can give
-  each lane its own. Python bools, ints, strings and functions in
-  `hyperparams` are static (they switch behaviour or set sizes).
+  each lane its own. Python bools, ints, strings and other settings in
+  `hyperparams` are static (they switch behaviour or set sizes), and so are
+  the factory's integer and boolean defaults. A function in `hyperparams` is
+  a schedule of the step count, as `optax.inject_hyperparams` takes it,
+  unless the factory's argument is annotated as taking some other function
+  (adamw's `mask`, a function of the params): that one is static. An
+  argument whose name ends in `mask` (optax's masks) takes a bool, a pytree
+  of bools with the params' structure, or a function of the params. A static
+  value that cannot be hashed (a pytree mask) is compared by its leaves, or
+  else by identity.
 
 `prepare` checks the forms at call time and splits them into what is static
 (`Rule`) and what is traced (the learning rate and the float
@@ -27,8 +35,10 @@ asks what kind of rule a run has.
 
 from __future__ import annotations
 
+import collections.abc
+import functools
 import inspect
-import math
+import typing
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -99,14 +109,57 @@ class Rule(NamedTuple):
             descent, or the factory's rate); or None.
         line_search: the line search of `learning_rate="auto"`; or None.
         static_hyperparams: the factory's static arguments, as sorted
-            `(name, value)` pairs.
+            `(name, Static(value))` pairs.
+        schedules: the factory's hyperparameters given as schedules of the
+            step count, as sorted `(name, schedule)` pairs.
+        dtype: the dtype the factory's numbers are injected in, or None to
+            take it from the numbers.
     """
 
     transformation: optax.GradientTransformation | None = None
     factory: Callable[..., optax.GradientTransformation] | None = None
     schedule: Callable[[jax.Array], jax.Array] | None = None
     line_search: _linesearch.Backtracking | None = None
-    static_hyperparams: tuple[tuple[str, Any], ...] = ()
+    static_hyperparams: tuple[tuple[str, Static], ...] = ()
+    schedules: tuple[tuple[str, Callable], ...] = ()
+    dtype: Any = None
+
+
+class Static:
+    """A static hyperparameter, hashable whatever its value.
+
+    The `Config` of a run is a hashed, static argument of the compiled call. A
+    hashable value is compared by value; a pytree of hashable leaves (a mask
+    of Python bools) by its structure and leaves, so that the same mask
+    reuses the compiled run; anything else by identity, like an optax object.
+    """
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def _key(self) -> Any:
+        try:
+            hash(self.value)
+        except TypeError:
+            pass
+        else:
+            return ("value", type(self.value), self.value)
+        leaves, treedef = jax.tree.flatten(self.value)
+        key = ("tree", treedef, tuple((type(leaf), leaf) for leaf in leaves))
+        try:
+            hash(key)
+        except TypeError:
+            return ("id", id(self.value))
+        return key
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Static) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return f"Static({_validate.describe(self.value)})"
 
 
 def float_dtype(tree: Any) -> Any:
@@ -119,13 +172,15 @@ def prepare(
     optimizer: Any,
     hyperparams: Any,
     dtype: Any = None,
+    params: Any = None,
 ) -> tuple[Rule, jax.Array | None, dict[str, jax.Array] | None]:
     """Checks the update rule; returns `(rule, learning_rate, hyperparams)`.
 
     The learning rate and the float hyperparameters come back as arrays of
     `dtype` (the params' floating dtype, at least float32), ready to be
     traced, or as they were given when `dtype` is None; a schedule or a line
-    search goes into the static `Rule`.
+    search goes into the static `Rule`. A factory's masks are checked against
+    the (trained) `params` when they are given.
 
     Raises:
         TypeError: an optimizer that is neither an optax object nor a
@@ -162,7 +217,7 @@ def prepare(
             )
         return Rule(transformation=optimizer), None, None
     if is_factory:
-        return _prepare_factory(learning_rate, optimizer, hyperparams, dtype)
+        return _prepare_factory(learning_rate, optimizer, hyperparams, dtype, params)
     if learning_rate is None:
         raise ValueError(
             "pass exactly one of learning_rate (plain gradient descent) and "
@@ -179,7 +234,7 @@ def prepare(
 
 
 def _prepare_factory(
-    learning_rate: Any, factory: Callable, hyperparams: Any, dtype: Any
+    learning_rate: Any, factory: Callable, hyperparams: Any, dtype: Any, params: Any
 ) -> tuple[Rule, jax.Array | None, dict[str, jax.Array] | None]:
     name = getattr(factory, "__name__", repr(factory))
     if hyperparams is None:
@@ -205,10 +260,7 @@ def _prepare_factory(
     if learning_rate is not None:
         _validate.check_learning_rate(learning_rate)
         arguments["learning_rate"] = learning_rate
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):  # no signature to check: the factory will say
-        signature = None
+    signature = _signature(factory)
     if signature is not None:
         try:
             signature.bind(**arguments)
@@ -219,31 +271,207 @@ def _prepare_factory(
                 f"arguments given ({given}): {error}. Pass its learning rate as "
                 "learning_rate=... and its other arguments in hyperparams={...}."
             ) from None
+    parameters = {} if signature is None else dict(signature.parameters)
     schedule, rate = None, None
     if callable(learning_rate):
         check_schedule(learning_rate)
         schedule = learning_rate
     elif learning_rate is not None:
         rate = _number(learning_rate, dtype, "learning_rate")
-    traced, static = {}, []
+    traced, static, schedules = {}, [], []
     for key, value in sorted(hyperparams.items()):
-        if _is_float(value):
-            _check_finite(value, f"hyperparams[{key!r}]")
-            traced[key] = _number(value, dtype, f"hyperparams[{key!r}]")
+        where = f"hyperparams[{key!r}]"
+        parameter = parameters.get(key)
+        numeric = _takes_number(parameter)
+        if callable(value) and _takes_schedule(parameter):
+            check_schedule(value, where)
+            schedules.append((key, value))
+        elif key.endswith("mask") and not callable(value):
+            _check_mask(value, where, params)
+            static.append((key, Static(value)))
+        elif _is_float(value) or (numeric and isinstance(value, (list, tuple))):
+            traced[key] = _hyperparam_number(value, dtype, where)
         elif isinstance(value, (jax.Array, np.ndarray, np.generic)):
             raise TypeError(
-                f"hyperparams[{key!r}] is an array of {value.dtype}: only floats "
+                f"{where} is an array of {value.dtype}: only floats "
                 "are traced. Pass a float (or a float array), or a Python int or "
                 "bool for a setting that is compiled in."
             )
+        elif numeric and not _is_number_or_none(value, parameter):
+            raise TypeError(
+                f"{where} must be a number or a schedule, since {name}'s argument "
+                f"{key} takes one; got {_validate.describe(value)}."
+            )
         else:
-            static.append((key, value))
-    rule = Rule(factory=factory, schedule=schedule, static_hyperparams=tuple(static))
+            static.append((key, Static(value)))
+    # optax.inject_hyperparams traces every number it is given, defaults
+    # included; an integer sets a size or a period (lbfgs' memory_size, sam's
+    # sync_period) that Python code reads, so it is compiled in.
+    for key, parameter in parameters.items():
+        default = parameter.default
+        if (
+            key not in arguments
+            and isinstance(default, int)
+            and not isinstance(default, bool)
+        ):
+            static.append((key, Static(default)))
+    rule = Rule(
+        factory=factory,
+        schedule=schedule,
+        static_hyperparams=tuple(sorted(static, key=lambda item: item[0])),
+        schedules=tuple(schedules),
+        dtype=None if dtype is None else jnp.dtype(dtype),
+    )
     return rule, rate, traced
 
 
+def _signature(factory: Callable) -> inspect.Signature | None:
+    """The factory's signature, with its annotations evaluated where they can be."""
+    try:
+        return inspect.signature(factory, eval_str=True)
+    except Exception:  # an annotation that names what is not importable here
+        pass
+    try:
+        return inspect.signature(factory)
+    except (TypeError, ValueError):  # no signature to check: the factory will say
+        return None
+
+
+def _annotation_kinds(parameter: inspect.Parameter | None) -> tuple | None:
+    """The types a parameter's annotation allows, a union flattened; None if unknown."""
+    if parameter is None or parameter.annotation is inspect.Parameter.empty:
+        return None
+    annotation = parameter.annotation
+    if isinstance(annotation, str):
+        return None
+    return typing.get_args(annotation) or (annotation,)
+
+
+def _is_function_type(kind: Any) -> bool:
+    return typing.get_origin(kind) is collections.abc.Callable or kind in (
+        collections.abc.Callable,
+        typing.Callable,
+    )
+
+
+def _takes_schedule(parameter: inspect.Parameter | None) -> bool:
+    """Whether a function given for `parameter` is a schedule of the step count.
+
+    optax.inject_hyperparams takes every function as a schedule. A parameter
+    annotated as taking a function other than a schedule (adamw's `mask`, a
+    function of the params) takes it as a setting; a parameter whose
+    annotation allows numbers and no function takes a schedule, as
+    inject_hyperparams schedules any number. Without an annotation, optax's
+    rule applies, unless the default is itself a function.
+    """
+    kinds = _annotation_kinds(parameter)
+    if kinds is None:
+        return parameter is None or not callable(parameter.default)
+    functions = [kind for kind in kinds if _is_function_type(kind)]
+    if functions:
+        return any(kind == optax.Schedule for kind in functions)
+    return float in kinds
+
+
+def _takes_number(parameter: inspect.Parameter | None) -> bool:
+    """Whether `parameter` takes a number (or a schedule), and nothing but."""
+    kinds = _annotation_kinds(parameter)
+    if kinds is None:
+        if parameter is None:
+            return False
+        default = parameter.default
+        return isinstance(default, float)
+    return float in kinds and str not in kinds and typing.Any not in kinds
+
+
+def _is_number_or_none(value: Any, parameter: inspect.Parameter | None) -> bool:
+    if value is None:
+        kinds = _annotation_kinds(parameter) or ()
+        return type(None) in kinds or parameter.default is None
+    return isinstance(value, (int, float))
+
+
+def _check_mask(mask: Any, where: str, params: Any) -> None:
+    """A mask of optax (adamw's `mask`, lars' `trust_ratio_mask`...).
+
+    None, a bool, or a pytree of bools with the params' structure or a prefix
+    of it (a function of the params returning one is checked by optax).
+    """
+    if mask is None:
+        return
+    leaves = jax.tree.leaves(mask)
+    bad = [leaf for leaf in leaves if not _is_bool(leaf)]
+    if bad:
+        got = _validate.describe(mask)
+        if leaves != [mask]:
+            got += f", with a leaf {_validate.describe(bad[0])}"
+        raise TypeError(
+            f"{where} must be a bool, a pytree of bools with the params' "
+            "structure (or a prefix of it), or a function of the params "
+            f"returning one, as optax takes a mask; got {got}."
+        )
+    if params is None or _is_bool(mask):
+        return
+    try:
+        jax.tree.map(lambda m, p: None, mask, params)
+    except ValueError:
+        raise ValueError(
+            f"{where} must have the structure of the params (or a prefix of it), "
+            f"as optax takes a mask: got {_validate.describe(mask)} for params "
+            f"of structure {jax.tree.structure(params)}."
+        ) from None
+
+
+def _is_bool(leaf: Any) -> bool:
+    if isinstance(leaf, (bool, np.bool_)):
+        return True
+    dtype = getattr(leaf, "dtype", None)
+    return dtype is not None and np.dtype(dtype) == np.bool_
+
+
+def _hyperparam_number(value: Any, dtype: Any, where: str) -> Any:
+    """One float hyperparameter of a run, checked: a finite scalar."""
+    if isinstance(value, (list, tuple)):
+        try:
+            value = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{where} must be a number or a schedule; got "
+                f"{_validate.describe(value)}."
+            ) from None
+    if np.ndim(value) != 0:
+        raise ValueError(
+            f"{where} must be one number for the run; got "
+            f"{_validate.describe(value)}. To give each run its own, pass a 1-D "
+            "array to jaxgd.sweep(..., hyperparams=...), one value per lane."
+        )
+    check_finite(value, where)
+    return _number(value, dtype, where)
+
+
+def _returning_transformation(factory: Callable) -> Callable:
+    """`factory`, refusing a result that is not an optax transformation."""
+
+    @functools.wraps(factory)
+    def checked(*args: Any, **kwargs: Any) -> optax.GradientTransformation:
+        built = factory(*args, **kwargs)
+        if not isinstance(built, optax.GradientTransformation):
+            name = getattr(factory, "__name__", repr(factory))
+            raise TypeError(
+                f"optimizer={name} must be an optax factory, returning an "
+                "optax.GradientTransformation when called with its arguments; "
+                f"it returned {_validate.describe(built)}. Pass a factory such "
+                "as optax.adam, or an optax object such as optax.adam(1e-3)."
+            )
+        return built
+
+    return checked
+
+
 def build(
-    rule: Rule, learning_rate: Any, hyperparams: dict[str, Any] | None
+    rule: Rule,
+    learning_rate: Any,
+    hyperparams: dict[str, Any] | None,
 ) -> optax.GradientTransformation:
     """The rule's transformation, with the (traced) numbers of this run."""
     if rule.transformation is not None:
@@ -253,20 +481,70 @@ def build(
     rate = learning_rate if rule.schedule is None else rule.schedule
     if rule.factory is None:
         return gradient_descent(rate)
-    arguments = dict(rule.static_hyperparams)
+    arguments = {key: value.value for key, value in rule.static_hyperparams}
+    arguments.update(rule.schedules)
     arguments.update(hyperparams or {})
     if rate is not None:
         arguments["learning_rate"] = rate
     static = [key for key, _ in rule.static_hyperparams]
     # The numbers keep their own dtype (at least float32), never the params'
     # narrower one: b2 = 0.999 is 1.0 in bfloat16.
-    dtypes = [jnp.asarray(v).dtype for v in (hyperparams or {}).values()]
-    if learning_rate is not None:
-        dtypes.append(jnp.asarray(learning_rate).dtype)
-    dtype = jnp.result_type(jnp.float32, *dtypes)
-    return optax.inject_hyperparams(
-        rule.factory, static_args=static, hyperparam_dtype=dtype
+    dtype = rule.dtype
+    if dtype is None:
+        dtypes = [jnp.asarray(v).dtype for v in (hyperparams or {}).values()]
+        if learning_rate is not None:
+            dtypes.append(jnp.asarray(learning_rate).dtype)
+        dtype = jnp.result_type(jnp.float32, *dtypes)
+    factory = _returning_transformation(rule.factory)
+    injected = optax.inject_hyperparams(
+        factory, static_args=static, hyperparam_dtype=dtype
     )(**arguments)
+    return _forwarding(injected, factory, arguments)
+
+
+def _forwarding(
+    injected: optax.GradientTransformationExtraArgs,
+    factory: Callable,
+    arguments: dict[str, Any],
+) -> optax.GradientTransformationExtraArgs:
+    """`injected`, passing on the extra arguments its inner update takes.
+
+    optax.inject_hyperparams' update takes any keyword and hands them all to
+    the transformation it builds, which may refuse some (`optax.contrib.sam`
+    takes `grad_fn`, not `value`): the inner transformation is built as
+    inject_hyperparams builds it, with the numbers of the state, and asked.
+    """
+
+    def update(
+        updates: Any,
+        state: Any,
+        params: Any = None,
+        *,
+        value: Any = None,
+        grad: Any = None,
+        value_fn: Any = None,
+        obj_fn: Any = None,
+        grad_fn: Any = None,
+    ) -> tuple[Any, Any]:
+        given = {
+            "value": value,
+            "grad": grad,
+            "value_fn": value_fn,
+            "obj_fn": obj_fn,
+            "grad_fn": grad_fn,
+        }
+        given = {key: extra for key, extra in given.items() if extra is not None}
+        numbers = state.hyperparams
+        inner = factory(
+            **{key: v for key, v in arguments.items() if key not in numbers},
+            **numbers,
+        )
+        accepted = {}
+        if isinstance(inner, optax.GradientTransformationExtraArgs):
+            accepted = _accepted(inner.update, given)
+        return injected.update(updates, state, params, **accepted)
+
+    return optax.GradientTransformationExtraArgs(injected.init, update)
 
 
 def update(
@@ -290,6 +568,42 @@ def update(
     but `grad_fn` (and `obj_fn` when it refuses it); one that names none gets
     none.
     """
+    updates, new_state = _update(
+        transformation, grads, state, params, value=value, value_fn=value_fn
+    )
+    return updates, _like(new_state, state)
+
+
+def _like(new: Any, old: Any) -> Any:
+    """`new` with the dtypes of `old`, leaf by leaf.
+
+    A factory's numbers are injected in float32 (b2 = 0.999 is 1.0 in
+    bfloat16), and multiplied into moments kept in the params' bfloat16 they
+    promote them to float32: the state goes back to its own dtypes, as the
+    optax object keeps them, so that it carries from one update to the next.
+    """
+    if jax.tree.structure(new) != jax.tree.structure(old):
+        return new
+    return jax.tree.map(
+        lambda n, o: (
+            n.astype(o.dtype)
+            if hasattr(n, "dtype") and hasattr(o, "dtype") and n.dtype != o.dtype
+            else n
+        ),
+        new,
+        old,
+    )
+
+
+def _update(
+    transformation: optax.GradientTransformation,
+    grads: Any,
+    state: Any,
+    params: Any,
+    *,
+    value: jax.Array,
+    value_fn: Callable[[Any], jax.Array],
+) -> tuple[Any, Any]:
     if not isinstance(transformation, optax.GradientTransformationExtraArgs):
         return transformation.update(grads, state, params)
     extras = {
@@ -373,26 +687,56 @@ def resume(rule: Rule, given: Any, fresh: Any) -> Any:
     from an earlier state uses the numbers it was given now, and keeps the
     rest (counts, moments, the line search's next trial step).
     """
-    if isinstance(fresh, GradientDescentState) and rule.schedule is None:
-        return given._replace(learning_rate=fresh.learning_rate)
-    if rule.factory is not None:
-        return given._replace(hyperparams=fresh.hyperparams)
-    return given
+    if rule.transformation is not None or rule.line_search is not None:
+        return given  # the step checks it against its own state
+    if not isinstance(given, type(fresh)):
+        raise ValueError(_resume_mismatch(rule, given, fresh))
+    if isinstance(fresh, GradientDescentState):
+        if rule.schedule is None:
+            return given._replace(learning_rate=fresh.learning_rate)
+        return given
+    return given._replace(hyperparams=fresh.hyperparams)
 
 
-def check_schedule(schedule: Callable) -> None:
-    """A schedule must map a step count to one real rate."""
+def _resume_mismatch(rule: Rule, given: Any, fresh: Any) -> str:
+    """Why `opt_state` cannot resume this run, and what to pass instead."""
+    if rule.factory is None:
+        now = "plain gradient descent (learning_rate=...), with a GradientDescentState"
+    else:
+        name = getattr(rule.factory, "__name__", repr(rule.factory))
+        now = (
+            f"the optimizer factory {name}, built with traced numbers by "
+            "optax.inject_hyperparams, whose state holds those numbers "
+            f"({type(fresh).__name__})"
+        )
+    if isinstance(given, GradientDescentState):
+        source = "plain gradient descent (learning_rate=...)"
+    elif hasattr(given, "hyperparams") and hasattr(given, "inner_state"):
+        source = "an optimizer factory"
+    else:
+        source = "an optax object such as optax.adam(1e-3), or another optimizer"
+    return (
+        f"opt_state does not match the optimizer: it is a "
+        f"{type(given).__name__}, the state of {source}, and this run uses "
+        f"{now}. Resume with the optimizer the state comes from (the same "
+        "optax object, or the same factory), or start without opt_state."
+    )
+
+
+def check_schedule(schedule: Callable, name: str = "learning_rate") -> None:
+    """A schedule must map a step count to one real number."""
+    what = "rate" if name == "learning_rate" else "value"
     try:
         out = jax.eval_shape(schedule, jax.ShapeDtypeStruct((), jnp.int32))
     except Exception as error:
         raise TypeError(
-            "learning_rate, a schedule, must be a function of the step count "
-            f"(a 0-d int32) returning the rate; calling it failed: {error}"
+            f"{name}, a schedule, must be a function of the step count "
+            f"(a 0-d int32) returning the {what}; calling it failed: {error}"
         ) from None
     shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
     if shape != () or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(
-            "learning_rate, a schedule, must return one real rate for a step "
+            f"{name}, a schedule, must return one real {what} for a step "
             f"count; it returned {_validate.describe(out)}."
         )
 
@@ -420,8 +764,9 @@ def check_representable(value: Any, dtype: Any, name: str) -> None:
     if lost.any():
         k = int(np.flatnonzero(lost)[0])
         dtype = jnp.dtype(dtype)
+        where = f"{name}[{k}]" if np.ndim(value) else name
         raise ValueError(
-            f"{name} = {given[k]:g} cannot be represented in {dtype}, the dtype of "
+            f"{where} = {given[k]:g} cannot be represented in {dtype}, the dtype of "
             f"the params it updates: it becomes {got[k]:g}. Use a value within "
             f"{dtype}'s range, or params of a wider dtype."
         )
@@ -437,8 +782,13 @@ def _is_float(value: Any) -> bool:
     return False
 
 
-def _check_finite(value: Any, name: str) -> None:
-    if _validate.is_concrete(value) and np.ndim(value) == 0:
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(f"{name} must be finite; got {number}.")
+def check_finite(value: Any, name: str) -> None:
+    """A `ValueError` if a concrete number, or one of an array's, is not finite."""
+    if not _validate.is_concrete(value):
+        return
+    numbers = np.asarray(value, dtype=np.float64)
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        k = int(np.flatnonzero(bad.ravel())[0])
+        where = f"{name}[{k}]" if numbers.ndim else name
+        raise ValueError(f"{where} must be finite; got {numbers.ravel()[k]}.")

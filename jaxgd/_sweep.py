@@ -75,8 +75,10 @@ def sweep(
         optimizer: None for plain gradient descent, or an optax factory such
             as `optax.adam`, built in every lane with its own numbers.
         hyperparams: the factory's other arguments: a 1-D array of
-            `n_lanes` values gives each lane its own, a scalar is shared; bools,
-            ints, strings and functions are static and shared.
+            `n_lanes` values gives each lane its own (every lane's is
+            checked: finite, and representable in the dtype it is injected
+            in), a scalar is shared; schedules, bools, ints, strings and other
+            settings (adamw's `mask`) are shared.
         **fit_kwargs: any other keyword argument of `jaxgd.fit`.
 
     Returns:
@@ -142,6 +144,12 @@ def sweep(
         inputs = inputs._replace(
             learning_rate=jnp.broadcast_to(inputs.learning_rate, (lanes,))
         )
+    for key, values in numbers.items():
+        # `prepare` saw lane 0 only: every lane is checked as it would be.
+        where = f"hyperparams[{key!r}]"
+        if _validate.is_real_number(values):
+            _rules.check_finite(values, where)
+            _rules.check_representable(values, dtype, where)
     if inputs.hyperparams is not None:
         inputs = inputs._replace(
             hyperparams={
@@ -291,7 +299,15 @@ def _lanes_of(
             )
         for key, value in hyperparams.items():
             if isinstance(value, (list, tuple)):
-                value = np.asarray(value)
+                try:
+                    value = np.asarray(value)
+                except ValueError:  # ragged: checked as the factory's argument
+                    continue
+            dtype = getattr(value, "dtype", None)
+            if dtype is not None and not np.issubdtype(dtype, np.number):
+                # Bools, text or objects (a mask of a list of params) are
+                # settings, shared by every lane: checked as the factory's.
+                continue
             if np.ndim(value) == 1:
                 numbers[key] = value
             elif np.ndim(value) > 1:

@@ -100,6 +100,11 @@ def check_loss_output(
         raise TypeError(
             f"calling loss {call} with {len(data)} {what} argument(s) failed: {error}"
         ) from error
+    except ValueError as error:
+        if what == "data":  # the loss's own message is about the data
+            raise
+        # The loss names its arguments (X, y), not which set they came from.
+        raise ValueError(f"calling loss {call} failed: {error}") from error
     aux = None
     if has_aux:
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
@@ -171,6 +176,15 @@ def check_validation(
             f"of data, e.g. (X_val, y_val); got {describe(validation_data)}."
         )
     validation_data = tuple(validation_data)
+    for path, leaf in jax.tree.flatten_with_path(validation_data)[0]:
+        if not (
+            isinstance(leaf, (int, float, np.ndarray, np.generic, jax.Array))
+            and not isinstance(leaf, bool)
+        ):
+            raise TypeError(
+                f"validation_data{jax.tree_util.keystr(path)} must be an array "
+                f"(validation_data holds arrays like data's); got {describe(leaf)}."
+            )
     if len(validation_data) != len(data):
         raise ValueError(
             f"validation_data must hold as many arrays as data ({len(data)}), "

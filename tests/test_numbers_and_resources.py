@@ -80,8 +80,9 @@ def test_a_rate_the_params_dtype_cannot_hold_is_refused(rate, becomes):
     )
     with pytest.raises(ValueError, match=message):
         jaxgd.fit(_bowl, jnp.array(0.0), learning_rate=rate, num_steps=2)
+    # The lane is named.
     with pytest.raises(
-        ValueError, match=message.replace("learning_rate", "learning_rates")
+        ValueError, match=message.replace("learning_rate", r"learning_rates\[1\]")
     ):
         jaxgd.sweep(_bowl, jnp.array(0.0), learning_rates=[0.1, rate], num_steps=2)
 
