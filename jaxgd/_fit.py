@@ -121,7 +121,7 @@ def prepare(
         batch_size=batch_size,
     )
     if validation_data is not None:
-        _sharding.check_data_sharding(validation_data)
+        _sharding.check_data_sharding(validation_data, "validation_data")
     if callback is not None and not callable(callback):
         raise TypeError(
             "callback must be a function callback(info) called at every "
@@ -452,8 +452,10 @@ def fit(
     `optimizer=optax.adam, learning_rate=1e-2, hyperparams={"b1": 0.9}`, the
     factory, is built inside the compiled loop with the learning rate and
     every float of `hyperparams` traced: new values never recompile, and
-    `jaxgd.sweep` can give every lane its own. Python bools, ints, strings and
-    functions in `hyperparams` are static.
+    `jaxgd.sweep` can give every lane its own. Python bools, ints and strings
+    in `hyperparams` are static; a function is a schedule of the step count
+    (as `optax.inject_hyperparams` takes it), unless the factory's argument
+    takes another kind of function (adamw's `mask`), which is static too.
 
     **Models as params.** Params may be any pytree: an equinox `Module`, the
     state of a flax nnx model, containers with functions, strings or Python
@@ -549,7 +551,8 @@ def fit(
             `validation_data` it is called at the start of every chunk of at
             most 128 steps (`validation_loss` is NaN), so not at the last
             step. Like `loss`, it is static: pass the same function object
-            to reuse the compiled loop.
+            to reuse the compiled loop. An exception it raises stops the run
+            and is raised by `fit` itself, once.
         hyperparams: with an optimizer factory, its other arguments by name,
             e.g. `{"b1": 0.9}`; the floats among them are traced.
         trainable: which leaves of the params to train: a predicate

@@ -118,7 +118,7 @@ def shard_local_data(*arrays: Any, mesh: Mesh | None = None) -> Any:
     return _place(arrays, mesh, local=True)
 
 
-def check_data_sharding(data: Sequence[Any]) -> None:
+def check_data_sharding(data: Sequence[Any], name: str = "data") -> None:
     """Rejects data split over `Explicit` mesh axes, which `fit` cannot differentiate.
 
     On an `Explicit` axis the sharding of every intermediate is part of its
@@ -129,6 +129,7 @@ def check_data_sharding(data: Sequence[Any]) -> None:
 
     Args:
         data: the data arrays (pytrees) passed to `fit`.
+        name: what to call them in the message (`validation_data`).
 
     Raises:
         ValueError: naming the first such array, its sharding and the fix.
@@ -153,7 +154,7 @@ def check_data_sharding(data: Sequence[Any]) -> None:
         ]
         if used:
             raise ValueError(
-                f"data{jax.tree_util.keystr(path)} is sharded over the Explicit "
+                f"{name}{jax.tree_util.keystr(path)} is sharded over the Explicit "
                 f"mesh axes {tuple(used)} ({sharding.spec}), on which JAX cannot "
                 "decide how the gradient (e.g. the matmul X.T @ residual) or a "
                 "mini-batch gather is sharded. Place the data with "

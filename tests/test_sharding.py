@@ -117,10 +117,10 @@ def explicit(*arrays):
     return jax.device_put(arrays, NamedSharding(mesh, PartitionSpec("batch")))
 
 
-def refused(index):
+def refused(index, name="data"):
     """The message for data[index] placed on the Explicit axis "batch"."""
     return (
-        rf"data\[{index}\] is sharded over the Explicit mesh axes \('batch',\) "
+        rf"{name}\[{index}\] is sharded over the Explicit mesh axes \('batch',\) "
         # jax >= 0.9 prints a PartitionSpec as P(...), older versions in full.
         r"\((?:P|PartitionSpec)\('batch', None\)\), on which JAX cannot decide how "
         r"the gradient.*"
@@ -141,6 +141,21 @@ def test_explicit_mesh_data_is_refused_by_fit_sweep_and_multistart():
     starts = jax.tree.map(lambda p: p[None], params)
     with pytest.raises(ValueError, match=refused(1)):
         jaxgd.multistart(linear.mse, starts, X, y, learning_rate=0.1, num_steps=3)
+
+
+def test_an_explicit_mesh_validation_set_is_refused_by_its_name():
+    X, y, params = problem()
+    X_val, y_val = explicit(X, y)
+    with pytest.raises(ValueError, match=refused(0, "validation_data")):
+        jaxgd.fit(
+            linear.mse,
+            params,
+            X,
+            y,
+            learning_rate=0.1,
+            num_steps=3,
+            validation_data=(X_val, y_val),
+        )
 
 
 def test_explicit_mesh_data_is_refused_under_jit_and_vmap():
