@@ -61,6 +61,7 @@ def test_a_callback_that_takes_no_argument_is_a_type_error():
         )
 
 
+@pytest.mark.slow
 def test_a_sweep_stops_all_its_lanes_at_the_callback_s_exception():
     calls = []
     with pytest.raises(ValueError, match="raised by the callback"):
@@ -78,6 +79,7 @@ def test_a_sweep_stops_all_its_lanes_at_the_callback_s_exception():
     assert calls == [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2)]
 
 
+@pytest.mark.slow
 def test_a_run_after_a_failed_callback_runs_in_full():
     with pytest.raises(ValueError):
         jaxgd.fit(

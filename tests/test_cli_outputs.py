@@ -40,6 +40,7 @@ def unchanged(*paths):
     return {path: Path(path).read_bytes() for path in paths}
 
 
+@pytest.mark.slow
 def test_predict_never_writes_over_its_table_or_its_model(tmp_path, capsys):
     path, _, _ = regression_csv(tmp_path)
     model = saved_model(tmp_path, capsys, path)

@@ -364,25 +364,35 @@ TRANSFORMS = ("none", "jit", "vmap", "grad")
 
 
 def _quick_cases():
-    """Every stop with every record, each entry, budget, host and transformation."""
-    cases = []
+    """Every stop with every record, each entry, budget and host."""
     budgets = itertools.cycle((1, 127, 128, 129))
     hosts = itertools.cycle(HOSTS)
     entries = itertools.cycle(ENTRIES)
     pairs = (("record_params", "has_aux"), ("history_every", "batch_size"), ())
-    for stop, records in itertools.product(STOPS, pairs):
-        cases.append(
-            Case(next(entries), next(budgets), stop, records, next(hosts), "none")
-        )
-    for transform in ("jit", "vmap"):
-        cases.append(Case("fit", 129, "validation", RECORDS, "callback", transform))
-    cases.append(Case("sweep", 129, "validation", RECORDS, "callback", "jit"))
-    cases.append(Case("fit", 129, "validation", ("batch_size",), "none", "grad"))
-    return cases
+    return [
+        Case(next(entries), next(budgets), stop, records, next(hosts), "none")
+        for stop, records in itertools.product(STOPS, pairs)
+    ]
+
+
+def _transformed_cases():
+    """Every record and a callback, under each of the user's transformations."""
+    return [
+        Case("fit", 129, "validation", RECORDS, "callback", "jit"),
+        Case("fit", 129, "validation", RECORDS, "callback", "vmap"),
+        Case("sweep", 129, "validation", RECORDS, "callback", "jit"),
+        Case("fit", 129, "validation", ("batch_size",), "none", "grad"),
+    ]
 
 
 @pytest.mark.parametrize("case", _quick_cases(), ids=repr)
 def test_each_option_with_each_other_equals_the_reference(case):
+    check_case(case)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", _transformed_cases(), ids=repr)
+def test_the_options_under_jit_vmap_and_grad_equal_the_reference(case):
     check_case(case)
 
 
