@@ -39,8 +39,14 @@ from . import _validate
 TRAINED, FROZEN, CONSTANT = "trained", "frozen", "constant"
 
 
-class _Value:
-    """A constant leaf, hashable: by value when it can be, else by identity."""
+class Static:
+    """A static value (a constant leaf, a factory's setting), hashable whatever it is.
+
+    The `Config` of a run is a hashed, static argument of the compiled call. A
+    hashable value is compared by value; a pytree of hashable leaves (a mask
+    of Python bools) by its structure and leaves, so that the same mask
+    reuses the compiled run; anything else by identity, like an optax object.
+    """
 
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -49,14 +55,25 @@ class _Value:
         try:
             hash(self.value)
         except TypeError:
+            pass
+        else:
+            return ("value", type(self.value), self.value)
+        leaves, treedef = jax.tree.flatten(self.value)
+        key = ("tree", treedef, tuple((type(leaf), leaf) for leaf in leaves))
+        try:
+            hash(key)
+        except TypeError:
             return ("id", id(self.value))
-        return ("value", type(self.value), self.value)
+        return key
 
     def __hash__(self) -> int:
         return hash(self._key())
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Value) and self._key() == other._key()
+        return isinstance(other, Static) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return f"Static({_validate.describe(self.value)})"
 
 
 class Constants(NamedTuple):
@@ -64,7 +81,7 @@ class Constants(NamedTuple):
 
     treedef: Any
     kinds: tuple[str, ...]
-    values: tuple[_Value | None, ...]
+    values: tuple[Static | None, ...]
 
 
 def _is_array(leaf: Any) -> bool:
@@ -100,7 +117,7 @@ def split(params: Any, trainable: Any = None, name: str = "params") -> tuple:
         kinds.append(kind)
         trained.append(leaf if kind == TRAINED else None)
         frozen.append(leaf if kind == FROZEN else None)
-        values.append(_Value(leaf) if kind == CONSTANT else None)
+        values.append(Static(leaf) if kind == CONSTANT else None)
     if TRAINED not in kinds:
         found = ", ".join(sorted({type(leaf).__name__ for _, leaf in flat})) or "none"
         raise ValueError(

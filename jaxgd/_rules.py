@@ -48,6 +48,7 @@ import numpy as np
 import optax
 
 from . import _linesearch, _validate
+from ._params import Static
 
 
 class GradientDescentState(NamedTuple):
@@ -123,43 +124,6 @@ class Rule(NamedTuple):
     static_hyperparams: tuple[tuple[str, Static], ...] = ()
     schedules: tuple[tuple[str, Callable], ...] = ()
     dtype: Any = None
-
-
-class Static:
-    """A static hyperparameter, hashable whatever its value.
-
-    The `Config` of a run is a hashed, static argument of the compiled call. A
-    hashable value is compared by value; a pytree of hashable leaves (a mask
-    of Python bools) by its structure and leaves, so that the same mask
-    reuses the compiled run; anything else by identity, like an optax object.
-    """
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def _key(self) -> Any:
-        try:
-            hash(self.value)
-        except TypeError:
-            pass
-        else:
-            return ("value", type(self.value), self.value)
-        leaves, treedef = jax.tree.flatten(self.value)
-        key = ("tree", treedef, tuple((type(leaf), leaf) for leaf in leaves))
-        try:
-            hash(key)
-        except TypeError:
-            return ("id", id(self.value))
-        return key
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Static) and self._key() == other._key()
-
-    def __repr__(self) -> str:
-        return f"Static({_validate.describe(self.value)})"
 
 
 def float_dtype(tree: Any) -> Any:
