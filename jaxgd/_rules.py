@@ -532,9 +532,26 @@ def update(
     but `grad_fn` (and `obj_fn` when it refuses it); one that names none gets
     none.
     """
-    updates, new_state = _update(
-        transformation, grads, state, params, value=value, value_fn=value_fn
-    )
+    if not isinstance(transformation, optax.GradientTransformationExtraArgs):
+        updates, new_state = transformation.update(grads, state, params)
+        return updates, _like(new_state, state)
+    extras = {
+        "value": value,
+        "grad": grads,
+        "value_fn": value_fn,
+        "obj_fn": value_fn,
+        "grad_fn": lambda p, _: jax.grad(value_fn)(p),
+    }
+    accepted = _accepted(transformation.update, extras)
+    try:
+        updates, new_state = transformation.update(grads, state, params, **accepted)
+    except TypeError as error:
+        # optax's line searches pass what they do not use on to `value_fn`,
+        # which refuses `obj_fn`: those get the other three.
+        if "obj_fn" not in str(error) or "obj_fn" not in accepted:
+            raise
+        del accepted["obj_fn"]
+        updates, new_state = transformation.update(grads, state, params, **accepted)
     return updates, _like(new_state, state)
 
 
@@ -557,36 +574,6 @@ def _like(new: Any, old: Any) -> Any:
         new,
         old,
     )
-
-
-def _update(
-    transformation: optax.GradientTransformation,
-    grads: Any,
-    state: Any,
-    params: Any,
-    *,
-    value: jax.Array,
-    value_fn: Callable[[Any], jax.Array],
-) -> tuple[Any, Any]:
-    if not isinstance(transformation, optax.GradientTransformationExtraArgs):
-        return transformation.update(grads, state, params)
-    extras = {
-        "value": value,
-        "grad": grads,
-        "value_fn": value_fn,
-        "obj_fn": value_fn,
-        "grad_fn": lambda p, _: jax.grad(value_fn)(p),
-    }
-    accepted = _accepted(transformation.update, extras)
-    try:
-        return transformation.update(grads, state, params, **accepted)
-    except TypeError as error:
-        # optax's line searches pass what they do not use on to `value_fn`,
-        # which refuses `obj_fn`: those get the other three.
-        if "obj_fn" not in str(error) or "obj_fn" not in accepted:
-            raise
-        del accepted["obj_fn"]
-        return transformation.update(grads, state, params, **accepted)
 
 
 def _accepted(update: Callable, extras: dict[str, Any]) -> dict[str, Any]:
