@@ -300,10 +300,16 @@ def build(
         def keep(new: Any, old: Any) -> Any:
             return jax.tree.map(lambda n, o: jnp.where(apply, n, o), new, old)
 
-        status = jnp.select(
-            [stopped, converging, diverging, stalling],
-            [state.status, CONVERGED, DIVERGED, STALLED],
-            RUNNING,
+        # Nested selects, not `jnp.select`: its argmax over the conditions is
+        # a reduction, one more kernel in every step.
+        status = jnp.where(
+            stopped,
+            state.status,
+            jnp.where(
+                converging,
+                CONVERGED,
+                jnp.where(diverging, DIVERGED, jnp.where(stalling, STALLED, RUNNING)),
+            ),
         )
         new_state = StepState(
             params=_params.combine(keep(params, trained), frozen, constants),
