@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from ._result import DivergenceError as DivergenceError
     from ._result import FitResult as FitResult
     from ._rules import GradientDescentState as GradientDescentState
+    from ._search import CrossValidation as CrossValidation
+    from ._search import SuccessiveHalving as SuccessiveHalving
+    from ._search import cross_validate as cross_validate
+    from ._search import successive_halving as successive_halving
     from ._sharding import shard_data as shard_data
     from ._sharding import shard_local_data as shard_local_data
     from ._step import Step as Step
@@ -41,6 +45,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "Backtracking",
     "BacktrackingState",
+    "CrossValidation",
     "DivergenceError",
     "Evaluation",
     "FitResult",
@@ -49,8 +54,10 @@ __all__ = [
     "Step",
     "StepInfo",
     "StepState",
+    "SuccessiveHalving",
     "backtracking",
     "best",
+    "cross_validate",
     "datasets",
     "find_learning_rate",
     "fit",
@@ -59,6 +66,7 @@ __all__ = [
     "multistart",
     "shard_data",
     "shard_local_data",
+    "successive_halving",
     "sweep",
 ]
 
@@ -69,6 +77,7 @@ __all__ = [
 _HOMES = {
     "Backtracking": "._linesearch",
     "BacktrackingState": "._linesearch",
+    "CrossValidation": "._search",
     "DivergenceError": "._result",
     "Evaluation": "._report",
     "FitResult": "._result",
@@ -77,14 +86,17 @@ _HOMES = {
     "Step": "._step",
     "StepInfo": "._step",
     "StepState": "._step",
+    "SuccessiveHalving": "._search",
     "backtracking": "._linesearch",
     "best": "._sweep",
+    "cross_validate": "._search",
     "find_learning_rate": "._finder",
     "fit": "._fit",
     "make_step": "._step",
     "multistart": "._sweep",
     "shard_data": "._sharding",
     "shard_local_data": "._sharding",
+    "successive_halving": "._search",
     "sweep": "._sweep",
 }
 # Public submodules, also loaded on first use (`jaxgd.plot` needs matplotlib,

@@ -16,6 +16,7 @@ from . import (
     _params,
     _report,
     _rules,
+    _search,
     _sharding,
     _step,
     _validate,
@@ -41,6 +42,7 @@ class Config(NamedTuple):
     restore_best: bool
     reporter: _report.Reporter | None
     interruptible: bool  # the loop asks the host whether Ctrl-C was pressed
+    search: _search.SuccessiveHalving | None = None
 
 
 class Inputs(NamedTuple):
@@ -59,6 +61,7 @@ class Inputs(NamedTuple):
     tol: jax.Array | None
     opt_state: Any
     validation_data: tuple[Any, ...] | None
+    loss_hyperparams: dict[str, jax.Array] | None = None
 
 
 def prepare(
@@ -84,6 +87,8 @@ def prepare(
     trainable: Any = None,
     has_aux: Any = False,
     history_every: Any = 1,
+    search: Any = None,
+    loss_hyperparams: Any = None,
 ) -> tuple[Config, Inputs]:
     """Validates the arguments of `fit` and splits them into static and traced."""
     if not callable(loss):
@@ -109,8 +114,19 @@ def prepare(
         learning_rate, optimizer, hyperparams, float_dtype, params=trained
     )
     _validate.check_tol(tol)
+    loss_hyperparams = _validate.check_loss_hyperparams(
+        loss, loss_hyperparams, float_dtype, positional=1 + len(data)
+    )
     batch_size = _validate.check_batching(batch_size, key, data)
     _sharding.check_data_sharding(data)
+    if search is not None:
+        validation_every = _search.check(
+            search,
+            num_steps=num_steps,
+            has_validation=validation_data is not None,
+            validation_every=validation_every,
+            history_every=history_every,
+        )
     validation_data, validation_every, patience = _validate.check_validation(
         data,
         validation_data=validation_data,
@@ -127,7 +143,16 @@ def prepare(
             "callback must be a function callback(info) called at every "
             f"evaluation; got {_validate.describe(callback)}."
         )
-    traced = (params, data, learning_rate, hyperparams, key, tol, opt_state)
+    traced = (
+        params,
+        data,
+        learning_rate,
+        hyperparams,
+        key,
+        tol,
+        opt_state,
+        loss_hyperparams,
+    )
     reporter = None
     if callback is not None or progress:
         reporter = _report.Reporter(
@@ -152,6 +177,7 @@ def prepare(
         restore_best=restore_best,
         reporter=reporter,
         interruptible=interruptible,
+        search=search,
     )
     inputs = Inputs(
         params=trained,
@@ -163,6 +189,7 @@ def prepare(
         tol=None if tol is None else jnp.asarray(tol, float_dtype),
         opt_state=opt_state,
         validation_data=validation_data,
+        loss_hyperparams=loss_hyperparams,
     )
     return config, inputs
 
@@ -179,8 +206,18 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     lanes = axes is not None
     # What differs from lane to lane once the lanes' states are made: the
     # frozen leaves of the params and the numbers the rule is built with.
-    consts = (inputs.frozen, inputs.learning_rate, inputs.hyperparams)
-    const_axes = axes and (axes.frozen, axes.learning_rate, axes.hyperparams)
+    consts = (
+        inputs.frozen,
+        inputs.learning_rate,
+        inputs.hyperparams,
+        inputs.loss_hyperparams,
+    )
+    const_axes = axes and (
+        axes.frozen,
+        axes.learning_rate,
+        axes.hyperparams,
+        axes.loss_hyperparams,
+    )
     shared = (None,) * len(inputs.data)
 
     def over_lanes(fn: Callable, *in_axes: Any) -> Callable:
@@ -189,20 +226,22 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     def one_lane(tree: Any, axis: int | None) -> Any:
         return _one_lane(tree, axis) if lanes else tree
 
-    def objective(frozen: Any) -> Callable:
-        return _params.objective(config.loss, frozen, config.constants)
+    def objective(frozen: Any, keywords: dict[str, Any] | None) -> Callable:
+        return _params.objective(
+            _with_keywords(config.loss, keywords), frozen, config.constants
+        )
 
     def value_of(params: Any, consts: tuple, *data: Any) -> jax.Array:
-        out = objective(consts[0])(params, *data)
+        out = objective(consts[0], consts[3])(params, *data)
         return jnp.asarray(out[0] if config.has_aux else out)
 
     # The loss of every lane at its params, on the given data.
     value_lanes = over_lanes(value_of, 0, const_axes, *shared)
 
     def step_of(consts: tuple) -> _step.Step:
-        frozen, learning_rate, hyperparams = consts
+        frozen, learning_rate, hyperparams, keywords = consts
         return _step.build(
-            objective(frozen),
+            objective(frozen, keywords),
             _rules.build(config.rule, learning_rate, hyperparams),
             tol=inputs.tol if config.use_tol else None,
             has_aux=config.has_aux,
@@ -219,55 +258,87 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     # a call that reuses the compiled loop skips the abstract evaluation.
     params = one_lane(inputs.params, axes and axes.params)
     frozen = one_lane(inputs.frozen, axes and axes.frozen)
+    keywords = one_lane(inputs.loss_hyperparams, axes and axes.loss_hyperparams)
     value, aux = _validate.check_loss_output(
-        objective(frozen), params, inputs.data, has_aux=config.has_aux
+        objective(frozen, keywords), params, inputs.data, has_aux=config.has_aux
     )
-    hooks = {}
     if inputs.validation_data is not None:
         checked, _ = _validate.check_loss_output(
-            objective(frozen),
+            objective(frozen, keywords),
             params,
             inputs.validation_data,
             what="validation_data",
             has_aux=config.has_aux,
         )
-        hooks["validation"] = _watch.hook(
-            lambda params: value_lanes(params, consts, *inputs.validation_data),
-            dtype=jnp.result_type(jnp.float32, checked.dtype),
-            patience=config.patience,
-            restore_best=config.restore_best,
-        )
-    if config.reporter is not None:
-        periods = _loop.plan(config.num_steps, config.validation_every).periods
-        hooks["report"] = config.reporter.hook(periods)
-    if config.interruptible:
-        hooks["interrupt"] = _interrupt.hook()
-
-    start_axes = (axes.params, axes.opt_state, const_axes) if lanes else ()
-    state = over_lanes(start, *start_axes)(inputs.params, inputs.opt_state, consts)
     lane_update = over_lanes(
         lambda state, consts, *rows: step_of(consts).update(state, *rows),
         0,
         const_axes,
         *shared,
     )
-    update, extra = _batches.feed(
-        lambda state, *rows: lane_update(state, consts, *rows),
-        inputs.data,
-        config.batch_size,
-        inputs.key,
-    )
-    out = _loop.iterate(
-        update,
-        state,
-        extra,
-        num_steps=config.num_steps,
-        skipped=_step.nan_info(value, aux, params),
-        hooks=hooks,
-        every=config.validation_every,
-        record_params=config.record_params,
-        history_every=config.history_every,
-    )
+
+    def go(
+        state: _step.StepState,
+        extra: Any,
+        carries: dict[str, Any] | None,
+        consts: tuple,
+        ids: jax.Array | None,
+        first_step: int,
+        num_steps: int,
+    ) -> _loop.Outcome:
+        """The one loop, on lanes built with `consts` (`ids` in the run)."""
+        hooks = {}
+        if inputs.validation_data is not None:
+            hooks["validation"] = _watch.hook(
+                lambda params: value_lanes(params, consts, *inputs.validation_data),
+                dtype=jnp.result_type(jnp.float32, checked.dtype),
+                patience=config.patience,
+                restore_best=config.restore_best,
+            )
+        if config.reporter is not None:
+            periods = _loop.plan(config.num_steps, config.validation_every).periods
+            hooks["report"] = config.reporter.hook(periods, ids)
+        if config.interruptible:
+            hooks["interrupt"] = _interrupt.hook()
+        update, _ = _batches.feed(
+            lambda state, *rows: lane_update(state, consts, *rows),
+            inputs.data,
+            config.batch_size,
+            inputs.key,
+        )
+        return _loop.iterate(
+            update,
+            state,
+            extra,
+            num_steps=num_steps,
+            skipped=_step.nan_info(value, aux, params),
+            hooks=hooks,
+            carries=carries,
+            first_step=first_step,
+            every=config.validation_every,
+            record_params=config.record_params,
+            history_every=config.history_every,
+        )
+
+    start_axes = (axes.params, axes.opt_state, const_axes) if lanes else ()
+    state = over_lanes(start, *start_axes)(inputs.params, inputs.opt_state, consts)
+    extra = _batches.feed(None, inputs.data, config.batch_size, inputs.key)[1]
+    pruned = None
+    if config.search is None:
+        out = go(state, extra, None, consts, None, 0, config.num_steps)
+    else:
+        out, pruned = _search.run(
+            config.search,
+            go,
+            state,
+            extra,
+            consts,
+            const_axes,
+            lambda params, consts: value_lanes(params, consts, *inputs.validation_data),
+            num_steps=config.num_steps,
+            validation_every=config.validation_every,
+            history_every=config.history_every,
+        )
     end = out.state
     params, opt_state = end.params, end.opt_state
     watch = out.carries.get("validation")
@@ -303,7 +374,42 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
         best_step=None if watch is None else watch.best_step,
         stopped_early=end.stopped_early,
         aux=out.infos.aux,
+        pruned=pruned,
     )
+
+
+def lane_losses(config: Config, inputs: Inputs, axes: Inputs | None) -> Callable:
+    """`losses(params, *data)`: the loss of every lane at its trained params.
+
+    The params are those `run` returns (the trained leaves, with the lane
+    axis of `axes`); a scalar without lanes.
+    """
+
+    def value_of(params: Any, frozen: Any, keywords: Any, *data: Any) -> jax.Array:
+        loss = _with_keywords(config.loss, keywords)
+        out = _params.objective(loss, frozen, config.constants)(params, *data)
+        return jnp.asarray(out[0] if config.has_aux else out)
+
+    def losses(params: Any, *data: Any) -> jax.Array:
+        args = (params, inputs.frozen, inputs.loss_hyperparams, *data)
+        if axes is None:
+            return value_of(*args)
+        in_axes = (0, axes.frozen, axes.loss_hyperparams) + (None,) * len(data)
+        return jax.vmap(value_of, in_axes=in_axes)(*args)
+
+    return losses
+
+
+def _with_keywords(loss: Callable, keywords: dict[str, Any] | None) -> Callable:
+    """`loss(params, *data, **keywords)` as a function of params and data."""
+    if not keywords:
+        return loss
+
+    def with_keywords(params: Any, *data: Any) -> Any:
+        return loss(params, *data, **keywords)
+
+    with_keywords.__name__ = getattr(loss, "__name__", "loss")
+    return with_keywords
 
 
 def _one_lane(tree: Any, axes: Any) -> Any:
@@ -435,6 +541,7 @@ def fit(
     trainable: Any = None,
     has_aux: bool = False,
     history_every: int = 1,
+    loss_hyperparams: dict[str, Any] | None = None,
 ) -> FitResult:
     r"""Minimises `loss` by gradient descent in one compiled loop.
 
@@ -568,6 +675,12 @@ def fit(
             0, k, 2k, ... updates. A run of a billion steps then needs
             kilobytes; one whose histories would not fit in the memory
             available is refused before it starts.
+        loss_hyperparams: keyword arguments of the loss, by name: the run
+            minimises `loss(params, *data, **loss_hyperparams)`, on the
+            validation data too. Their values are traced (a new value never
+            recompiles); Python numbers become arrays of the params' floating
+            dtype. Under `sweep`, one value per lane: a regularisation path
+            in one program.
 
     Returns:
         A `FitResult`.
@@ -616,6 +729,7 @@ def fit(
         trainable=trainable,
         has_aux=has_aux,
         history_every=history_every,
+        loss_hyperparams=loss_hyperparams,
     )
     check_memory(config, inputs)
     return finish(execute(_run_jit, config, inputs), config, inputs.frozen)

@@ -130,6 +130,7 @@ class Outcome(NamedTuple):
     """What the loop hands back: lanes first, then steps."""
 
     state: StepState
+    extra: Any
     carries: dict[str, Any]
     infos: StepInfo  # every record, (..., ceil(num_steps / history_every))
     trajectory: Any  # (..., num_steps // history_every + 1, ...) or None
@@ -151,6 +152,8 @@ def iterate(
     num_steps: int,
     skipped: StepInfo,
     hooks: dict[str, Hook],
+    carries: dict[str, Any] | None = None,
+    first_step: int = 0,
     every: int | None = None,
     record_params: bool = False,
     history_every: int = 1,
@@ -164,6 +167,11 @@ def iterate(
         num_steps: updates to run.
         skipped: one lane's `StepInfo` of a step that did not run (NaN).
         hooks: the features of the run, by name.
+        carries: the hooks' carries to start from, by name (a run that goes
+            on, under a search); by default each hook's `init`.
+        first_step: the index of the first step, for a run that goes on: the
+            update and the hooks see the steps from there; the histories
+            start there.
         every: the steps of a period, or None for a chunk.
         record_params: also keep the params after every update.
         history_every: keep the records of steps 0, k, 2k, ... only (and the
@@ -173,10 +181,11 @@ def iterate(
         The `Outcome`.
     """
     lanes = jnp.shape(state.status)
-    carries = {name: hook.init(state) for name, hook in hooks.items()}
+    if carries is None:
+        carries = {name: hook.init(state) for name, hook in hooks.items()}
     if num_steps == 0:
         history = _initial_history(skipped, state, hooks, (0, 1), 0, record_params)
-        return _outcome(state, carries, history, 0, 1)
+        return _outcome(state, extra, carries, history, 0, 1)
     p = plan(num_steps, every)
     chunks = p.periods * p.per_period
     # The steps the chunks cover, from 0: at least `num_steps`.
@@ -202,7 +211,8 @@ def iterate(
     def clock(q: jax.Array) -> Clock:
         period, position = jnp.divmod(q, p.per_period)
         starts = True if p.per_period == 1 else position == 0
-        return Clock(period, period * p.period + position * p.chunk, starts)
+        step = first_step + period * p.period + position * p.chunk
+        return Clock(period, step, starts)
 
     def run(loop: tuple, q: jax.Array) -> tuple:
         state, extra, carries = loop
@@ -220,7 +230,7 @@ def iterate(
             if past_period or past_run:
                 within = q % p.per_period * p.chunk + i
                 active = (within < p.period) if past_period else True
-                active = (t < num_steps) & active if past_run else active
+                active = (t < first_step + num_steps) & active if past_run else active
                 paused = jnp.where(active, state.status, PAUSED)
                 new, extra, info = update(state._replace(status=paused), extra, t)
                 new = new._replace(status=jnp.where(active, new.status, state.status))
@@ -269,7 +279,7 @@ def iterate(
         state, extra, carries = inner
         infos, trajectory, records = out
         when = clock(q)
-        steps = when.step + jnp.arange(p.chunk, dtype=jnp.int32)
+        steps = when.step - first_step + jnp.arange(p.chunk, dtype=jnp.int32)
         # The histories are written here, not in `run`: passed through a
         # `cond`, they would be copied by the branch that skips.
         history = _History(
@@ -315,7 +325,7 @@ def iterate(
         groups = -(-chunks // GROUP)
         loop, _ = jax.lax.scan(group_or_skip, loop, jnp.arange(groups, dtype=jnp.int32))
     state, extra, carries, history = loop
-    return _outcome(state, carries, history, num_steps, history_every)
+    return _outcome(state, extra, carries, history, num_steps, history_every)
 
 
 def _initial_history(
@@ -381,6 +391,7 @@ def _keep(history: Any, records: Any, steps: jax.Array, every: int, block: bool)
 
 def _outcome(
     state: StepState,
+    extra: Any,
     carries: dict[str, Any],
     history: _History,
     num_steps: int,
@@ -409,6 +420,7 @@ def _outcome(
         )
     return Outcome(
         state=state,
+        extra=extra,
         carries=carries,
         infos=jax.tree.map(lambda h: lanes_first(h[:records]), history.infos),
         trajectory=trajectory,

@@ -125,8 +125,12 @@ class Reporter(NamedTuple):
     num_steps: int
     stops: bool = False
 
-    def hook(self, periods: int) -> Hook:
-        """The loop's hook: tells the host about each evaluation (traced)."""
+    def hook(self, periods: int, ids: jax.Array | None = None) -> Hook:
+        """The loop's hook: tells the host about each evaluation (traced).
+
+        `ids` are the lanes' indices in the run, when the loop runs some of
+        them (a search's rung); by default 0, 1, ...
+        """
         stride = max(1, periods // BAR_UPDATES)
 
         def after(state: Any, carry: None, clock: Clock, report: Report) -> tuple:
@@ -146,7 +150,7 @@ class Reporter(NamedTuple):
                 loss=first.loss,
                 grad_norm=first.grad_norm,
                 validation_loss=validation_loss,
-                lane=_lane(lanes),
+                lane=_lane(lanes) if ids is None else ids,
             )
             due = jnp.any(sent.starts & sent.going) & (
                 jnp.any(sent.bar) | (self.callback is not None)

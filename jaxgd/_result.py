@@ -70,6 +70,8 @@ class FitResult(NamedTuple):
         aux: with `has_aux=True`, the loss's aux at the params before update
             `t`, each leaf with a leading axis of `num_steps` and in a
             floating dtype; NaN after the run stopped. None without.
+        pruned: per lane, under a `search=`: the search stopped this lane at
+            the end of a rung (bool). None without a search.
 
     `repr` shows shapes and the run's outcome in a few lines; the arrays are
     one attribute away.
@@ -91,6 +93,7 @@ class FitResult(NamedTuple):
     best_step: jax.Array | None
     stopped_early: jax.Array
     aux: Any = None
+    pruned: jax.Array | None = None
 
     def __repr__(self) -> str:
         return _summary(self)

@@ -51,6 +51,8 @@ def sweep(
     learning_rates: Any = None,
     optimizer: Any = None,
     hyperparams: dict[str, Any] | None = None,
+    loss_hyperparams: dict[str, Any] | None = None,
+    search: Any = None,
     **fit_kwargs: Any,
 ) -> FitResult:
     r"""Runs `fit` once per lane, all lanes in one compiled, vmapped loop.
@@ -79,6 +81,15 @@ def sweep(
             checked: finite, and representable in the dtype it is injected
             in), a scalar is shared; schedules, bools, ints, strings and other
             settings (adamw's `mask`) are shared.
+        loss_hyperparams: keyword arguments of the loss, by name, as in
+            `fit`: an array with a leading axis of `n_lanes` gives each lane
+            its own (`{"l2": jnp.logspace(-4, 0, 16)}`, a regularisation
+            path), a scalar is shared. With them, plain gradient descent may
+            take one `learning_rate` for every lane.
+        search: None to run every lane to the end, or
+            `jaxgd.successive_halving(...)` to prune lanes at rungs by their
+            validation loss (needs `validation_data`); `FitResult.pruned`
+            then flags the pruned lanes.
         **fit_kwargs: any other keyword argument of `jaxgd.fit`.
 
     Returns:
@@ -98,6 +109,37 @@ def sweep(
         >>> result.diverged.tolist(), result.final_loss[1].item()
         ([False, False, True], 0.0)
     """
+    config, inputs, axes, lanes = setup(
+        loss,
+        params,
+        data,
+        learning_rates=learning_rates,
+        optimizer=optimizer,
+        hyperparams=hyperparams,
+        loss_hyperparams=loss_hyperparams,
+        search=search,
+        **fit_kwargs,
+    )
+    result = execute(_run_lanes, config, axes, inputs)
+    frozen = jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (lanes, *jnp.shape(x))), inputs.frozen
+    )
+    return finish(result, config, frozen, lanes=True)
+
+
+def setup(
+    loss: Callable[..., jax.Array],
+    params: Any,
+    data: tuple,
+    *,
+    learning_rates: Any,
+    optimizer: Any,
+    hyperparams: Any,
+    loss_hyperparams: Any,
+    search: Any,
+    **fit_kwargs: Any,
+) -> tuple[Config, Inputs, Inputs, int]:
+    """The checked arguments of a sweep: its config, inputs, lane axes and lanes."""
     if any(
         _linesearch.is_line_search(rate)
         for rate in (learning_rates, fit_kwargs.get("learning_rate"))
@@ -114,7 +156,8 @@ def sweep(
             "lane is built with its own numbers; got the optax object "
             f"{_validate.describe(optimizer)}, whose numbers are fixed."
         )
-    if optimizer is None and "learning_rate" in fit_kwargs:
+    lane_keywords = _lane_keywords(loss_hyperparams)
+    if optimizer is None and "learning_rate" in fit_kwargs and not lane_keywords:
         raise TypeError(
             "sweep takes learning_rates (a 1-D array), not learning_rate; for one "
             "learning rate call jaxgd.fit."
@@ -123,7 +166,9 @@ def sweep(
         raise TypeError(
             "pass learning_rates (one per lane) or learning_rate (shared), not both."
         )
-    lanes, rates, numbers = _lanes_of(learning_rates, optimizer, hyperparams)
+    lanes, rates, numbers = _lanes_of(
+        learning_rates, optimizer, hyperparams, lane_keywords
+    )
     first = {key: _at(value, 0) for key, value in numbers.items()}
     shared_rate = fit_kwargs.pop("learning_rate", None)
     # The arguments are checked as those of the first lane's fit.
@@ -134,6 +179,13 @@ def sweep(
         learning_rate=_at(rates, 0) if rates is not None else shared_rate,
         optimizer=optimizer,
         hyperparams=None if hyperparams is None else {**hyperparams, **first},
+        loss_hyperparams={
+            **loss_hyperparams,
+            **{k: v[0] for k, v in lane_keywords.items()},
+        }
+        if isinstance(loss_hyperparams, dict)
+        else loss_hyperparams,
+        search=search,
         **fit_kwargs,
     )
     dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(inputs.params))
@@ -159,18 +211,30 @@ def sweep(
                 for key, value in inputs.hyperparams.items()
             }
         )
+    if inputs.loss_hyperparams is not None:
+        keywords = {}
+        for key, value in inputs.loss_hyperparams.items():
+            if key in lane_keywords:
+                # `prepare` saw lane 0 only: every lane is checked as it would be.
+                value = _validate.check_loss_hyperparams(
+                    loss, {key: lane_keywords[key]}, value.dtype
+                )[key].astype(value.dtype)
+            keywords[key] = jnp.broadcast_to(
+                value, (lanes, *value.shape[key in lane_keywords :])
+            )
+        inputs = inputs._replace(loss_hyperparams=keywords)
     check_memory(config, inputs, lanes)
-    result = execute(_run_lanes, config, _SWEEP_AXES, inputs)
-    frozen = jax.tree.map(
-        lambda x: jnp.broadcast_to(x, (lanes, *jnp.shape(x))), inputs.frozen
+    axes = _SWEEP_AXES._replace(
+        loss_hyperparams=None if inputs.loss_hyperparams is None else 0
     )
-    return finish(result, config, frozen, lanes=True)
+    return config, inputs, axes, lanes
 
 
 def multistart(
     loss: Callable[..., jax.Array],
     params_batch: Any,
     *data: Any,
+    search: Any = None,
     **fit_kwargs: Any,
 ) -> FitResult:
     """Runs `fit` from K initial params at once: the chapter's many balls on one curve.
@@ -181,6 +245,8 @@ def multistart(
             axis of the same length K; lane k starts from the k-th slice. Of a
             model, the other leaves are shared.
         *data: data arrays, shared by every lane.
+        search: None, or `jaxgd.successive_halving(...)` to prune starts at
+            rungs by their validation loss, as in `sweep`.
         **fit_kwargs: any keyword argument of `jaxgd.fit`. An `opt_state`, if
             given, is batched like `params_batch`. With
             `learning_rate="auto"` every lane searches its own step sizes.
@@ -203,7 +269,11 @@ def multistart(
     """
     lanes = _lane_count(params_batch)
     config, inputs = prepare(
-        loss, _params.index_arrays(params_batch, 0), data, **fit_kwargs
+        loss,
+        _params.index_arrays(params_batch, 0),
+        data,
+        search=search,
+        **fit_kwargs,
     )
     trained, frozen, _ = _params.split(params_batch, fit_kwargs.get("trainable"))
     if inputs.opt_state is not None:
@@ -224,8 +294,9 @@ def best(result: FitResult, *, by: str = "loss") -> tuple[int, FitResult]:
     `by="loss"` ranks the lanes by `final_loss`, `by="validation"` by the lowest
     validation loss each lane reached (the one of its `best_step`, whose params
     `restore_best=True` returns). Lanes that diverged, or whose loss is not
-    finite, are never picked. Lanes that tie pick the first, the lowest index:
-    with a sweep over increasing rates, the smallest rate that reached the loss.
+    finite, are never picked; nor are the lanes a search pruned. Lanes that
+    tie pick the first, the lowest index: with a sweep over increasing rates,
+    the smallest rate that reached the loss.
 
     Args:
         result: a batched `FitResult` from `sweep` or `multistart`.
@@ -275,6 +346,8 @@ def best(result: FitResult, *, by: str = "loss") -> tuple[int, FitResult]:
         finite = np.where(np.isfinite(values), values, np.inf)
         scores = finite.min(axis=1, initial=np.inf)
     usable = np.isfinite(scores) & ~np.asarray(result.diverged)
+    if result.pruned is not None:
+        usable &= ~np.asarray(result.pruned)
     if not usable.any():
         raise ValueError(
             f"every one of the {final.size} lanes diverged or ended with a "
@@ -285,8 +358,19 @@ def best(result: FitResult, *, by: str = "loss") -> tuple[int, FitResult]:
     return index, _params.index_arrays(result, index)
 
 
+def _lane_keywords(loss_hyperparams: Any) -> dict[str, Any]:
+    """The loss's keyword arguments that vary by lane: those with an axis."""
+    if not isinstance(loss_hyperparams, dict):
+        return {}  # checked as fit's argument
+    return {
+        key: value
+        for key, value in loss_hyperparams.items()
+        if _validate.is_real_number(value) and np.ndim(value) >= 1
+    }
+
+
 def _lanes_of(
-    learning_rates: Any, optimizer: Any, hyperparams: Any
+    learning_rates: Any, optimizer: Any, hyperparams: Any, keywords: dict[str, Any]
 ) -> tuple[int, Any, dict[str, Any]]:
     """The lane count, the rates and the hyperparameters that vary by lane."""
     numbers = {}
@@ -323,10 +407,14 @@ def _lanes_of(
     sizes.update(
         {f"hyperparams[{key!r}]": len(value) for key, value in numbers.items()}
     )
+    sizes.update(
+        {f"loss_hyperparams[{key!r}]": len(value) for key, value in keywords.items()}
+    )
     if not sizes:
         raise ValueError(
             "sweep needs something to vary across lanes: learning_rates (a 1-D "
-            "array), or with an optimizer factory a 1-D array in hyperparams."
+            "array), with an optimizer factory a 1-D array in hyperparams, or an "
+            "array in loss_hyperparams."
         )
     if len(set(sizes.values())) > 1:
         listed = ", ".join(f"{name}: {size}" for name, size in sizes.items())

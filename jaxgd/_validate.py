@@ -9,6 +9,7 @@ values are tracers and the checks are skipped rather than failing with a
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 import os
@@ -313,3 +314,53 @@ def check_batching(batch_size: Any, key: Any, data: Sequence[Any]) -> int | None
             f"{batch_size} for {n} samples."
         )
     return batch_size
+
+
+def check_loss_hyperparams(
+    loss: Callable, values: Any, dtype: Any, positional: int = 0
+) -> dict[str, jax.Array] | None:
+    """Checks `loss_hyperparams`: the loss's keyword arguments, as arrays.
+
+    Python numbers become arrays of `dtype` (the params' floating dtype);
+    arrays keep theirs. Names the loss does not take after its `positional`
+    arguments (the params and the data) are refused when its signature can be
+    read.
+    """
+    if values is None:
+        return None
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        raise TypeError(
+            "loss_hyperparams must be a dict of the loss's keyword arguments by "
+            f"name, e.g. {{'l2': 0.1}}; got {describe(values)}."
+        )
+    try:
+        parameters = inspect.signature(loss).parameters
+    except (TypeError, ValueError):  # a builtin or a wrapper: the trace tells
+        parameters = None
+    if parameters is not None and not any(
+        p.kind == p.VAR_KEYWORD for p in parameters.values()
+    ):
+        takes = [
+            name
+            for name, p in list(parameters.items())[positional:]
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        for name in values:
+            if name not in takes:
+                raise ValueError(
+                    f"loss_hyperparams names {name!r}, which the loss does not take "
+                    f"as a keyword argument; it takes {takes}."
+                )
+    arrays = {}
+    for name, value in values.items():
+        where = f"loss_hyperparams[{name!r}]"
+        if not is_real_number(value):
+            raise TypeError(
+                f"{where} must be a number or an array of numbers; got "
+                f"{describe(value)}."
+            )
+        value = jnp.asarray(value, dtype if isinstance(value, (int, float)) else None)
+        if is_concrete(value) and not np.isfinite(np.asarray(value)).all():
+            raise ValueError(f"{where} must be finite; got {describe(value)}.")
+        arrays[name] = value
+    return arrays

@@ -1,0 +1,435 @@
+r"""Searches: lanes that compete, the losers pruned at rungs.
+
+**Successive halving.** With `eta` and `min_steps` $r$, rung $j$ ends after
+$r\,\eta^j$ updates (cumulative), and the last rung runs to `num_steps`. At
+the end of a rung, the validation loss of every lane still in the search is
+taken at its params after that many updates (the value `validation_losses`
+records there); the $\lfloor n / \eta \rfloor$ lanes with the lowest (at
+least one) go on, ties to the lower index, lanes that diverged or whose loss
+is not finite last. The others are pruned: their histories are NaN from the
+rung's end, their `steps_taken` is where they were, their `pruned` flag is
+set.
+
+A rung is the one loop run on the lanes still in the search: the survivors
+are gathered into a narrower batch, so pruned lanes cost nothing from then
+on. The widths are fixed by the lane count and `eta`, so every rung has
+static shapes and the whole search is one compiled program. Nothing of one
+lane depends on another but the ranking: a lane that survives computes
+exactly what it would alone.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from . import _validate
+from ._loop import Outcome
+from ._step import StepState
+
+
+class SuccessiveHalving(NamedTuple):
+    """The settings of `jaxgd.successive_halving`."""
+
+    eta: int
+    min_steps: int
+
+    def ends(self, num_steps: int) -> list[int]:
+        """The steps at which the rungs end: r, r·eta, r·eta², …, `num_steps`."""
+        ends, end = [], self.min_steps
+        while end < num_steps:
+            ends.append(end)
+            end *= self.eta
+        return [*ends, num_steps]
+
+
+def successive_halving(*, eta: int = 3, min_steps: int) -> SuccessiveHalving:
+    r"""Successive halving: at every rung, keep the best 1/eta of the lanes.
+
+    Pass it as `jaxgd.sweep(..., validation_data=..., search=...)` (or to
+    `multistart`). Rung $j$ ends after $r\,\eta^j$ updates, $r$ =
+    `min_steps`; the last rung runs to `num_steps`. At the end of a rung
+    every lane still in the search is ranked by its validation loss there;
+    the best $\lfloor n/\eta \rfloor$ (at least one) go on, ties to the lower
+    lane index, lanes that diverged (or whose validation loss is not finite)
+    last. The pruned lanes' histories are NaN from the end of their rung and
+    `FitResult.pruned` flags them; a lane that goes on computes exactly what
+    `jaxgd.fit` computes for its configuration alone. The lanes still in the
+    search run as a narrower batch: the search costs about
+    $n\,r\,(1 + (k - 1)\cdot$ the fraction kept$)$ lane-steps for $k$ rungs
+    instead of $n$ times `num_steps`.
+
+    `validation_every` defaults to `min_steps` under a search, and must divide
+    it; so must `history_every`.
+
+    Args:
+        eta: the factor between rungs, an int >= 2: each rung keeps 1/eta of
+            its lanes and runs eta times the updates of the one before.
+        min_steps: the updates of the first rung, an int >= 1.
+
+    Returns:
+        The search, for `search=`.
+
+    Raises:
+        ValueError: if `eta` < 2 or `min_steps` < 1.
+        TypeError: if either is not an int.
+
+    Examples:
+        >>> import jax.numpy as jnp, jaxgd
+        >>> loss = lambda w, x, y: jnp.mean((x * w - y) ** 2)
+        >>> x = jnp.linspace(-1.0, 1.0, 8)
+        >>> result = jaxgd.sweep(loss, jnp.array(0.0), x, 2 * x,
+        ...     learning_rates=jnp.array([0.001, 0.01, 0.1, 1.0]),
+        ...     validation_data=(x, 2 * x), num_steps=40,
+        ...     search=jaxgd.successive_halving(eta=2, min_steps=10))
+        >>> result.pruned.tolist()
+        [True, True, True, False]
+    """
+    eta = _validate.check_int(eta, "eta", minimum=2)
+    min_steps = _validate.check_int(min_steps, "min_steps", minimum=1)
+    return SuccessiveHalving(eta, min_steps)
+
+
+def check(
+    search: Any,
+    *,
+    num_steps: int,
+    has_validation: bool,
+    validation_every: Any,
+    history_every: int,
+) -> int:
+    """Checks `search=` against the run's other arguments; the validation period.
+
+    Returns the `validation_every` to use: `min_steps` unless given.
+    """
+    if not isinstance(search, SuccessiveHalving):
+        raise TypeError(
+            "search must be jaxgd.successive_halving(...); got "
+            f"{_validate.describe(search)}."
+        )
+    r = search.min_steps
+    if not has_validation:
+        raise ValueError(
+            "search ranks lanes by their validation loss, so it needs "
+            f"validation_data; got search={search!r} without validation_data."
+        )
+    if num_steps < r:
+        raise ValueError(
+            f"num_steps must be at least the search's min_steps ({r}), so that "
+            f"its first rung ends inside the run; got num_steps={num_steps}."
+        )
+    if validation_every is None:
+        return r
+    for name, value in (
+        ("validation_every", validation_every),
+        ("history_every", history_every),
+    ):
+        value = _validate.check_int(value, name, minimum=1)
+        if r % value:
+            raise ValueError(
+                f"{name} must divide the search's min_steps ({r}), so that every "
+                f"rung ends on a kept step; got {name}={value}."
+            )
+    return validation_every
+
+
+# `go(state, extra, carries, consts, ids, first_step, num_steps) -> Outcome`:
+# the one loop on some lanes (`ids`, their indices in the search) from a step.
+Go = Callable[..., Outcome]
+
+
+def run(
+    search: SuccessiveHalving,
+    go: Go,
+    state: StepState,
+    extra: Any,
+    consts: Any,
+    const_axes: Any,
+    rank: Callable[[Any, Any], jax.Array],
+    *,
+    num_steps: int,
+    validation_every: int,
+    history_every: int,
+) -> tuple[Outcome, jax.Array]:
+    """Runs the rungs of `search`; the whole search's outcome and `pruned`.
+
+    `state` has a leading lane axis; `consts` are the numbers each lane is
+    built with (lane axes where `const_axes` is 0), `rank(params, consts)`
+    the validation loss of every lane. The outcome is that of all lanes, as
+    the loop gives it for one run: each lane's last state and carries, and
+    its histories, NaN after its rung.
+    """
+    lanes = jnp.shape(state.status)[0]
+    ids = jnp.arange(lanes, dtype=jnp.int32)
+    pruned = jnp.zeros(lanes, bool)
+    reached = jnp.full(lanes, num_steps, jnp.int32)  # where each lane's run ends
+    total = None
+    carries, start = None, 0
+    ends = search.ends(num_steps)
+    for k, end in enumerate(ends):
+        out = go(state, extra, carries, consts, ids, start, end - start)
+        total = _write(
+            total, out, ids, lanes, start, num_steps, validation_every, history_every
+        )
+        if k == len(ends) - 1:
+            break
+        width = max(1, len(ids) // search.eta)
+        score = rank(out.state.params, consts)
+        score = jnp.where(jnp.isfinite(score) & ~out.state.diverged, score, jnp.inf)
+        keep = jnp.sort(jnp.argsort(score, stable=True)[:width])
+        dropped = jnp.ones(len(ids), bool).at[keep].set(False)
+        pruned = pruned.at[ids].set(dropped)
+        reached = reached.at[ids].set(jnp.where(dropped, end, num_steps))
+        state = _take(out.state, keep)
+        carries = _take(out.carries, keep, len(ids))
+        consts = _take_along(consts, const_axes, keep)
+        extra, ids, start = out.extra, ids[keep], end
+    return _ended(total, reached, history_every), pruned
+
+
+def _take_along(tree: Any, axes: Any, keep: jax.Array) -> Any:
+    """The lanes `keep` of the parts of `tree` whose `axes` is 0 (not None)."""
+    return jax.tree.map(
+        lambda axis, sub: sub if axis is None else _take(sub, keep),
+        axes,
+        tree,
+        is_leaf=lambda x: x is None,
+    )
+
+
+def _take(tree: Any, keep: jax.Array, width: int | None = None) -> Any:
+    """The lanes `keep` of the leaves with a leading lane axis (of `width`)."""
+
+    def take(x: jax.Array) -> jax.Array:
+        if width is not None and (jnp.ndim(x) == 0 or jnp.shape(x)[0] != width):
+            return x  # one value for all lanes: the interrupt's count
+        return x[keep]
+
+    return jax.tree.map(take, tree)
+
+
+def _write(
+    total: Outcome | None,
+    out: Outcome,
+    ids: jax.Array,
+    lanes: int,
+    start: int,
+    num_steps: int,
+    validation_every: int,
+    history_every: int,
+) -> Outcome:
+    """`total` with the lanes `ids` of a rung's `out`, from step `start` on.
+
+    `total` holds every lane of the search; None before the first rung, when
+    its histories are NaN (its trajectory the first rung's starting params).
+    """
+    if total is None:
+
+        def full(x: jax.Array, length: int) -> jax.Array:
+            return jnp.full((lanes, length, *x.shape[2:]), jnp.nan, x.dtype)
+
+        kept = -(-num_steps // history_every)
+        periods = -(-num_steps // validation_every)
+        total = out._replace(
+            infos=jax.tree.map(lambda x: full(x, kept), out.infos),
+            records={k: full(x, periods) for k, x in out.records.items()},
+            trajectory=jax.tree.map(
+                lambda x: jnp.zeros(
+                    (lanes, num_steps // history_every + 1, *x.shape[2:]), x.dtype
+                ),
+                out.trajectory,
+            ),
+        )
+
+    def at(a: int) -> Callable:
+        def put(whole: jax.Array, part: jax.Array) -> jax.Array:
+            return whole.at[ids, a : a + part.shape[1]].set(part)
+
+        return put
+
+    width = len(ids)
+    return Outcome(
+        state=jax.tree.map(lambda w, p: w.at[ids].set(p), total.state, out.state),
+        extra=out.extra,
+        carries=jax.tree.map(
+            lambda w, p: (
+                w.at[ids].set(p) if jnp.ndim(p) and jnp.shape(p)[0] == width else p
+            ),
+            total.carries,
+            out.carries,
+        ),
+        infos=jax.tree.map(at(start // history_every), total.infos, out.infos),
+        trajectory=jax.tree.map(
+            at(start // history_every), total.trajectory, out.trajectory
+        ),
+        records={
+            k: at(start // validation_every)(total.records[k], x)
+            for k, x in out.records.items()
+        },
+    )
+
+
+def _ended(total: Outcome, reached: jax.Array, history_every: int) -> Outcome:
+    """The outcome, with each pruned lane's last params held in its trajectory.
+
+    From the end of its rung on, as a stopped run's trajectory holds them.
+    """
+    if total.trajectory is None:
+        return total
+    params = total.state.params
+
+    def hold(h: jax.Array, x: jax.Array) -> jax.Array:
+        steps = history_every * jnp.arange(h.shape[1], dtype=jnp.int32)
+        after = steps[None, :] > reached[:, None]
+        after = after.reshape(after.shape + (1,) * (h.ndim - 2))
+        return jnp.where(after, x[:, None], h)
+
+    return total._replace(trajectory=jax.tree.map(hold, total.trajectory, params))
+
+
+class CrossValidation(NamedTuple):
+    """What `jaxgd.cross_validate` found.
+
+    Attributes:
+        results: the `FitResult` of every lane, configuration-major: lane
+            `c * folds + j` is configuration `c` trained without fold `j`
+            and validated on it.
+        mean: `(configurations,)` each configuration's validation loss at its
+            final params, averaged over the folds.
+        std: `(configurations,)` its standard deviation over the folds
+            (`ddof=0`).
+        best: the configuration with the lowest `mean` (an int; ties go to
+            the lower index, a non-finite mean never wins).
+    """
+
+    results: Any
+    mean: jax.Array
+    std: jax.Array
+    best: int
+
+
+def cross_validate(
+    loss: Callable[..., jax.Array],
+    params: Any,
+    *data: Any,
+    folds: int = 5,
+    key: jax.Array | None = None,
+    **sweep_kwargs: Any,
+) -> CrossValidation:
+    r"""k-fold cross-validation of a sweep's configurations, in one program.
+
+    Fold $j$ of $k$ is the rows $[jN/k, (j+1)N/k)$ (integer division) of the
+    data, after a permutation drawn from `key` when one is given. Every
+    configuration of the sweep (`learning_rates`, `hyperparams`,
+    `loss_hyperparams`, as `jaxgd.sweep` takes them) is trained once per fold
+    on the other rows, in their order, and validated on the fold:
+    `validation_losses`, `patience` and `restore_best` watch the fold. The
+    configurations of a fold are the lanes of one loop, and the $k$ loops
+    are one compiled program.
+
+    Args:
+        loss: `loss(params, *data) -> scalar`.
+        params: initial parameters, shared by every lane.
+        *data: data arrays with the rows along their leading axis.
+        folds: the number of folds, an int >= 2 and at most the rows.
+        key: a PRNG key to permute the rows before they are cut, or None to
+            cut them in order.
+        **sweep_kwargs: the configurations and any other keyword argument of
+            `jaxgd.sweep` but `validation_data` (each fold is its lanes'
+            validation set) and `search`.
+
+    Returns:
+        A `CrossValidation(results, mean, std, best)`.
+
+    Raises:
+        ValueError: if `folds` is < 2 or more than the rows, or
+            `validation_data` or `search` is given, or for any bad argument
+            `sweep` rejects.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, jaxgd
+        >>> x = jnp.linspace(-1.0, 1.0, 20)
+        >>> def ridge(w, x, y, l2):
+        ...     return jnp.mean((x * w - y) ** 2) + l2 * w**2
+        >>> cv = jaxgd.cross_validate(ridge, jnp.array(0.0), x, 3 * x,
+        ...     learning_rate=0.5, loss_hyperparams={"l2": jnp.array([0.0, 1.0])},
+        ...     num_steps=200, folds=4)
+        >>> cv.results.num_lanes, cv.best
+        (8, 0)
+    """
+    # Imported here: `_fit`, which `_sweep` imports, imports this module.
+    from ._fit import check_memory, execute, finish
+    from ._sweep import setup
+
+    folds = _validate.check_int(folds, "folds", minimum=2)
+    for name in ("validation_data", "search"):
+        if sweep_kwargs.get(name) is not None:
+            raise ValueError(
+                f"cross_validate validates each lane on its own fold, so it takes "
+                f"no {name}; got {name}={_validate.describe(sweep_kwargs[name])}."
+            )
+    rows = _validate.num_samples(data)
+    if folds > rows:
+        raise ValueError(
+            f"folds must be at most the number of rows ({rows}), so that every "
+            f"fold holds one; got folds={folds}."
+        )
+    order = jnp.arange(rows) if key is None else jax.random.permutation(key, rows)
+    splits = []
+    for j in range(folds):
+        a, b = j * rows // folds, (j + 1) * rows // folds
+        train = jnp.concatenate([order[:a], order[b:]])
+        splits.append(
+            (
+                tuple(jnp.take(x, train, axis=0) for x in data),
+                tuple(jnp.take(x, order[a:b], axis=0) for x in data),
+            )
+        )
+    config, inputs, axes, lanes = setup(
+        loss,
+        params,
+        splits[0][0],
+        learning_rates=sweep_kwargs.pop("learning_rates", None),
+        optimizer=sweep_kwargs.pop("optimizer", None),
+        hyperparams=sweep_kwargs.pop("hyperparams", None),
+        loss_hyperparams=sweep_kwargs.pop("loss_hyperparams", None),
+        search=None,
+        validation_data=splits[0][1],
+        **sweep_kwargs,
+    )
+    check_memory(config, inputs, lanes * folds)
+    result, losses = execute(_run_folds, config, axes, inputs, tuple(splits))
+    frozen = jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (lanes * folds, *jnp.shape(x))), inputs.frozen
+    )
+    result = finish(result, config, frozen, lanes=True)
+    losses = losses.reshape(lanes, folds)
+    mean, std = jnp.mean(losses, axis=1), jnp.std(losses, axis=1)
+    best = int(jnp.argmin(jnp.where(jnp.isnan(mean), jnp.inf, mean)))
+    return CrossValidation(result, mean, std, best)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _run_folds(config: Any, axes: Any, inputs: Any, splits: tuple) -> tuple:
+    """Every fold's sweep, lanes configuration-major, and the fold's losses.
+
+    The loss of each lane on its fold, at its final params.
+    """
+    from ._fit import lane_losses, run  # `_fit` imports this module
+
+    results, losses = [], []
+    for train, held_out in splits:
+        fold = inputs._replace(data=train, validation_data=held_out)
+        result = run(config, fold, axes)
+        results.append(result)
+        losses.append(lane_losses(config, fold, axes)(result.params, *held_out))
+
+    def interleave(*xs: jax.Array) -> jax.Array:
+        x = jnp.stack(xs, axis=1)  # (configurations, folds, ...)
+        return x.reshape(-1, *x.shape[2:])
+
+    return jax.tree.map(interleave, *results), interleave(*losses)
