@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from ._rules import GradientDescentState as GradientDescentState
     from ._search import CrossValidation as CrossValidation
     from ._search import SuccessiveHalving as SuccessiveHalving
+    from ._search import Hyperband as Hyperband
     from ._search import cross_validate as cross_validate
+    from ._search import hyperband as hyperband
     from ._search import successive_halving as successive_halving
     from ._sharding import shard_data as shard_data
     from ._sharding import shard_local_data as shard_local_data
@@ -50,6 +52,7 @@ __all__ = [
     "Evaluation",
     "FitResult",
     "GradientDescentState",
+    "Hyperband",
     "LearningRateFinding",
     "Step",
     "StepInfo",
@@ -61,6 +64,7 @@ __all__ = [
     "datasets",
     "find_learning_rate",
     "fit",
+    "hyperband",
     "linear",
     "make_step",
     "multistart",
@@ -82,6 +86,7 @@ _HOMES = {
     "Evaluation": "._report",
     "FitResult": "._result",
     "GradientDescentState": "._rules",
+    "Hyperband": "._search",
     "LearningRateFinding": "._finder",
     "Step": "._step",
     "StepInfo": "._step",
@@ -92,6 +97,7 @@ _HOMES = {
     "cross_validate": "._search",
     "find_learning_rate": "._finder",
     "fit": "._fit",
+    "hyperband": "._search",
     "make_step": "._step",
     "multistart": "._sweep",
     "shard_data": "._sharding",

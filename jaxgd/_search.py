@@ -21,6 +21,7 @@ exactly what it would alone.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -38,13 +39,56 @@ class SuccessiveHalving(NamedTuple):
     eta: int
     min_steps: int
 
-    def ends(self, num_steps: int) -> list[int]:
-        """The steps at which the rungs end: r, r·eta, r·eta², …, `num_steps`."""
-        ends, end = [], self.min_steps
-        while end < num_steps:
-            ends.append(end)
-            end *= self.eta
-        return [*ends, num_steps]
+    def brackets(self, lanes: int, num_steps: int) -> list[tuple[int, int, int]]:
+        """One bracket of every lane: `[(0, lanes, min_steps)]`."""
+        del num_steps
+        return [(0, lanes, self.min_steps)]
+
+
+def _ends(min_steps: int, eta: int, num_steps: int) -> list[int]:
+    """The steps at which the rungs end: r, r·eta, r·eta², …, `num_steps`."""
+    ends, end = [], min_steps
+    while end < num_steps:
+        ends.append(end)
+        end *= eta
+    return [*ends, num_steps]
+
+
+class Hyperband(NamedTuple):
+    """The settings of `jaxgd.hyperband`."""
+
+    eta: int
+    min_steps: int
+
+    def brackets(self, lanes: int, num_steps: int) -> list[tuple[int, int, int]]:
+        """The brackets as `(first lane, end lane, min_steps)`, in lane order.
+
+        Bracket `b` = 0, 1, ..., B halves from `min_steps · eta^b` updates,
+        where `B` is the number of rungs before `num_steps` of bracket 0 (its
+        last bracket prunes nothing). Bracket `b` takes a share of the lanes
+        proportional to Hyperband's `ceil((B + 1) / (s + 1) · eta^s)`,
+        `s = B - b`, rounded by largest remainder (ties to the earlier
+        bracket); consecutive lanes, bracket 0 first. Brackets left without
+        a lane are dropped.
+        """
+        last = len(_ends(self.min_steps, self.eta, num_steps)) - 1
+        weights = [
+            math.ceil((last + 1) / (last - b + 1) * self.eta ** (last - b))
+            for b in range(last + 1)
+        ]
+        shares = [lanes * w / sum(weights) for w in weights]
+        counts = [math.floor(x) for x in shares]
+        by_remainder = sorted(
+            range(len(shares)), key=lambda b: (counts[b] - shares[b], b)
+        )
+        for b in by_remainder[: lanes - sum(counts)]:
+            counts[b] += 1
+        brackets, first = [], 0
+        for b, count in enumerate(counts):
+            if count:
+                brackets.append((first, first + count, self.min_steps * self.eta**b))
+            first += count
+        return brackets
 
 
 def successive_halving(*, eta: int = 3, min_steps: int) -> SuccessiveHalving:
@@ -94,6 +138,42 @@ def successive_halving(*, eta: int = 3, min_steps: int) -> SuccessiveHalving:
     return SuccessiveHalving(eta, min_steps)
 
 
+def hyperband(*, eta: int = 3, min_steps: int) -> Hyperband:
+    r"""Hyperband: brackets of successive halving that start at different rungs.
+
+    Successive halving bets that a lane bad after `min_steps` stays bad;
+    Hyperband hedges the bet. The lanes are split into brackets $b = 0, 1,
+    \dots, B$: bracket $b$ runs `successive_halving(eta=eta,
+    min_steps=min_steps * eta**b)` on its lanes, where $B$ is the number of
+    rungs bracket 0 has before `num_steps`, so that the last bracket runs
+    its lanes to the end unpruned. The brackets take consecutive lanes,
+    bracket 0 first, in shares proportional to Hyperband's bracket sizes
+    $\lceil (B + 1) / (s + 1) \cdot \eta^s \rceil$ with $s = B - b$,
+    rounded by largest remainder; `search.brackets(lanes, num_steps)` lists them as
+    `(first lane, end lane, min_steps)`. Every bracket is a successive
+    halving of its own lanes, exactly, and all run in one program.
+
+    Args:
+        eta: the factor between rungs, an int >= 2.
+        min_steps: the first rung of the most aggressive bracket, an int >= 1.
+
+    Returns:
+        The search, for `search=`.
+
+    Raises:
+        ValueError: if `eta` < 2 or `min_steps` < 1.
+        TypeError: if either is not an int.
+
+    Examples:
+        >>> import jaxgd
+        >>> jaxgd.hyperband(eta=3, min_steps=30).brackets(81, 2430)
+        [(0, 46, 30), (46, 65, 90), (65, 73, 270), (73, 78, 810), (78, 81, 2430)]
+    """
+    eta = _validate.check_int(eta, "eta", minimum=2)
+    min_steps = _validate.check_int(min_steps, "min_steps", minimum=1)
+    return Hyperband(eta, min_steps)
+
+
 def check(
     search: Any,
     *,
@@ -106,10 +186,10 @@ def check(
 
     Returns the `validation_every` to use: `min_steps` unless given.
     """
-    if not isinstance(search, SuccessiveHalving):
+    if not isinstance(search, (SuccessiveHalving, Hyperband)):
         raise TypeError(
-            "search must be jaxgd.successive_halving(...); got "
-            f"{_validate.describe(search)}."
+            "search must be jaxgd.successive_halving(...) or jaxgd.hyperband(...); "
+            f"got {_validate.describe(search)}."
         )
     r = search.min_steps
     if not has_validation:
@@ -143,7 +223,7 @@ Go = Callable[..., Outcome]
 
 
 def run(
-    search: SuccessiveHalving,
+    search: SuccessiveHalving | Hyperband,
     go: Go,
     state: StepState,
     extra: Any,
@@ -164,31 +244,67 @@ def run(
     its histories, NaN after its rung.
     """
     lanes = jnp.shape(state.status)[0]
-    ids = jnp.arange(lanes, dtype=jnp.int32)
     pruned = jnp.zeros(lanes, bool)
     reached = jnp.full(lanes, num_steps, jnp.int32)  # where each lane's run ends
-    total = None
+    total = _start(state, lanes, num_steps, validation_every, history_every)
+    for first, end, min_steps in search.brackets(lanes, num_steps):
+        ids = jnp.arange(first, end, dtype=jnp.int32)
+        total, pruned, reached = _halve(
+            _ends(min_steps, search.eta, num_steps),
+            search.eta,
+            go,
+            _take(state, ids),
+            extra,
+            _take_along(consts, const_axes, ids),
+            const_axes,
+            rank,
+            ids,
+            (total, pruned, reached),
+            validation_every=validation_every,
+            history_every=history_every,
+        )
+    return _ended(total, reached, history_every), pruned
+
+
+def _halve(
+    ends: list[int],
+    eta: int,
+    go: Go,
+    state: StepState,
+    extra: Any,
+    consts: Any,
+    const_axes: Any,
+    rank: Callable[[Any, Any], jax.Array],
+    ids: jax.Array,
+    written: tuple[Outcome, jax.Array, jax.Array],
+    *,
+    validation_every: int,
+    history_every: int,
+) -> tuple[Outcome, jax.Array, jax.Array]:
+    """Successive halving of the lanes `ids` with rungs ending at `ends`.
+
+    `written` is the search's `(outcome, pruned, reached)` so far, with these
+    lanes written in.
+    """
+    total, pruned, reached = written
     carries, start = None, 0
-    ends = search.ends(num_steps)
     for k, end in enumerate(ends):
         out = go(state, extra, carries, consts, ids, start, end - start)
-        total = _write(
-            total, out, ids, lanes, start, num_steps, validation_every, history_every
-        )
+        total = _write(total, out, ids, start, validation_every, history_every)
         if k == len(ends) - 1:
             break
-        width = max(1, len(ids) // search.eta)
+        width = max(1, len(ids) // eta)
         score = rank(out.state.params, consts)
         score = jnp.where(jnp.isfinite(score) & ~out.state.diverged, score, jnp.inf)
         keep = jnp.sort(jnp.argsort(score, stable=True)[:width])
         dropped = jnp.ones(len(ids), bool).at[keep].set(False)
         pruned = pruned.at[ids].set(dropped)
-        reached = reached.at[ids].set(jnp.where(dropped, end, num_steps))
+        reached = reached.at[ids].set(jnp.where(dropped, end, reached[ids]))
         state = _take(out.state, keep)
         carries = _take(out.carries, keep, len(ids))
         consts = _take_along(consts, const_axes, keep)
         extra, ids, start = out.extra, ids[keep], end
-    return _ended(total, reached, history_every), pruned
+    return total, pruned, reached
 
 
 def _take_along(tree: Any, axes: Any, keep: jax.Array) -> Any:
@@ -212,37 +328,62 @@ def _take(tree: Any, keep: jax.Array, width: int | None = None) -> Any:
     return jax.tree.map(take, tree)
 
 
+def _start(
+    state: StepState,
+    lanes: int,
+    num_steps: int,
+    validation_every: int,
+    history_every: int,
+) -> dict[str, Any]:
+    """What the search has written before its first rung: the lanes' states."""
+    return {
+        "state": state,
+        "lanes": lanes,
+        "lengths": (
+            -(-num_steps // history_every),
+            -(-num_steps // validation_every),
+            num_steps // history_every + 1,
+        ),
+    }
+
+
 def _write(
-    total: Outcome | None,
+    total: Outcome | dict[str, Any],
     out: Outcome,
     ids: jax.Array,
-    lanes: int,
     start: int,
-    num_steps: int,
     validation_every: int,
     history_every: int,
 ) -> Outcome:
     """`total` with the lanes `ids` of a rung's `out`, from step `start` on.
 
-    `total` holds every lane of the search; None before the first rung, when
-    its histories are NaN (its trajectory the first rung's starting params).
+    `total` holds every lane of the search: before the first rung, what
+    `_start` gives; its histories are NaN until written (its trajectory
+    zeros, every lane's first rung writing its start).
     """
-    if total is None:
+    width = len(ids)
 
-        def full(x: jax.Array, length: int) -> jax.Array:
-            return jnp.full((lanes, length, *x.shape[2:]), jnp.nan, x.dtype)
+    def each_lane(x: Any) -> bool:
+        return jnp.ndim(x) > 0 and jnp.shape(x)[0] == width
 
-        kept = -(-num_steps // history_every)
-        periods = -(-num_steps // validation_every)
-        total = out._replace(
-            infos=jax.tree.map(lambda x: full(x, kept), out.infos),
-            records={k: full(x, periods) for k, x in out.records.items()},
-            trajectory=jax.tree.map(
-                lambda x: jnp.zeros(
-                    (lanes, num_steps // history_every + 1, *x.shape[2:]), x.dtype
+    if isinstance(total, dict):
+        lanes, (kept, periods, points) = total["lanes"], total["lengths"]
+
+        def full(x: jax.Array, length: int, fill: Any = jnp.nan) -> jax.Array:
+            return jnp.full((lanes, length, *x.shape[2:]), fill, x.dtype)
+
+        total = Outcome(
+            state=total["state"],
+            extra=out.extra,
+            carries=jax.tree.map(
+                lambda x: (
+                    jnp.zeros((lanes, *x.shape[1:]), x.dtype) if each_lane(x) else x
                 ),
-                out.trajectory,
+                out.carries,
             ),
+            infos=jax.tree.map(lambda x: full(x, kept), out.infos),
+            trajectory=jax.tree.map(lambda x: full(x, points, 0), out.trajectory),
+            records={k: full(x, periods) for k, x in out.records.items()},
         )
 
     def at(a: int) -> Callable:
@@ -251,14 +392,11 @@ def _write(
 
         return put
 
-    width = len(ids)
     return Outcome(
         state=jax.tree.map(lambda w, p: w.at[ids].set(p), total.state, out.state),
         extra=out.extra,
         carries=jax.tree.map(
-            lambda w, p: (
-                w.at[ids].set(p) if jnp.ndim(p) and jnp.shape(p)[0] == width else p
-            ),
+            lambda w, p: w.at[ids].set(p) if each_lane(p) else p,
             total.carries,
             out.carries,
         ),

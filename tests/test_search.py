@@ -159,6 +159,53 @@ def test_halving_an_adam_grid_with_minibatches_is_the_masked_sweep(x64):
     assert_search_is_masked_sweep(result, exhaustive, pruned, 8)
 
 
+@pytest.mark.parametrize(
+    ("lanes", "min_steps", "num_steps", "brackets"),
+    [
+        # Bracket 0 has a rung at 2 before 4: two brackets, 2 lanes each.
+        (4, 2, 4, [(0, 2, 2), (2, 4, 4)]),
+        # Rungs at 4 and 12 before 36: three brackets, sized by largest
+        # remainder of 12 * (9, 5, 3) / 17.
+        pytest.param(
+            12, 4, 36, [(0, 6, 4), (6, 10, 12), (10, 12, 36)], marks=pytest.mark.slow
+        ),
+    ],
+)
+def test_hyperband_is_a_halving_of_each_bracket(
+    lanes, min_steps, num_steps, brackets, x64
+):
+    """Every bracket of lanes equals the successive halving of its own
+    configurations, from its own first rung."""
+    X, Y = regression(n_samples=40, dtype=jnp.float64)
+    X, Y, X_val, Y_val = X[:30], Y[:30], X[30:], Y[30:]
+    params = linear.init(jax.random.key(6), 3, 1, jnp.float64)
+    rates = jnp.logspace(-3, -0.3, lanes)
+    common = dict(validation_data=(X_val, Y_val), num_steps=num_steps)
+    search = jaxgd.hyperband(eta=3 if lanes > 4 else 2, min_steps=min_steps)
+    assert search.brackets(lanes, num_steps) == brackets
+    result = jaxgd.sweep(
+        linear.mse, params, X, Y, learning_rates=rates, search=search, **common
+    )
+    for first, end, start in brackets:
+        alone = jaxgd.sweep(
+            linear.mse,
+            params,
+            X,
+            Y,
+            learning_rates=rates[first:end],
+            search=jaxgd.successive_halving(eta=search.eta, min_steps=start),
+            validation_every=min_steps,
+            **common,
+        )
+        part = result.lane(np.arange(first, end))
+        for got, want in zip(
+            jax.tree.leaves(part), jax.tree.leaves(alone), strict=True
+        ):
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    assert not np.asarray(result.pruned)[brackets[-1][0] :].any()
+
+
 def test_halving_of_a_multistart():
     """Balls on a curve with two valleys, ranked by the curve's value."""
 
@@ -249,7 +296,8 @@ def test_bad_settings_name_the_argument(kwargs, error, message):
         (
             dict(search="halving"),
             TypeError,
-            r"search must be jaxgd.successive_halving\(...\); got str 'halving'\.",
+            r"search must be jaxgd.successive_halving\(...\) or "
+            r"jaxgd.hyperband\(...\); got str 'halving'\.",
         ),
     ],
 )
