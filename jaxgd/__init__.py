@@ -24,10 +24,13 @@ if TYPE_CHECKING:
     from ._result import FitResult as FitResult
     from ._rules import GradientDescentState as GradientDescentState
     from ._search import CrossValidation as CrossValidation
-    from ._search import SuccessiveHalving as SuccessiveHalving
     from ._search import Hyperband as Hyperband
+    from ._search import Lineage as Lineage
+    from ._search import PopulationBased as PopulationBased
+    from ._search import SuccessiveHalving as SuccessiveHalving
     from ._search import cross_validate as cross_validate
     from ._search import hyperband as hyperband
+    from ._search import population_based as population_based
     from ._search import successive_halving as successive_halving
     from ._sharding import shard_data as shard_data
     from ._sharding import shard_local_data as shard_local_data
@@ -54,6 +57,8 @@ __all__ = [
     "GradientDescentState",
     "Hyperband",
     "LearningRateFinding",
+    "Lineage",
+    "PopulationBased",
     "Step",
     "StepInfo",
     "StepState",
@@ -68,6 +73,7 @@ __all__ = [
     "linear",
     "make_step",
     "multistart",
+    "population_based",
     "shard_data",
     "shard_local_data",
     "successive_halving",
@@ -88,6 +94,8 @@ _HOMES = {
     "GradientDescentState": "._rules",
     "Hyperband": "._search",
     "LearningRateFinding": "._finder",
+    "Lineage": "._search",
+    "PopulationBased": "._search",
     "Step": "._step",
     "StepInfo": "._step",
     "StepState": "._step",
@@ -100,6 +108,7 @@ _HOMES = {
     "hyperband": "._search",
     "make_step": "._step",
     "multistart": "._sweep",
+    "population_based": "._search",
     "shard_data": "._sharding",
     "shard_local_data": "._sharding",
     "successive_halving": "._search",

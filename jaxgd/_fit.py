@@ -42,7 +42,7 @@ class Config(NamedTuple):
     restore_best: bool
     reporter: _report.Reporter | None
     interruptible: bool  # the loop asks the host whether Ctrl-C was pressed
-    search: _search.SuccessiveHalving | None = None
+    search: Any = None  # a search of `_search`, its key taken out
 
 
 class Inputs(NamedTuple):
@@ -62,6 +62,7 @@ class Inputs(NamedTuple):
     opt_state: Any
     validation_data: tuple[Any, ...] | None
     loss_hyperparams: dict[str, jax.Array] | None = None
+    search_key: jax.Array | None = None
 
 
 def prepare(
@@ -119,6 +120,7 @@ def prepare(
     )
     batch_size = _validate.check_batching(batch_size, key, data)
     _sharding.check_data_sharding(data)
+    search_key = None
     if search is not None:
         validation_every = _search.check(
             search,
@@ -127,6 +129,8 @@ def prepare(
             validation_every=validation_every,
             history_every=history_every,
         )
+    if isinstance(search, _search.PopulationBased):
+        search, search_key = search._replace(key=None), search.key
     validation_data, validation_every, patience = _validate.check_validation(
         data,
         validation_data=validation_data,
@@ -190,6 +194,7 @@ def prepare(
         opt_state=opt_state,
         validation_data=validation_data,
         loss_hyperparams=loss_hyperparams,
+        search_key=search_key,
     )
     return config, inputs
 
@@ -323,9 +328,23 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     start_axes = (axes.params, axes.opt_state, const_axes) if lanes else ()
     state = over_lanes(start, *start_axes)(inputs.params, inputs.opt_state, consts)
     extra = _batches.feed(None, inputs.data, config.batch_size, inputs.key)[1]
-    pruned = None
+    pruned = lineage = None
     if config.search is None:
         out = go(state, extra, None, consts, None, 0, config.num_steps)
+    elif isinstance(config.search, _search.PopulationBased):
+        out, lineage = _search.population(
+            config.search,
+            go,
+            state,
+            extra,
+            consts,
+            const_axes,
+            lambda params, consts: value_lanes(params, consts, *inputs.validation_data),
+            inputs.search_key,
+            num_steps=config.num_steps,
+            validation_every=config.validation_every,
+            history_every=config.history_every,
+        )
     else:
         out, pruned = _search.run(
             config.search,
@@ -375,6 +394,7 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
         stopped_early=end.stopped_early,
         aux=out.infos.aux,
         pruned=pruned,
+        lineage=lineage,
     )
 
 

@@ -71,7 +71,10 @@ class FitResult(NamedTuple):
             `t`, each leaf with a leading axis of `num_steps` and in a
             floating dtype; NaN after the run stopped. None without.
         pruned: per lane, under a `search=`: the search stopped this lane at
-            the end of a rung (bool). None without a search.
+            the end of a rung (bool). None without a search that prunes.
+        lineage: under `jaxgd.population_based`, a `Lineage(source,
+            hyperparams)`: the lane each lane went on from at each exploit,
+            and the numbers it used, period by period. None otherwise.
 
     `repr` shows shapes and the run's outcome in a few lines; the arrays are
     one attribute away.
@@ -94,6 +97,7 @@ class FitResult(NamedTuple):
     stopped_early: jax.Array
     aux: Any = None
     pruned: jax.Array | None = None
+    lineage: Any = None
 
     def __repr__(self) -> str:
         return _summary(self)

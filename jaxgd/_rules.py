@@ -596,6 +596,24 @@ class Observed(NamedTuple):
     found: jax.Array  # False when a line search found no decrease
 
 
+def numbers(state: Any) -> dict[str, jax.Array]:
+    """The numbers a rule's state holds and its updates read, by name.
+
+    Plain descent's rate, or the hyperparameters optax.inject_hyperparams
+    keeps in its state; none for an optax object or the line search.
+    """
+    if isinstance(state, GradientDescentState):
+        return {"learning_rate": state.learning_rate}
+    return dict(getattr(state, "hyperparams", {}))
+
+
+def with_numbers(state: Any, new: dict[str, jax.Array]) -> Any:
+    """`state` holding the numbers `new` instead (see `numbers`)."""
+    if isinstance(state, GradientDescentState):
+        return state._replace(learning_rate=new["learning_rate"])
+    return state._replace(hyperparams={**state.hyperparams, **new})
+
+
 def observe(state: Any, dtype: Any) -> Observed:
     """Reads the step size and the line search's work from a new state."""
     if isinstance(state, GradientDescentState):

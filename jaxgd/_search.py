@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _validate
+from . import _rules, _validate
 from ._loop import Outcome
 from ._step import StepState
 
@@ -174,6 +174,106 @@ def hyperband(*, eta: int = 3, min_steps: int) -> Hyperband:
     return Hyperband(eta, min_steps)
 
 
+class PopulationBased(NamedTuple):
+    """The settings of `jaxgd.population_based`.
+
+    `key` is taken out into the run's traced inputs; `names` are the
+    numbers a sweep perturbs, `(where, name)` with `where` "rule" (the
+    learning rate, an optimizer factory's hyperparameters) or "loss"
+    (`loss_hyperparams`): those that vary across its lanes.
+    """
+
+    every: int
+    fraction: float
+    perturb: tuple[float, float]
+    key: Any = None
+    names: tuple[tuple[str, str], ...] = ()
+
+
+class Lineage(NamedTuple):
+    """Where each lane of a population-based search came from.
+
+    Attributes:
+        source: `(lanes, periods)` int32: the lane whose params and optimizer
+            state lane `i` went on from at the start of period `p` (itself
+            when it copied nothing; period 0 is the start).
+        hyperparams: by name, `(lanes, periods)`: the numbers each lane used
+            in each period, those a sweep varies across its lanes (the
+            learning rate, an optimizer factory's hyperparameters, the
+            loss's keyword arguments).
+    """
+
+    source: jax.Array
+    hyperparams: dict[str, jax.Array]
+
+
+def population_based(
+    *,
+    every: int,
+    fraction: float = 0.25,
+    perturb: tuple[float, float] = (0.8, 1.25),
+    key: jax.Array,
+) -> PopulationBased:
+    r"""Population-based training: the worst lanes copy the best, then explore.
+
+    Every `every` steps, the lanes are ranked by their validation loss (lanes
+    that diverged last, ties to the lower index). Each of the
+    $\lfloor$ `fraction` $\cdot n \rfloor$ worst lanes copies the params,
+    optimizer state and watch of one of as many best lanes, drawn uniformly
+    from `key` (exploit), and multiplies each number the sweep varies across
+    its lanes (learning rate, a factory's hyperparameters, `loss_hyperparams`)
+    by one of the two factors of `perturb`, drawn with equal chances
+    (explore). `FitResult.lineage` holds which lane each lane came from and
+    the numbers it used, period by period. With `fraction=0` nothing is
+    copied, and the run equals the plain sweep.
+
+    Args:
+        every: the steps between two exploits, an int >= 1.
+        fraction: the share of lanes replaced at each exploit, in [0, 0.5].
+        perturb: the two factors of the explore step, positive and finite.
+        key: a jax.random key for the draws.
+
+    Returns:
+        The search, for `search=`.
+
+    Raises:
+        ValueError: if a number is out of its range.
+        TypeError: if an argument is of the wrong kind.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp, jaxgd
+        >>> loss = lambda w, x, y: jnp.mean((x * w - y) ** 2)
+        >>> x = jnp.linspace(-1.0, 1.0, 8)
+        >>> result = jaxgd.sweep(loss, jnp.array(0.0), x, 2 * x,
+        ...     learning_rates=jnp.array([0.001, 0.01, 0.1, 0.3]),
+        ...     validation_data=(x, 2 * x), num_steps=30,
+        ...     search=jaxgd.population_based(every=10, fraction=0.25,
+        ...                                   key=jax.random.key(0)))
+        >>> result.lineage.source.tolist()
+        [[0, 3, 0], [1, 1, 3], [2, 2, 2], [3, 3, 3]]
+    """
+    every = _validate.check_int(every, "every", minimum=1)
+    if not _validate.is_real_number(fraction) or not 0 <= fraction <= 0.5:
+        raise ValueError(
+            f"fraction must be a number in [0, 0.5], the share of lanes replaced "
+            f"at each exploit; got {_validate.describe(fraction)}."
+        )
+    if not (
+        isinstance(perturb, (tuple, list))
+        and len(perturb) == 2
+        and all(_validate.is_real_number(f) for f in perturb)
+        and all(math.isfinite(float(f)) and float(f) > 0 for f in perturb)
+    ):
+        raise ValueError(
+            "perturb must be two positive finite factors, e.g. (0.8, 1.25); got "
+            f"{_validate.describe(perturb)}."
+        )
+    _validate.check_key(key)
+    return PopulationBased(
+        every, float(fraction), (float(perturb[0]), float(perturb[1])), key
+    )
+
+
 def check(
     search: Any,
     *,
@@ -186,12 +286,16 @@ def check(
 
     Returns the `validation_every` to use: `min_steps` unless given.
     """
-    if not isinstance(search, (SuccessiveHalving, Hyperband)):
+    if not isinstance(search, (SuccessiveHalving, Hyperband, PopulationBased)):
         raise TypeError(
-            "search must be jaxgd.successive_halving(...) or jaxgd.hyperband(...); "
-            f"got {_validate.describe(search)}."
+            "search must be jaxgd.successive_halving(...), jaxgd.hyperband(...) or "
+            f"jaxgd.population_based(...); got {_validate.describe(search)}."
         )
-    r = search.min_steps
+    r, what = (
+        (search.every, "every")
+        if isinstance(search, PopulationBased)
+        else (search.min_steps, "min_steps")
+    )
     if not has_validation:
         raise ValueError(
             "search ranks lanes by their validation loss, so it needs "
@@ -199,7 +303,7 @@ def check(
         )
     if num_steps < r:
         raise ValueError(
-            f"num_steps must be at least the search's min_steps ({r}), so that "
+            f"num_steps must be at least the search's {what} ({r}), so that "
             f"its first rung ends inside the run; got num_steps={num_steps}."
         )
     if validation_every is None:
@@ -211,7 +315,7 @@ def check(
         value = _validate.check_int(value, name, minimum=1)
         if r % value:
             raise ValueError(
-                f"{name} must divide the search's min_steps ({r}), so that every "
+                f"{name} must divide the search's {what} ({r}), so that every "
                 f"rung ends on a kept step; got {name}={value}."
             )
     return validation_every
@@ -305,6 +409,91 @@ def _halve(
         consts = _take_along(consts, const_axes, keep)
         extra, ids, start = out.extra, ids[keep], end
     return total, pruned, reached
+
+
+def population(
+    search: PopulationBased,
+    go: Go,
+    state: StepState,
+    extra: Any,
+    consts: tuple,
+    const_axes: Any,
+    rank: Callable[[Any, Any], jax.Array],
+    key: jax.Array,
+    *,
+    num_steps: int,
+    validation_every: int,
+    history_every: int,
+) -> tuple[Outcome, Lineage]:
+    """Runs a population-based search: its outcome and the lanes' lineage.
+
+    `consts` are `(frozen, learning_rate, hyperparams, loss_hyperparams)`,
+    as `_fit.run` builds the lanes with them.
+    """
+    lanes = jnp.shape(state.status)[0]
+    ids = jnp.arange(lanes, dtype=jnp.int32)
+    replaced = int(search.fraction * lanes)
+    total = _start(state, lanes, num_steps, validation_every, history_every)
+    ends = [*range(search.every, num_steps, search.every), num_steps]
+    sources, used = [ids], [_numbers(search.names, state, consts)]
+    carries, start = None, 0
+    for p, end in enumerate(ends):
+        out = go(state, extra, carries, consts, None, start, end - start)
+        total = _write(total, out, ids, start, validation_every, history_every)
+        if p == len(ends) - 1:
+            break
+        state, carries, extra, start = out.state, out.carries, out.extra, end
+        source = ids
+        if replaced:
+            score = rank(state.params, consts)
+            score = jnp.where(jnp.isfinite(score) & ~state.diverged, score, jnp.inf)
+            order = jnp.argsort(score, stable=True)
+            pick, flip = jax.random.split(jax.random.fold_in(key, p))
+            chosen = jax.random.randint(pick, (replaced,), 0, replaced)
+            source = ids.at[order[lanes - replaced :]].set(order[chosen])
+            state = _take(state, source)
+            carries = _take(carries, source, lanes)
+            consts = _take_along(consts, const_axes, source)
+            draws = jax.random.randint(flip, (lanes, len(search.names)), 0, 2)
+            factors = jnp.where(
+                (source != ids)[:, None], jnp.asarray(search.perturb)[draws], 1.0
+            )
+            state, consts = _perturbed(search.names, state, consts, factors)
+        sources.append(source)
+        used.append(_numbers(search.names, state, consts))
+    lineage = Lineage(
+        source=jnp.stack(sources, axis=1),
+        hyperparams={
+            name: jnp.stack([u[name] for u in used], axis=1) for _, name in search.names
+        },
+    )
+    return total, lineage
+
+
+def _numbers(names: tuple, state: StepState, consts: tuple) -> dict[str, jax.Array]:
+    """The numbers `names` of every lane: from the rule's state, or the loss's."""
+    rule = _rules.numbers(state.opt_state)
+    return {
+        name: rule[name] if where == "rule" else consts[3][name]
+        for where, name in names
+    }
+
+
+def _perturbed(
+    names: tuple, state: StepState, consts: tuple, factors: jax.Array
+) -> tuple[StepState, tuple]:
+    """The lanes' numbers `names` times `factors` (one column per name)."""
+    rule, loss = {}, dict(consts[3] or {})
+    held = _rules.numbers(state.opt_state)
+    for k, (where, name) in enumerate(names):
+        value = held[name] if where == "rule" else loss[name]
+        scaled = value * factors[:, k].reshape((-1,) + (1,) * (value.ndim - 1))
+        (rule if where == "rule" else loss)[name] = scaled.astype(value.dtype)
+    if rule:
+        state = state._replace(opt_state=_rules.with_numbers(state.opt_state, rule))
+    if consts[3] is not None:
+        consts = (*consts[:3], loss)
+    return state, consts
 
 
 def _take_along(tree: Any, axes: Any, keep: jax.Array) -> Any:

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _linesearch, _params, _rules, _validate
+from . import _linesearch, _params, _rules, _search, _validate
 from ._fit import Config, Inputs, check_memory, execute, finish, prepare, run
 from ._result import FitResult
 
@@ -227,6 +227,12 @@ def setup(
     axes = _SWEEP_AXES._replace(
         loss_hyperparams=None if inputs.loss_hyperparams is None else 0
     )
+    if isinstance(config.search, _search.PopulationBased):
+        # The numbers that vary across the lanes are those explored.
+        names = [("rule", "learning_rate")] if rates is not None else []
+        names += [("rule", key) for key in numbers]
+        names += [("loss", key) for key in lane_keywords]
+        config = config._replace(search=config.search._replace(names=tuple(names)))
     return config, inputs, axes, lanes
 
 

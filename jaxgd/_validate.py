@@ -364,3 +364,15 @@ def check_loss_hyperparams(
             raise ValueError(f"{where} must be finite; got {describe(value)}.")
         arrays[name] = value
     return arrays
+
+
+def check_key(key: Any, name: str = "key") -> None:
+    """Checks one jax.random key: a typed key, or a raw uint32 pair."""
+    dtype = getattr(key, "dtype", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    raw = dtype == jnp.uint32 and np.shape(key) == (2,)
+    if not (typed and np.shape(key) == ()) and not raw:
+        raise TypeError(
+            f"{name} must be one jax.random key, e.g. {name}=jax.random.key(0); got "
+            f"{describe(key)}."
+        )

@@ -577,3 +577,93 @@ def test_cross_validation_that_cannot_run_is_refused(kwargs, message):
             learning_rates=jnp.array([0.1, 0.2]),
             **kwargs,
         )
+
+
+def pbt_problem(dtype=jnp.float32):
+    X, Y = regression(n_samples=40, dtype=dtype)
+    return X[:30], Y[:30], X[30:], Y[30:], linear.init(jax.random.key(8), 3, 1, dtype)
+
+
+def test_population_based_with_nothing_replaced_is_the_sweep():
+    X, Y, X_val, Y_val, params = pbt_problem()
+    common = dict(
+        learning_rates=jnp.logspace(-3, -0.5, 6),
+        validation_data=(X_val, Y_val),
+        num_steps=30,
+    )
+    search = jaxgd.population_based(every=10, fraction=0.0, key=jax.random.key(0))
+    result = jaxgd.sweep(linear.mse, params, X, Y, search=search, **common)
+    plain = jaxgd.sweep(linear.mse, params, X, Y, validation_every=10, **common)
+    np.testing.assert_array_equal(
+        result.lineage.source, np.tile(np.arange(6), (3, 1)).T
+    )
+    for got, want in zip(
+        jax.tree.leaves(result._replace(lineage=None)),
+        jax.tree.leaves(plain),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_copied_lane_goes_on_from_its_sources_state_with_a_perturbed_rate():
+    X, Y, X_val, Y_val, params = pbt_problem()
+    rates = jnp.logspace(-3, -0.5, 8)
+    result = jaxgd.sweep(
+        linear.mse,
+        params,
+        X,
+        Y,
+        learning_rates=rates,
+        validation_data=(X_val, Y_val),
+        num_steps=30,
+        record_params=True,
+        search=jaxgd.population_based(
+            every=10, fraction=0.25, perturb=(0.5, 2.0), key=jax.random.key(1)
+        ),
+    )
+    source = np.asarray(result.lineage.source)
+    used = np.asarray(result.lineage.hyperparams["learning_rate"])
+    np.testing.assert_array_equal(used[:, 0], rates)
+    copies = 0
+    for p in (1, 2):
+        # Two lanes copy one of the two best; recorded after the exploit, a
+        # copy's validation loss is its source's.
+        assert (source[:, p] != np.arange(8)).sum() == 2
+        recorded = np.asarray(result.validation_losses)[:, p]
+        for lane in range(8):
+            src = source[lane, p]
+            if src == lane:
+                assert used[lane, p] == used[lane, p - 1]
+                continue
+            assert recorded[src] <= np.unique(recorded)[1]
+            copies += 1
+            assert used[lane, p] / used[src, p - 1] in (np.float32(0.5), 2.0)
+            # It goes on from its source's params at the exploit, as a fit.
+            start = {k: t[src, 10 * p] for k, t in result.trajectory.items()}
+            alone = jaxgd.fit(
+                linear.mse,
+                start,
+                X,
+                Y,
+                learning_rate=used[lane, p],
+                num_steps=10,
+            )
+            np.testing.assert_allclose(
+                result.losses[lane, 10 * p : 10 * p + 10], alone.losses, rtol=1e-5
+            )
+    assert copies == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (dict(every=0), ValueError, "every must be"),
+        (dict(fraction=0.7), ValueError, r"fraction must be a number in \[0, 0.5\]"),
+        (dict(perturb=(0.8, -1.0)), ValueError, "perturb must be two positive"),
+        (dict(key=0), TypeError, "key must be one jax.random key"),
+    ],
+)
+def test_bad_population_settings_name_the_argument(kwargs, error, message):
+    args = dict(every=10, key=jax.random.key(0))
+    with pytest.raises(error, match=message):
+        jaxgd.population_based(**{**args, **kwargs})
