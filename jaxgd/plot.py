@@ -39,6 +39,7 @@ from jax.typing import ArrayLike
 
 from . import _validate, linear
 from ._result import FitResult
+from ._sweep import best
 
 try:
     import matplotlib
@@ -59,6 +60,7 @@ __all__ = [
     "lr_sweep",
     "path_1d",
     "path_2d",
+    "search",
     "subplots",
 ]
 
@@ -337,13 +339,115 @@ def loss_curve(
     return fig
 
 
+@_styled
+def search(
+    result: FitResult,
+    *,
+    ax: Axes | None = None,
+    validation_every: int | None = None,
+) -> Figure:
+    """Plots a search: every lane's validation loss against the steps.
+
+    For a sweep with `search=` (or any batched run with `validation_data`).
+    A lane a search pruned is drawn thin and grey up to its last validation
+    loss, where a grey bar marks its rung's end; the lanes that went on are
+    drawn in colour. The winner, `jaxgd.best(result, by="validation")`, is
+    drawn thick, with a gold star at its lowest validation loss. The y axis
+    is logarithmic when the losses span more than two decades. The steps of
+    the validation losses are found as `loss_curve` finds them: pass the
+    run's `validation_every` when the lengths do not tell it.
+
+    Args:
+        result: a batched `FitResult` with validation losses.
+        ax: axes to draw into; a new figure when None.
+        validation_every: `k`, the run's `validation_every`.
+
+    Returns:
+        The figure drawn into.
+
+    Raises:
+        TypeError: if `result` is not a `FitResult` or `ax` not an Axes.
+        ValueError: if `result` has no lane axis or no validation losses, or
+            `validation_every` does not fit them.
+
+    Examples:
+        >>> import jax.numpy as jnp, jaxgd
+        >>> from jaxgd import plot
+        >>> loss = lambda w, x, y: jnp.mean((x * w - y) ** 2)
+        >>> x = jnp.linspace(-1.0, 1.0, 8)
+        >>> result = jaxgd.sweep(loss, jnp.array(0.0), x, 2 * x,
+        ...     learning_rates=jnp.array([0.001, 0.01, 0.1, 1.0]),
+        ...     validation_data=(x, 2 * x), num_steps=40,
+        ...     search=jaxgd.successive_halving(eta=2, min_steps=10))
+        >>> fig = plot.search(result, validation_every=10)
+        >>> [line.get_label() for line in fig.axes[0].lines][-3:]
+        ['winner: lane 3', 'pruned', 'lowest validation loss']
+    """
+    losses, _, _ = _lanes(result, "search")
+    if np.ndim(result.losses) != 2:
+        raise ValueError(
+            "search plots the lanes of a batched result (from sweep or "
+            f"multistart); got losses.shape={np.shape(result.losses)}."
+        )
+    every, values, best_step = _validation(
+        result, losses.shape, validation_every, "search"
+    )
+    pruned = (
+        np.zeros(values.shape[0], bool)
+        if result.pruned is None
+        else np.asarray(result.pruned, bool)
+    )
+    winner, _ = best(result, by="validation")
+    fig, ax = _figure(ax)
+    steps = every * np.arange(values.shape[1])
+    ends_x, ends_y = [], []
+    for k in range(values.shape[0]):
+        finite = np.isfinite(values[k])
+        if not finite.any():
+            continue
+        style = dict(color=_colour(k), label="_nolegend_")
+        if pruned[k]:
+            style = dict(color="0.6", linewidth=0.8, label="_nolegend_")
+            ends_x.append(steps[finite][-1])
+            ends_y.append(values[k][finite][-1])
+        if k == winner:
+            style = dict(color=_colour(k), linewidth=2.6, label=f"winner: lane {k}")
+        (line,) = ax.plot(steps[finite], values[k][finite], **style)
+        _from_step_0(line)
+    ax.plot(
+        ends_x,
+        ends_y,
+        marker="|",
+        markersize=12,
+        markeredgewidth=2,
+        linestyle="none",
+        color="0.45",
+        label="pruned" if ends_x else "_nolegend_",
+    )
+    at = best_step[winner] // every
+    ax.plot(
+        [best_step[winner]],
+        [values[winner][at]],
+        label="lowest validation loss",
+        **_BEST_STYLE,
+    )
+    _log_if_wide(ax, values[np.isfinite(values)])
+    ax.set_xlabel("step t (updates)")
+    ax.set_ylabel("validation loss")
+    _legend(ax)
+    return fig
+
+
 def _validation(
-    result: FitResult, shape: tuple[int, int], every: Any
+    result: FitResult,
+    shape: tuple[int, int],
+    every: Any,
+    caller: str = "loss_curve(..., validation=True)",
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """`(k, validation_losses (K, V), best_step (K,))` of a result, checked."""
     if result.validation_losses is None or result.best_step is None:
         raise ValueError(
-            "loss_curve(..., validation=True) needs the validation losses of a "
+            f"{caller} needs the validation losses of a "
             "run with validation_data, but this run had no validation_data "
             "(result.validation_losses is None)."
         )
@@ -368,9 +472,9 @@ def _validation(
             else "no validation_every gives"
         )
         raise ValueError(
-            f"loss_curve cannot tell validation_every from the lengths: for "
-            f"{num_steps} steps, {fits} {measured} validation losses. Pass the "
-            "run's validation_every=."
+            f"{caller.split('(')[0]} cannot tell validation_every from the "
+            f"lengths: for {num_steps} steps, {fits} {measured} validation "
+            "losses. Pass the run's validation_every=."
         )
     else:
         every = low

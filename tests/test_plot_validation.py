@@ -160,3 +160,36 @@ def test_validation_refuses_what_does_not_go_with_it():
         plot.loss_curve(result, validation="yes")
     with pytest.raises(TypeError, match="validation_every must be an int"):
         plot.loss_curve(result, validation=True, validation_every=5.0)
+
+
+def test_a_search_plot_draws_each_lane_to_its_rung_and_marks_the_winner():
+    rates = jnp.array([0.01, 0.05, 0.1, 0.2])
+    result = jaxgd.sweep(
+        gap,
+        jnp.array(0.0),
+        *TRAIN,
+        learning_rates=rates,
+        validation_data=VALIDATION,
+        num_steps=16,
+        search=jaxgd.successive_halving(eta=2, min_steps=4),
+    )
+    fig = plot.search(result, validation_every=4)
+    lines = fig.axes[0].lines
+    values = np.asarray(result.validation_losses)
+    pruned = np.asarray(result.pruned)
+    for k, line in enumerate(lines[:4]):
+        finite = np.isfinite(values[k])
+        np.testing.assert_array_equal(line.get_xdata(), 4 * np.flatnonzero(finite))
+        np.testing.assert_allclose(line.get_ydata(), values[k][finite])
+    winner, _ = jaxgd.best(result, by="validation")
+    assert lines[winner].get_label() == f"winner: lane {winner}"
+    assert not pruned[winner]
+    # A bar at each pruned lane's last validation loss, a star at the winner's best.
+    ends = lines[4]
+    assert ends.get_label() == "pruned" and len(ends.get_xdata()) == pruned.sum()
+    for x, k in zip(ends.get_xdata(), np.flatnonzero(pruned), strict=True):
+        assert x == 4 * (np.flatnonzero(np.isfinite(values[k]))[-1])
+    star = lines[5]
+    best = int(result.best_step[winner])
+    assert list(star.get_xdata()) == [best]
+    np.testing.assert_allclose(star.get_ydata(), [values[winner][best // 4]])
