@@ -398,9 +398,7 @@ def _halve(
         if k == len(ends) - 1:
             break
         width = max(1, len(ids) // eta)
-        score = rank(out.state.params, consts)
-        score = jnp.where(jnp.isfinite(score) & ~out.state.diverged, score, jnp.inf)
-        keep = jnp.sort(jnp.argsort(score, stable=True)[:width])
+        keep = jnp.sort(_ranked(rank, out.state, consts)[:width])
         dropped = jnp.ones(len(ids), bool).at[keep].set(False)
         pruned = pruned.at[ids].set(dropped)
         reached = reached.at[ids].set(jnp.where(dropped, end, reached[ids]))
@@ -445,9 +443,7 @@ def population(
         state, carries, extra, start = out.state, out.carries, out.extra, end
         source = ids
         if replaced:
-            score = rank(state.params, consts)
-            score = jnp.where(jnp.isfinite(score) & ~state.diverged, score, jnp.inf)
-            order = jnp.argsort(score, stable=True)
+            order = _ranked(rank, state, consts)
             pick, flip = jax.random.split(jax.random.fold_in(key, p))
             chosen = jax.random.randint(pick, (replaced,), 0, replaced)
             source = ids.at[order[lanes - replaced :]].set(order[chosen])
@@ -468,6 +464,17 @@ def population(
         },
     )
     return total, lineage
+
+
+def _ranked(rank: Callable, state: StepState, consts: Any) -> jax.Array:
+    """The lanes, best first, by validation loss.
+
+    Ties go to the lower index; lanes that diverged, or whose loss is not
+    finite, come last.
+    """
+    score = rank(state.params, consts)
+    score = jnp.where(jnp.isfinite(score) & ~state.diverged, score, jnp.inf)
+    return jnp.argsort(score, stable=True)
 
 
 def _numbers(names: tuple, state: StepState, consts: tuple) -> dict[str, jax.Array]:

@@ -296,8 +296,8 @@ def test_bad_settings_name_the_argument(kwargs, error, message):
         (
             dict(search="halving"),
             TypeError,
-            r"search must be jaxgd.successive_halving\(...\) or "
-            r"jaxgd.hyperband\(...\); got str 'halving'\.",
+            r"search must be jaxgd.successive_halving\(...\), jaxgd.hyperband"
+            r"\(...\) or jaxgd.population_based\(...\); got str 'halving'\.",
         ),
     ],
 )
