@@ -92,6 +92,7 @@ def test_successive_halving_is_the_exhaustive_sweep_masked_by_its_rule(x64):
     assert jaxgd.best(result, by="validation")[0] == 1
 
 
+@pytest.mark.slow
 def test_a_lane_that_goes_on_is_the_fit_of_its_configuration(x64):
     X, Y = regression(n_samples=40, dtype=jnp.float64)
     X, Y, X_val, Y_val = X[:30], Y[:30], X[30:], Y[30:]
@@ -206,6 +207,7 @@ def test_hyperband_is_a_halving_of_each_bracket(
     assert not np.asarray(result.pruned)[brackets[-1][0] :].any()
 
 
+@pytest.mark.slow
 def test_halving_of_a_multistart():
     """Balls on a curve with two valleys, ranked by the curve's value."""
 
@@ -350,6 +352,7 @@ def test_a_regularisation_path_is_one_sweep(x64):
         np.testing.assert_allclose(result.params["b"][k], b, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_loss_hyperparams_are_the_losss_keyword_arguments():
     X, Y = regression(n_samples=20)
     params = linear.init(jax.random.key(1), 3, 1)
