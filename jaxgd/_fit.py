@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from . import (
     _batches,
+    _checks,
     _interrupt,
     _loop,
     _params,
@@ -18,7 +19,6 @@ from . import (
     _rules,
     _sharding,
     _step,
-    _validate,
     _watch,
 )
 from ._result import FitResult
@@ -86,32 +86,27 @@ def prepare(
     history_every: Any = 1,
 ) -> tuple[Config, Inputs]:
     """Validates the arguments of `fit` and splits them into static and traced."""
-    if not callable(loss):
-        raise TypeError(
-            f"loss must be a function loss(params, *data); got "
-            f"{_validate.describe(loss)}."
-        )
-    num_steps = _validate.check_int(
-        num_steps, "num_steps", minimum=0, maximum=_validate.MAX_STEPS
+    _checks.function(loss, "loss", "loss(params, *data)")
+    num_steps = _checks.count(
+        num_steps, "num_steps", minimum=0, maximum=_checks.MAX_STEPS
     )
-    history_every = _validate.check_int(history_every, "history_every", minimum=1)
+    history_every = _checks.count(history_every, "history_every", minimum=1)
     for name, flag in (
         ("record_params", record_params),
         ("progress", progress),
         ("restore_best", restore_best),
         ("has_aux", has_aux),
     ):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool; got {flag!r}.")
+        _checks.flag(flag, name)
     trained, frozen, constants = _params.split(params, trainable)
     float_dtype = _rules.float_dtype(trained)
     rule, learning_rate, hyperparams = _rules.prepare(
         learning_rate, optimizer, hyperparams, float_dtype, params=trained
     )
-    _validate.check_tol(tol)
-    batch_size = _validate.check_batching(batch_size, key, data)
+    _checks.tol(tol)
+    batch_size = _checks.batching(batch_size, key, data)
     _sharding.check_data_sharding(data)
-    validation_data, validation_every, patience = _validate.check_validation(
+    validation_data, validation_every, patience = _checks.validation(
         data,
         validation_data=validation_data,
         validation_every=validation_every,
@@ -122,10 +117,9 @@ def prepare(
     )
     if validation_data is not None:
         _sharding.check_data_sharding(validation_data, "validation_data")
-    if callback is not None and not callable(callback):
-        raise TypeError(
-            "callback must be a function callback(info) called at every "
-            f"evaluation; got {_validate.describe(callback)}."
+    if callback is not None:
+        _checks.function(
+            callback, "callback", "callback(info) called at every evaluation"
         )
     traced = (params, data, learning_rate, hyperparams, key, tol, opt_state)
     reporter = None
@@ -219,12 +213,12 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     # a call that reuses the compiled loop skips the abstract evaluation.
     params = one_lane(inputs.params, axes and axes.params)
     frozen = one_lane(inputs.frozen, axes and axes.frozen)
-    value, aux = _validate.check_loss_output(
+    value, aux = _checks.loss_output(
         objective(frozen), params, inputs.data, has_aux=config.has_aux
     )
     hooks = {}
     if inputs.validation_data is not None:
-        checked, _ = _validate.check_loss_output(
+        checked, _ = _checks.loss_output(
             objective(frozen),
             params,
             inputs.validation_data,
@@ -382,7 +376,7 @@ def check_memory(config: Config, inputs: Inputs, lanes: int = 1) -> None:
     per_step = 3 * jnp.dtype(dtype).itemsize
     if config.has_aux:
         objective = _params.objective(config.loss, inputs.frozen, config.constants)
-        _, aux = _validate.check_loss_output(
+        _, aux = _checks.loss_output(
             objective, inputs.params, inputs.data, has_aux=True
         )
         per_step += sum(max(leaf.size, 1) * 8 for leaf in jax.tree.leaves(aux))
@@ -391,16 +385,16 @@ def check_memory(config: Config, inputs: Inputs, lanes: int = 1) -> None:
         size = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(inputs.params))
         need += (config.num_steps // config.history_every + 1) * size
     need *= lanes
-    available = _validate.available_memory()
+    available = _checks.available_memory()
     if available is None or need <= available:
         return
     fits = max(1, available // 4)
     every = config.history_every * max(2, -(-need // fits))
     raise ValueError(
-        f"the histories of this run need {_validate.bytes_text(need)} ("
+        f"the histories of this run need {_checks.bytes_text(need)} ("
         f"{kept:,} kept steps"
         + (f" of {lanes} lanes" if lanes > 1 else "")
-        + f"), more than the {_validate.bytes_text(available)} of memory "
+        + f"), more than the {_checks.bytes_text(available)} of memory "
         f"available: pass history_every={every:,} to keep every {every:,}th "
         "step"
         + (", drop record_params" if config.record_params else "")

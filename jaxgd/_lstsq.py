@@ -28,7 +28,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from . import _shapes, _validate
+from . import _checks
 from ._cpu_products import HIGHEST, rows_product
 
 
@@ -144,15 +144,14 @@ def stats(
         >>> s.count.item(), s.x_mean.tolist(), s.gram.tolist(), s.anchor.tolist()
         (4.0, [1.5], [[5.0]], [[2.0]])
     """
-    if not isinstance(across_processes, bool):
-        raise TypeError(f"across_processes must be a bool; got {across_processes!r}.")
+    _checks.flag(across_processes, "across_processes")
     if y is None:
         moments = _chunk_moments(X)
     else:
-        X, y = _shapes.check_X_y(X, y)
-        _shapes.check_samples(X, "stats")
-        _shapes.check_finite(X, "X", "stats")
-        _shapes.check_finite(y, "y", "stats")
+        X, y = _checks.features_targets(X, y)
+        _checks.samples(X, "stats")
+        _checks.finite_values(X, "X", "stats")
+        _checks.finite_values(y, "y", "stats")
         dtype = jnp.result_type(jnp.float32, X, y)
         X, y = X.astype(dtype), y.astype(dtype)
         if not across_processes or jax.process_count() == 1:
@@ -175,7 +174,7 @@ def _check_overflow(result: Stats, y_squares: Callable[[], Any]) -> Stats:
     X, so it would blame y for X's overflow. Skipped under `jit`.
     """
     leaves = jax.tree.leaves(result)
-    if not all(_validate.is_concrete(leaf) for leaf in leaves) or _shapes.all_finite(
+    if not all(_checks.is_concrete(leaf) for leaf in leaves) or _checks.all_finite(
         leaves
     ):
         return result
@@ -386,25 +385,25 @@ def _chunk_moments(chunks: Any) -> _Moments:
     if isinstance(chunks, (jax.Array, np.ndarray)) or not isinstance(chunks, Iterable):
         raise ValueError(
             "stats needs X and y, or one iterable of (X, y) chunks of rows; got "
-            f"{_validate.describe(chunks)} and no y."
+            f"{_checks.describe(chunks)} and no y."
         )
     total, first = None, None
     for k, chunk in enumerate(chunks):
         if not (isinstance(chunk, (tuple, list)) and len(chunk) == 2):
             raise ValueError(
                 f"chunk {k} must be an (X, y) pair of arrays; got "
-                f"{_validate.describe(chunk)}."
+                f"{_checks.describe(chunk)}."
             )
         # numpy chunks stay numpy until the one transfer into `_moments`.
-        X = _shapes.as_array(chunk[0], f"chunk {k}'s X", host=True)
-        y = _shapes.as_array(chunk[1], f"chunk {k}'s y", host=True)
+        X = _checks.array(chunk[0], f"chunk {k}'s X", host=True)
+        y = _checks.array(chunk[1], f"chunk {k}'s y", host=True)
         if np.ndim(y) == 1 and np.ndim(X) == 2 and len(y) == len(X):
             y = y[:, None]  # one output
-        _shapes.check_shapes(X, y)
+        _checks.feature_target_shapes(X, y)
         if X.shape[0] == 0:
             continue
-        _shapes.check_finite(X, f"chunk {k}'s X", "stats")
-        _shapes.check_finite(y, f"chunk {k}'s y", "stats")
+        _checks.finite_values(X, f"chunk {k}'s X", "stats")
+        _checks.finite_values(y, f"chunk {k}'s y", "stats")
         dtype = jnp.result_type(jnp.float32, X, y)
         shape = (X.shape[1], y.shape[1], dtype)
         if first is None:
@@ -533,7 +532,7 @@ def mse_stats(params: dict, stats: Stats) -> jax.Array:
         >>> jnp.round(result.params["W"], 3).tolist()
         [[2.0]]
     """
-    W, b = _shapes.unpack(params)
+    W, b = _checks.linear_params(params)
     check_stats(stats, W.shape)
     D = W - stats.anchor
     offset = stats.y_mean - b - stats.x_mean @ W
@@ -554,7 +553,7 @@ def check_stats(stats: Any, shape: tuple[int, ...] | None = None) -> Stats:
     if not isinstance(stats, Stats):
         raise TypeError(
             "stats must be the Stats of linear.stats(X, y); got "
-            f"{_validate.describe(stats)}."
+            f"{_checks.describe(stats)}."
         )
     anchor = jnp.shape(stats.anchor)
     if shape is not None and tuple(shape) != anchor:

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
+from . import _checks
 
 TRAINED, FROZEN, CONSTANT = "trained", "frozen", "constant"
 
@@ -73,7 +73,7 @@ class Static:
         return isinstance(other, Static) and self._key() == other._key()
 
     def __repr__(self) -> str:
-        return f"Static({_validate.describe(self.value)})"
+        return f"Static({_checks.describe(self.value)})"
 
 
 class Constants(NamedTuple):
@@ -122,7 +122,7 @@ def split(params: Any, trainable: Any = None, name: str = "params") -> tuple:
         found = ", ".join(sorted({type(leaf).__name__ for _, leaf in flat})) or "none"
         raise ValueError(
             f"{name} has nothing to train: no floating-point array among its "
-            f"leaves (leaf types: {found}); got {_validate.describe(params)}. "
+            f"leaves (leaf types: {found}); got {_checks.describe(params)}. "
             "Pass a pytree of floating-point arrays, e.g. {'W': jnp.zeros((3, 1))}"
             + (", or a trainable= that selects some." if trainable is not None else ".")
         )
@@ -192,7 +192,7 @@ def _selected(params: Any, trainable: Any, treedef: Any, name: str) -> list:
         raise TypeError(
             f"trainable must be a predicate leaf -> bool or a pytree of bools "
             f"with the structure of {name} (or a prefix of it); got "
-            f"{_validate.describe(trainable)}, which does not match: "
+            f"{_checks.describe(trainable)}, which does not match: "
             f"{_mismatch(trainable, params)}"
         )
     flags = []
@@ -202,7 +202,7 @@ def _selected(params: Any, trainable: Any, treedef: Any, name: str) -> list:
             raise TypeError(
                 f"trainable must hold booleans (Python, numpy or a concrete 0-d "
                 f"JAX bool), one per leaf (or subtree) of {name}; got "
-                f"{_validate.describe(flag)}."
+                f"{_checks.describe(flag)}."
             )
         flags.append(value)
     return flags
@@ -249,7 +249,7 @@ def _as_bool(flag: Any) -> bool | None:
         isinstance(flag, (np.ndarray, jax.Array))
         and flag.dtype == np.bool_
         and flag.shape == ()
-        and _validate.is_concrete(flag)
+        and _checks.is_concrete(flag)
     ):
         return bool(flag)
     return None
@@ -262,7 +262,7 @@ def _flag(value: Any, where: str, name: str) -> bool:
         raise TypeError(
             f"trainable, a predicate, must return a boolean (Python, numpy or a "
             f"concrete 0-d JAX bool) for each leaf of {name}; for {where} it "
-            f"returned {_validate.describe(value)}."
+            f"returned {_checks.describe(value)}."
         )
     return flag
 
@@ -290,7 +290,7 @@ def _kind(leaf: Any, select: bool | None, where: str, masked: bool) -> tuple:
     if select and _is_array(leaf):
         raise TypeError(
             f"trainable selects {where}, but gradient descent trains only "
-            f"floating-point arrays; got {_validate.describe(leaf)}."
+            f"floating-point arrays; got {_checks.describe(leaf)}."
         )
     if _is_array(leaf):
         if not masked:
@@ -303,6 +303,6 @@ def _kind(leaf: Any, select: bool | None, where: str, masked: bool) -> tuple:
     if isinstance(leaf, complex):
         raise TypeError(
             f"{where} is a complex number; gradient descent here trains real "
-            f"floating-point params; got {_validate.describe(leaf)}."
+            f"floating-point params; got {_checks.describe(leaf)}."
         )
     return CONSTANT, leaf

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from . import _rules
-from ._validate import describe
+from ._checks import describe
 
 
 class DivergenceError(RuntimeError):

@@ -24,7 +24,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from . import _validate
+from . import _checks
 
 __all__ = ["check_data_sharding", "shard_data", "shard_local_data"]
 
@@ -171,7 +171,7 @@ def _data_mesh(mesh: Mesh | None) -> Mesh:
         )
     if not isinstance(mesh, Mesh):
         raise TypeError(
-            f"mesh must be a jax.sharding.Mesh or None; got {_validate.describe(mesh)}."
+            f"mesh must be a jax.sharding.Mesh or None; got {_checks.describe(mesh)}."
         )
     if not all(t == AxisType.Auto for t in mesh.axis_types):
         types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
@@ -218,7 +218,7 @@ def _as_arrays(arrays: tuple[Any, ...]) -> tuple[Any, ...]:
     for i, tree in enumerate(arrays):
         if not jax.tree.leaves(tree):
             raise ValueError(
-                f"arrays[{i}] holds no array to place; got {_validate.describe(tree)}."
+                f"arrays[{i}] holds no array to place; got {_checks.describe(tree)}."
             )
     leaves, treedef = jax.tree.flatten_with_path(arrays)
     converted = []
@@ -230,39 +230,30 @@ def _as_arrays(arrays: tuple[Any, ...]) -> tuple[Any, ...]:
             except (TypeError, ValueError):  # ragged nested lists
                 raise TypeError(
                     f"{where} must be a rectangular array; got "
-                    f"{_validate.describe(leaf)}."
+                    f"{_checks.describe(leaf)}."
                 ) from None
         if not (
             np.issubdtype(leaf.dtype, np.number) or np.issubdtype(leaf.dtype, np.bool_)
         ):
-            raise TypeError(
-                f"{where} must hold numbers; got {_validate.describe(leaf)}."
-            )
+            raise TypeError(f"{where} must hold numbers; got {_checks.describe(leaf)}.")
         converted.append(leaf)
     return jax.tree.unflatten(treedef, converted)
 
 
 def _check_rows(arrays: tuple[Any, ...], devices: int, over: str) -> None:
-    shapes = {}
-    for path, leaf in jax.tree.flatten_with_path(arrays)[0]:
-        where = "arrays" + jax.tree_util.keystr(path)
-        shape = np.shape(leaf)
-        if not shape:
-            raise ValueError(
-                f"{where} is 0-d; data parallelism splits axis 0 (the samples), "
-                "so every array needs one."
-            )
+    shapes = _checks.leading_shapes(
+        arrays,
+        "arrays",
+        "{where} is 0-d; data parallelism splits axis 0 (the samples), so every "
+        "array needs one.",
+    )
+    for where, shape in shapes.items():
         if shape[0] == 0:
             raise ValueError(
                 f"{where} has no rows (shape {shape}); data parallelism splits "
                 "the samples of axis 0, and there are none."
             )
-        shapes[where] = shape
-    if len({shape[0] for shape in shapes.values()}) > 1:
-        listed = ", ".join(f"{where}.shape={shape}" for where, shape in shapes.items())
-        raise ValueError(
-            f"the arrays disagree on the number of samples (axis 0): {listed}."
-        )
+    _checks.agree(shapes, "the arrays disagree on the number of samples (axis 0)")
     for where, shape in shapes.items():
         rows = shape[0]
         if rows % devices:

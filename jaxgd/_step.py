@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _params, _rules, _shapes, _validate
+from . import _checks, _params, _rules
 
 # Why a run stopped, in `StepState.status`. An interrupted run raises
 # KeyboardInterrupt and returns nothing; a paused step (one the loop runs past
@@ -197,14 +197,9 @@ def make_step(
         >>> state.params, info.loss
         (Array([1.], dtype=float32), Array(4., dtype=float32))
     """
-    if not callable(loss):
-        raise TypeError(
-            f"loss must be a function loss(params, *data); got "
-            f"{_validate.describe(loss)}."
-        )
-    _validate.check_tol(tol)
-    if not isinstance(has_aux, bool):
-        raise TypeError(f"has_aux must be a bool; got {has_aux!r}.")
+    _checks.function(loss, "loss", "loss(params, *data)")
+    _checks.tol(tol)
+    _checks.flag(has_aux, "has_aux")
     # Numbers stay as given: the params' dtype is not known yet.
     rule, rate, numbers = _rules.prepare(learning_rate, optimizer, hyperparams)
     step = build(
@@ -217,7 +212,7 @@ def make_step(
 
     def update(state: StepState, *data: Any) -> tuple[StepState, StepInfo]:
         trained, frozen, constants = _params.split(state.params, trainable)
-        _validate.check_loss_output(
+        _checks.loss_output(
             _params.objective(loss, frozen, constants),
             trained,
             data,
@@ -294,7 +289,7 @@ def build(
         # A step that converges applies no update, so it cannot diverge. A
         # gradient with a NaN or an infinity makes the updated params so; its
         # norm alone could overflow on a finite gradient.
-        diverging = ~finite | (~converging & ~_shapes.finite(params))
+        diverging = ~finite | (~converging & ~_checks.finite(params))
         apply = ~stopped & ~diverging & ~converging & ~stalling
 
         def keep(new: Any, old: Any) -> Any:
