@@ -617,39 +617,43 @@ def linear_params(params: dict) -> tuple[jax.Array, jax.Array]:
     return W, b
 
 
-def features(X: Any) -> jax.Array:
-    """`X` as a 2-D array `(N, n)`, or a `ValueError`."""
-    X = array(X, "X")
-    if X.ndim != 2:
-        raise ValueError(
-            f"X must be 2-D (n_samples, n_features); got X.shape={X.shape}."
-        )
-    return X
+def features(X: Any, y: Any = None, *, host: bool = False) -> Any:
+    """`X: (N, n)`, and `y: (N, m)` if given, as arrays; else a `ValueError`.
 
-
-def features_targets(X: Any, y: Any) -> tuple[jax.Array, jax.Array]:
-    """`X: (N, n)` and `y: (N, m)` as arrays, or a `ValueError`.
-
-    A 1-D `y: (N,)` is one output, `(N, 1)`.
+    A 1-D `y: (N,)` is one output, `(N, 1)`. With `host`, see `array`.
     """
-    X, y = array(X, "X"), array(y, "y")
+    X = array(X, "X", host=host)
+    if y is None:
+        feature_target_shapes(X)
+        return X
+    y = array(y, "y", host=host)
     if y.ndim == 1 and X.ndim == 2 and y.shape[0] == X.shape[0]:
         y = y[:, None]
     feature_target_shapes(X, y)
     return X, y
 
 
-def feature_target_shapes(X: jax.Array, y: jax.Array) -> None:
-    """A `ValueError` unless `X: (N, n)` and `y: (N, m)`."""
+def feature_target_shapes(X: Any, y: Any = None) -> None:
+    """A `ValueError` unless `X: (N, n)` and, if given, `y: (N, m)`."""
     if X.ndim != 2:
         raise ValueError(
             f"X must be 2-D (n_samples, n_features); got X.shape={X.shape}."
         )
-    if y.ndim != 2 or y.shape[0] != X.shape[0]:
+    if y is not None and (y.ndim != 2 or y.shape[0] != X.shape[0]):
         raise ValueError(
             f"y must be (n_samples, n_outputs), or (n_samples,) for one output, "
             f"with as many rows as X; got X.shape={X.shape}, y.shape={y.shape}."
         )
+
+
+def rows(X: Any, y: Any = None, *, caller: str, host: bool = False) -> Any:
+    """`features(X, y)` with at least one row, every concrete value finite."""
+    checked = features(X, y, host=host)
+    arrays = {"X": checked} if y is None else dict(zip("Xy", checked, strict=True))
+    samples(arrays["X"], caller)
+    for name, values in arrays.items():
+        finite_values(values, name, caller)
+    return checked
 
 
 def targets(y: Any, shape: tuple[int, int], X: Any) -> jax.Array:

@@ -148,10 +148,7 @@ def stats(
     if y is None:
         moments = _chunk_moments(X)
     else:
-        X, y = _checks.features_targets(X, y)
-        _checks.samples(X, "stats")
-        _checks.finite_values(X, "X", "stats")
-        _checks.finite_values(y, "y", "stats")
+        X, y = _checks.rows(X, y, caller="stats")
         dtype = jnp.result_type(jnp.float32, X, y)
         X, y = X.astype(dtype), y.astype(dtype)
         if not across_processes or jax.process_count() == 1:

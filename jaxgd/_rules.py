@@ -1,36 +1,13 @@
 """The update rule, decided here once: every rule is an optax transformation.
 
-`fit`, `sweep`, `multistart` and `make_step` take the rule in one of four forms:
-
-- `learning_rate` alone: plain gradient descent, `gradient_descent` below (a
-  float, a 0-d array or an optax schedule);
-- `learning_rate="auto"` or `jaxgd.backtracking(...)`: the Armijo line search,
-  a transformation of `_linesearch`;
-- `optimizer=optax.adam(1e-2)`: an optax object, used as it is. Its numbers
-  are part of the object, so a new object compiles anew;
-- `optimizer=optax.adam` with `learning_rate=1e-2` and `hyperparams={"b1":
-  0.9}`: a factory, built inside the compiled run through
-  `optax.inject_hyperparams`, so that the learning rate and every float in
-  `hyperparams` are traced: new values never recompile, and `sweep` can give
-  each lane its own. Python bools, ints, strings and other settings in
-  `hyperparams` are static (they switch behaviour or set sizes), and so are
-  the factory's integer and boolean defaults. A function in `hyperparams` is
-  a schedule of the step count, as `optax.inject_hyperparams` takes it,
-  unless the factory's argument is annotated as taking some other function
-  (adamw's `mask`, a function of the params): that one is static. An
-  argument whose name ends in `mask` (optax's masks) takes a bool, a pytree
-  of bools with the params' structure, or a function of the params. A static
-  value that cannot be hashed (a pytree mask) is compared by its leaves, or
-  else by identity.
-
-`prepare` checks the forms at call time and splits them into what is static
-(`Rule`) and what is traced (the learning rate and the float
-hyperparameters); `build` makes the transformation inside the run. The
-numbers of a run live in its optimizer state (the rate of plain descent, the
-injected hyperparameters), so a lane of a sweep is just a state, and the
-state says what each update did: `observe` reads the step size, the line
-search's trials and whether it found a decrease. Nothing outside this module
-asks what kind of rule a run has.
+The four forms `fit` takes (`learning_rate` alone, a line search, an optax
+object, an optax factory with traced numbers) are described in `fit`'s
+docstring and in docs/architecture.md. `prepare` checks them at call time and
+splits them into the static `Rule` and the traced numbers; `build` makes the
+transformation inside the run. The numbers of a run live in its optimizer
+state, so a lane of a sweep is just a state, and `observe` reads from a new
+state what the update did. Nothing outside this module asks what kind of rule
+a run has.
 """
 
 from __future__ import annotations

@@ -254,10 +254,7 @@ def solve(X: Any, y: ArrayLike | None = None, loss: str = "mse") -> Params:
         return _lstsq.solve_stats(X)
     if y is None:
         raise ValueError("solve needs X and y, or the Stats of the data alone.")
-    X, y = _checks.features_targets(X, y)
-    _checks.samples(X, "solve")
-    _checks.finite_values(X, "X", "solve")
-    _checks.finite_values(y, "y", "solve")
+    X, y = _checks.rows(X, y, caller="solve")
     dtype = jnp.result_type(jnp.float32, X, y)
     if loss == "bce":
         if not (_checks.is_concrete(X) and _checks.is_concrete(y)):
@@ -360,14 +357,12 @@ def max_learning_rate(X: Any, loss: str = "mse", out_features: int = 1) -> float
         exponent = _exponent(peak)
         gram = _lstsq.raw_gram(X, exponent)
     else:
-        X = _checks.features(X)
+        X = _checks.rows(X, caller="max_learning_rate")
         if not _checks.is_concrete(X):
             raise TypeError(
                 "max_learning_rate returns a Python float, so it needs the values "
                 "of X: call it outside jit and vmap."
             )
-        _checks.samples(X, "max_learning_rate")
-        _checks.finite_values(X, "X", "max_learning_rate")
         X = X.astype(jnp.result_type(jnp.float32, X))
         count = X.shape[0]
         peak = float(jnp.max(jnp.abs(X), initial=0.0))
@@ -564,18 +559,12 @@ def standardize(
         _refuse_constant(constant, columns, "in these statistics", hint)
         scaling = Standardization(mean, scale)
         return _lstsq.standardized_stats(X, mean, scale), scaling
-    X = _checks.array(X, "X", host=True)
-    if X.ndim != 2:
-        raise ValueError(
-            f"X must be 2-D (n_samples, n_features); got X.shape={X.shape}."
-        )
-    _checks.samples(X, "standardize")
+    X = _checks.rows(X, caller="standardize", host=True)
     if not _checks.is_concrete(X):
         raise TypeError(
             "standardize computes the means and spreads of X on the host, so it "
             "needs the values of X: call it outside jit and vmap."
         )
-    _checks.finite_values(X, "X", "standardize")
     columns = _column_names(names, X.shape[1])
     dtype = jax.dtypes.canonicalize_dtype(jnp.result_type(jnp.float32, X.dtype))
     X = np.asarray(X)
