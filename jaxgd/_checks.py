@@ -39,6 +39,11 @@ def describe(x: Any) -> str:
     return f"{type(x).__name__} {text}"
 
 
+def is_array(x: Any) -> bool:
+    """An array: JAX's, numpy's, or a numpy scalar."""
+    return isinstance(x, (jax.Array, np.ndarray, np.generic))
+
+
 def is_real_number(x: Any) -> bool:
     """A real number: a Python int or float (not a bool) or a real array."""
     if isinstance(x, bool):
@@ -171,6 +176,20 @@ def choice(value: Any, name: str, options: Sequence[str]) -> str:
         error = ValueError if isinstance(value, str) else TypeError
         raise error(f"{name} must be {listed}; got {got}.")
     return value
+
+
+def floating_dtype(dtype: Any, name: str = "dtype") -> Any:
+    """`dtype`, a floating dtype (`jnp.float32`, `"float64"`, `np.float16`)."""
+    try:  # numpy would read an array as its dtype (deprecated): not a dtype
+        floating = not is_array(dtype) and jnp.issubdtype(dtype, jnp.floating)
+    except (TypeError, ValueError, SyntaxError):  # numpy parsing a string
+        floating = False
+    if not floating:
+        shown = describe(dtype) if is_array(dtype) else repr(dtype)
+        raise TypeError(
+            f"{name} must be a floating dtype such as jnp.float32; got {shown}."
+        )
+    return dtype
 
 
 def prng_key(value: Any, name: str = "key") -> Any:
@@ -451,10 +470,6 @@ def learning_rate(learning_rate: Any, name: str = "learning_rate") -> None:
             f"{name} must be a scalar; got shape {shape}. To run several learning "
             "rates at once use jaxgd.sweep(..., learning_rates=...)."
         )
-    if hasattr(learning_rate, "dtype") and not jnp.issubdtype(
-        learning_rate.dtype, jnp.number
-    ):
-        raise TypeError(f"{name} must be a number; got {describe(learning_rate)}.")
     positive(learning_rate, name)
 
 

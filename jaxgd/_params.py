@@ -84,10 +84,6 @@ class Constants(NamedTuple):
     values: tuple[Static | None, ...]
 
 
-def _is_array(leaf: Any) -> bool:
-    return isinstance(leaf, (jax.Array, np.ndarray, np.generic))
-
-
 def split(params: Any, trainable: Any = None, name: str = "params") -> tuple:
     """`(trained, frozen, constants)`: the params cut by kind of leaf.
 
@@ -169,7 +165,7 @@ def is_plain(constants: Constants) -> bool:
 
 def index_arrays(tree: Any, index: int) -> Any:
     """`tree` with every array leaf indexed on its leading (lane) axis."""
-    return jax.tree.map(lambda x: x[index] if _is_array(x) else x, tree)
+    return jax.tree.map(lambda x: x[index] if _checks.is_array(x) else x, tree)
 
 
 def _selected(params: Any, trainable: Any, treedef: Any, name: str) -> list:
@@ -282,17 +278,17 @@ def _strong(leaf: Any) -> jax.Array:
 def _kind(leaf: Any, select: bool | None, where: str, masked: bool) -> tuple:
     """The kind of one leaf, and the leaf as it will be used."""
     if isinstance(leaf, float) or (
-        _is_array(leaf) and jnp.issubdtype(leaf.dtype, jnp.floating)
+        _checks.is_array(leaf) and jnp.issubdtype(leaf.dtype, jnp.floating)
     ):
         if select is False:
             return FROZEN, _strong(leaf)
         return TRAINED, _strong(leaf)
-    if select and _is_array(leaf):
+    if select and _checks.is_array(leaf):
         raise TypeError(
             f"trainable selects {where}, but gradient descent trains only "
             f"floating-point arrays; got {_checks.describe(leaf)}."
         )
-    if _is_array(leaf):
+    if _checks.is_array(leaf):
         if not masked:
             raise TypeError(
                 f"{where} has dtype {leaf.dtype}; gradient descent needs "

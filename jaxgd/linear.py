@@ -83,11 +83,7 @@ def init(
     """
     n = _checks.count(in_features, "in_features", minimum=1)
     m = _checks.count(out_features, "out_features", minimum=1)
-    if not _is_floating_dtype(dtype):
-        shown = _checks.describe(dtype) if _is_array(dtype) else repr(dtype)
-        raise TypeError(
-            f"dtype must be a floating dtype such as jnp.float32; got {shown}."
-        )
+    _checks.floating_dtype(dtype)
     bound = 1.0 / n**0.5
     key_w, key_b = jax.random.split(_checks.prng_key(key))
     return {
@@ -760,16 +756,3 @@ def _mse(W: jax.Array, b: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
 def _bce(W: jax.Array, b: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
     logits = _predict(W, b, X)
     return jnp.mean(_softplus(logits) - y * logits)
-
-
-def _is_array(x: Any) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, jax.Array))
-
-
-def _is_floating_dtype(dtype: Any) -> bool:
-    if _is_array(dtype):  # numpy would read an array as its dtype, deprecated
-        return False
-    try:
-        return bool(jnp.issubdtype(dtype, jnp.floating))
-    except (TypeError, ValueError, SyntaxError):  # numpy parsing a string
-        return False
