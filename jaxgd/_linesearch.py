@@ -1,18 +1,8 @@
-r"""Automatic step size: an Armijo backtracking line search inside the compiled loop.
+"""Automatic step size: an Armijo backtracking line search inside the compiled loop.
 
-Each update of plain gradient descent tries a step size $\alpha$ and
-halves it (by `shrink`) until the loss decreases enough,
-
-$$
-L(\theta - \alpha g) \le L(\theta) - c\,\alpha\,\lVert g \rVert^2,
-\qquad g = \nabla L(\theta),
-$$
-
-then takes that step. The next update starts from the accepted step, `grow`
-times larger when it was accepted at its first try, so the step follows the
-curvature up as well as down. The search is a bounded `lax.while_loop`: under
-`vmap` every lane searches its own step, and a lane that finds no decrease in
-`max_tries` trials stops there (`stalled`), it never loops forever.
+The rule is in `backtracking`'s docstring. The search is a bounded
+`lax.while_loop`: under `vmap` every lane searches its own step, and a lane
+that finds no decrease in `max_tries` trials stops (`stalled`), never loops.
 """
 
 from __future__ import annotations

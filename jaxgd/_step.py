@@ -312,7 +312,7 @@ def build(
             grad_norm=jnp.where(stopped, jnp.nan, grad_norm),
             step_size=jnp.where(apply, observed.step_size, jnp.nan),
             aux=jax.tree.map(
-                lambda a: jnp.where(stopped, jnp.nan, a).astype(_aux_dtype(a)), aux
+                lambda a: jnp.where(stopped, jnp.nan, a).astype(_record_dtype(a)), aux
             ),
         )
         return new_state, info
@@ -332,19 +332,14 @@ def nan_info(value: Any, aux: Any, params: Any) -> StepInfo:
         loss=jnp.full((), jnp.nan, record),
         grad_norm=jnp.full((), jnp.nan, norm),
         step_size=jnp.full((), jnp.nan, record),
-        aux=jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, _aux_dtype(a)), aux),
+        aux=jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, _record_dtype(a)), aux),
     )
 
 
 def _record_dtype(value: Any) -> Any:
-    """The dtype of the loss's records: its own dtype, at least float32."""
+    """The dtype of the loss's (and aux's) records: at least float32, so NaN fits."""
     dtype = value.dtype if hasattr(value, "dtype") else jnp.asarray(value).dtype
     return jnp.result_type(jnp.float32, dtype)
-
-
-def _aux_dtype(aux: Any) -> Any:
-    """Aux is recorded as floats, so that a stopped step can be NaN."""
-    return _record_dtype(aux)
 
 
 def _value(out: Any, has_aux: bool) -> jax.Array:
