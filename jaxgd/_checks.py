@@ -120,11 +120,11 @@ def number(
 
 def positive(value: Any, name: str) -> Any:
     """`value`, a positive finite real scalar (checked when concrete)."""
-    if not is_real_number(value) or np.ndim(value) != 0:
-        raise TypeError(f"{name} must be a number; got {describe(value)}.")
-    if is_concrete(value) and not (math.isfinite(float(value)) and value > 0):
-        raise ValueError(f"{name} must be positive and finite; got {float(value)}.")
-    return value
+    try:
+        return number(value, name, above=0.0)
+    except ValueError:
+        message = f"{name} must be positive and finite; got {float(value)}."
+        raise ValueError(message) from None
 
 
 def positives(values: Any, name: str) -> Any:

@@ -1,8 +1,7 @@
 """Which leaves of the params are trained: models as params.
 
-Params may be any pytree: a dict of arrays, an equinox `Module`, the state of
-a flax nnx model, nested containers with functions, strings or Python ints
-among the arrays. Its leaves fall in three kinds:
+Params may be any pytree (a dict of arrays, an equinox `Module`, a flax nnx
+model's state). Its leaves fall in three kinds:
 
 - **trained**: floating-point arrays (and Python floats, trained as 0-d
   arrays): gradient descent updates them;
@@ -20,9 +19,8 @@ predicate that selects a non-array leaf (an equinox spec marks the activation
 functions too) leaves it a constant, as `equinox.partition` does; one that
 selects an integer or boolean array is an error.
 
-`split` cuts params into the three, each a pytree of the params' structure with
-None where a leaf belongs to another kind (as `equinox.partition` does), and
-`combine` puts them back together: the result has the input's type.
+`split` cuts params into the three, each of the params' structure with None
+elsewhere (as `equinox.partition` does); `combine` puts them back together.
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ def _prepare_factory(
             static.append((key, Static(value)))
         elif _is_float(value) or (numeric and isinstance(value, (list, tuple))):
             traced[key] = _hyperparam_number(value, dtype, where)
-        elif isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        elif _checks.is_array(value):
             raise TypeError(
                 f"{where} is an array of {value.dtype}: only floats "
                 "are traced. Pass a float (or a float array), or a Python int or "
@@ -668,6 +668,6 @@ def _is_float(value: Any) -> bool:
         return False
     if isinstance(value, float):
         return True
-    if isinstance(value, (jax.Array, np.ndarray, np.generic)):
+    if _checks.is_array(value):
         return bool(jnp.issubdtype(value.dtype, jnp.floating))
     return False

@@ -141,28 +141,21 @@ def make_step(
     \theta \leftarrow \theta - \eta \nabla_\theta L(\theta),
     $$
 
-    with `optimizer`, it is that optax transformation (an object such as
-    `optax.adam(1e-3)`, or a factory such as `optax.adam` built with
-    `learning_rate` and `hyperparams`). With `learning_rate="auto"` (or
-    `jaxgd.backtracking(...)`) the step size $\eta$ of each update is
-    chosen by a backtracking line search. Either way the update is guarded: a
-    non-finite loss, gradient or updated params sets `diverged` and keeps the
-    params; a gradient norm <= `tol` sets `converged` and keeps them too (so
-    such a step never also diverges); a line search that finds no decrease
-    sets `stalled`; once any is set every later update is a no-op that
-    reports NaN. One `update` equals one step of `jaxgd.fit` with the same
-    arguments: `fit` runs this very update in its loop.
+    with `optimizer`, it is that optax transformation (an object, or a factory
+    built with `learning_rate` and `hyperparams`); with `learning_rate="auto"`
+    each $\eta$ is chosen by a backtracking line search. The update is
+    guarded as `fit`'s is: a non-finite loss, gradient or updated params sets
+    `diverged`, a gradient norm <= `tol` sets `converged`, a search that finds
+    no decrease sets `stalled`, and from then on every update is a no-op that
+    reports NaN. `fit` runs this very update in its loop.
 
     Params may be a model: only floating-point arrays (or the leaves
-    `trainable` selects) are trained, the other leaves pass through. A model
-    with leaves that are not arrays (an equinox `Module`'s activation) cannot
-    cross `jax.jit` as it is: jit `update` with `equinox.filter_jit`. Nor can
-    it be the carry of your own `lax.scan`: split it first with
-    `arrays, static = eqx.partition(model, eqx.is_array)`, make the step of
-    `lambda arrays, *data: loss(eqx.combine(arrays, static), *data)`, scan
-    over `step.init(arrays)`, and put the model back together with
-    `eqx.combine(state.params, static)` (the "Optimizers and models" page of
-    the documentation runs it).
+    `trainable` selects) are trained. A model with leaves that are not arrays
+    (an equinox `Module`'s activation) crosses `jax.jit` only with
+    `equinox.filter_jit`; to scan it yourself, split it with
+    `arrays, static = eqx.partition(model, eqx.is_array)` and make the step of
+    `lambda arrays, *data: loss(eqx.combine(arrays, static), *data)` (the
+    "Optimizers and models" page of the documentation runs it).
 
     Args:
         loss: `loss(params, *data) -> scalar` (or `(scalar, aux)` with
