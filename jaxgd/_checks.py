@@ -276,7 +276,7 @@ def finite_values(x: Any, name: str, caller: str | None = None) -> None:
     The message names the first such value, and with `caller` the function
     that needs them finite.
     """
-    if not is_concrete(x) or all_finite(x):
+    if all_finite(x):
         return
     values = np.asarray(x)
     bad = np.argwhere(~np.isfinite(values))
@@ -303,12 +303,15 @@ def finite(tree: Any) -> jax.Array:
 
 
 def all_finite(tree: Any) -> bool:
-    """Whether the concrete arrays of `tree` hold no NaN and no infinity.
+    """Whether the arrays of `tree` hold no NaN and no infinity, if known.
 
-    Arrays in the host's memory (numpy's, or JAX's on the CPU) are read in
-    place by numpy; others are checked where they are, in one program.
+    True when a leaf is traced: its values are not known yet. Arrays in the
+    host's memory (numpy's, or JAX's on the CPU) are read in place by numpy;
+    others are checked where they are, in one program.
     """
     leaves = jax.tree.leaves(tree)
+    if not all(is_concrete(leaf) for leaf in leaves):
+        return True
     if all(_on_host(leaf) for leaf in leaves):
         return all(bool(np.isfinite(np.asarray(leaf)).all()) for leaf in leaves)
     return bool(_finite_jit(leaves))

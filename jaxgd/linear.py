@@ -423,22 +423,18 @@ def _largest_eigenvalue(gram: np.ndarray) -> float:
 
 def _check_stats_finite(stats: Stats, caller: str) -> None:
     """A `ValueError` if concrete `Stats` hold NaN or an infinity."""
-    leaves = jax.tree.leaves(stats)
-    if not all(_checks.is_concrete(leaf) for leaf in leaves) or _checks.all_finite(
-        leaves
-    ):
+    if _checks.all_finite(stats):
         return
     bad = [
         name
         for name, leaf in zip(Stats._fields, stats, strict=True)
         if not _checks.all_finite(leaf)
     ]
-    if bad:
-        raise ValueError(
-            f"{caller} needs finite statistics; these hold NaN or infinity: "
-            f"{', '.join(bad)}. The data had a value that is not finite, or "
-            "values so large that their squares overflow: rescale the features."
-        )
+    raise ValueError(
+        f"{caller} needs finite statistics; these hold NaN or infinity: "
+        f"{', '.join(bad)}. The data had a value that is not finite, or "
+        "values so large that their squares overflow: rescale the features."
+    )
 
 
 class Standardization(NamedTuple):
