@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from . import _validate
+from . import _checks
 from ._loop import Update
 
 
@@ -35,7 +35,7 @@ def feed(
             return state, extra, info
 
         return whole, None
-    n = _validate.num_samples(data)
+    n = _checks.num_samples(data)
     per_epoch = n // batch_size
 
     def batched(state: Any, order: jax.Array, t: jax.Array) -> tuple:

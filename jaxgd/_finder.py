@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -11,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
+from . import _checks
 from ._result import FitResult
 from ._sweep import sweep
 
@@ -102,13 +101,13 @@ def find_learning_rate(
         >>> limit / 4 < finding.suggestion < limit
         True
     """
-    lower = _positive(lower, "lower")
-    upper = _positive(upper, "upper")
+    lower = float(_checks.positive(lower, "lower"))
+    upper = float(_checks.positive(upper, "upper"))
     if not upper > lower:
         raise ValueError(f"upper must be > lower; got lower={lower}, upper={upper}.")
-    num = _validate.check_int(num, "num", minimum=2)
-    num_steps = _validate.check_int(num_steps, "num_steps", minimum=1)
-    safety = _positive(safety, "safety")
+    num = _checks.count(num, "num", minimum=2)
+    num_steps = _checks.count(num_steps, "num_steps", minimum=1)
+    safety = float(_checks.positive(safety, "safety"))
     if safety > 1:
         raise ValueError(f"safety must be in (0, 1]; got {safety}.")
 
@@ -195,12 +194,3 @@ def _explain_none(rates: np.ndarray, never_rose: np.ndarray, num_steps: int) -> 
         f"in num_steps={num_steps} steps without a rise. Pass a larger upper or "
         "more num_steps, or check that the params are not already at a minimum."
     )
-
-
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number; got {_validate.describe(value)}.")
-    number = float(value)
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be positive and finite; got {value!r}.")
-    return number

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from . import (
     _batches,
+    _checks,
     _interrupt,
     _loop,
     _params,
@@ -19,7 +20,6 @@ from . import (
     _search,
     _sharding,
     _step,
-    _validate,
     _watch,
 )
 from ._result import FitResult
@@ -92,33 +92,28 @@ def prepare(
     loss_hyperparams: Any = None,
 ) -> tuple[Config, Inputs]:
     """Validates the arguments of `fit` and splits them into static and traced."""
-    if not callable(loss):
-        raise TypeError(
-            f"loss must be a function loss(params, *data); got "
-            f"{_validate.describe(loss)}."
-        )
-    num_steps = _validate.check_int(
-        num_steps, "num_steps", minimum=0, maximum=_validate.MAX_STEPS
+    _checks.function(loss, "loss", "loss(params, *data)")
+    num_steps = _checks.count(
+        num_steps, "num_steps", minimum=0, maximum=_checks.MAX_STEPS
     )
-    history_every = _validate.check_int(history_every, "history_every", minimum=1)
+    history_every = _checks.count(history_every, "history_every", minimum=1)
     for name, flag in (
         ("record_params", record_params),
         ("progress", progress),
         ("restore_best", restore_best),
         ("has_aux", has_aux),
     ):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool; got {flag!r}.")
+        _checks.flag(flag, name)
     trained, frozen, constants = _params.split(params, trainable)
     float_dtype = _rules.float_dtype(trained)
     rule, learning_rate, hyperparams = _rules.prepare(
         learning_rate, optimizer, hyperparams, float_dtype, params=trained
     )
-    _validate.check_tol(tol)
-    loss_hyperparams = _validate.check_loss_hyperparams(
+    _checks.tol(tol)
+    loss_hyperparams = _checks.loss_hyperparams(
         loss, loss_hyperparams, float_dtype, positional=1 + len(data)
     )
-    batch_size = _validate.check_batching(batch_size, key, data)
+    batch_size = _checks.batching(batch_size, key, data)
     _sharding.check_data_sharding(data)
     search_key = None
     if search is not None:
@@ -131,7 +126,7 @@ def prepare(
         )
     if isinstance(search, _search.PopulationBased):
         search, search_key = search._replace(key=None), search.key
-    validation_data, validation_every, patience = _validate.check_validation(
+    validation_data, validation_every, patience = _checks.validation(
         data,
         validation_data=validation_data,
         validation_every=validation_every,
@@ -142,10 +137,9 @@ def prepare(
     )
     if validation_data is not None:
         _sharding.check_data_sharding(validation_data, "validation_data")
-    if callback is not None and not callable(callback):
-        raise TypeError(
-            "callback must be a function callback(info) called at every "
-            f"evaluation; got {_validate.describe(callback)}."
+    if callback is not None:
+        _checks.function(
+            callback, "callback", "callback(info) called at every evaluation"
         )
     traced = (
         params,
@@ -264,11 +258,11 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     params = one_lane(inputs.params, axes and axes.params)
     frozen = one_lane(inputs.frozen, axes and axes.frozen)
     keywords = one_lane(inputs.loss_hyperparams, axes and axes.loss_hyperparams)
-    value, aux = _validate.check_loss_output(
+    value, aux = _checks.loss_output(
         objective(frozen, keywords), params, inputs.data, has_aux=config.has_aux
     )
     if inputs.validation_data is not None:
-        checked, _ = _validate.check_loss_output(
+        checked, _ = _checks.loss_output(
             objective(frozen, keywords),
             params,
             inputs.validation_data,
@@ -508,7 +502,7 @@ def check_memory(config: Config, inputs: Inputs, lanes: int = 1) -> None:
     per_step = 3 * jnp.dtype(dtype).itemsize
     if config.has_aux:
         objective = _params.objective(config.loss, inputs.frozen, config.constants)
-        _, aux = _validate.check_loss_output(
+        _, aux = _checks.loss_output(
             objective, inputs.params, inputs.data, has_aux=True
         )
         per_step += sum(max(leaf.size, 1) * 8 for leaf in jax.tree.leaves(aux))
@@ -517,16 +511,16 @@ def check_memory(config: Config, inputs: Inputs, lanes: int = 1) -> None:
         size = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(inputs.params))
         need += (config.num_steps // config.history_every + 1) * size
     need *= lanes
-    available = _validate.available_memory()
+    available = _checks.available_memory()
     if available is None or need <= available:
         return
     fits = max(1, available // 4)
     every = config.history_every * max(2, -(-need // fits))
     raise ValueError(
-        f"the histories of this run need {_validate.bytes_text(need)} ("
+        f"the histories of this run need {_checks.bytes_text(need)} ("
         f"{kept:,} kept steps"
         + (f" of {lanes} lanes" if lanes > 1 else "")
-        + f"), more than the {_validate.bytes_text(available)} of memory "
+        + f"), more than the {_checks.bytes_text(available)} of memory "
         f"available: pass history_every={every:,} to keep every {every:,}th "
         "step"
         + (", drop record_params" if config.record_params else "")

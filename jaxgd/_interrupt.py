@@ -1,19 +1,15 @@
 """Ctrl-C during a long compiled run: the loop asks the host whether to stop.
 
-While XLA runs a compiled loop, Python cannot act on Ctrl-C: the signal
-waits until the whole run is over. A run that can be interrupted carries a
-hook that asks the host, between chunks of steps, whether Ctrl-C was pressed
-(one `io_callback`). A question costs tens of microseconds and a chunk of a
-small problem about as much, so the hook does not ask after every chunk: the
-host measures the time since its last question and answers with the number
-of chunks to run before the next one, aiming at `ASK_EVERY_S` between
-questions whatever the size of the problem or the load of the machine.
-`watching` catches Ctrl-C for the duration of the call. The compiled call
-may hold the main thread until it returns (XLA:CPU runs it there), and
-Python runs a signal handler only in the main thread: so the signal is also
-written to a pipe the moment it arrives (`signal.set_wakeup_fd`), and the
-host's answer reads that pipe. Once asked, the loop skips its remaining
-chunks and the call raises `KeyboardInterrupt`.
+While XLA runs a compiled loop, Python cannot act on Ctrl-C. A run that can
+be interrupted carries a hook that asks the host between chunks (one
+`io_callback`) whether Ctrl-C was pressed. A question costs about as much as
+a chunk of a small problem, so the host answers with the number of chunks to
+run before the next question, aiming at `ASK_EVERY_S` between questions.
+`watching` catches Ctrl-C for the duration of the call; since the compiled
+call may hold the main thread (XLA:CPU runs it there), where alone Python
+runs signal handlers, the signal is also written to a pipe
+(`signal.set_wakeup_fd`) that the host's answer reads. Once asked, the loop
+skips its remaining chunks and the call raises `KeyboardInterrupt`.
 """
 
 from __future__ import annotations

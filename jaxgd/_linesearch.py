@@ -1,23 +1,12 @@
-r"""Automatic step size: an Armijo backtracking line search inside the compiled loop.
+"""Automatic step size: an Armijo backtracking line search inside the compiled loop.
 
-Each update of plain gradient descent tries a step size $\alpha$ and
-halves it (by `shrink`) until the loss decreases enough,
-
-$$
-L(\theta - \alpha g) \le L(\theta) - c\,\alpha\,\lVert g \rVert^2,
-\qquad g = \nabla L(\theta),
-$$
-
-then takes that step. The next update starts from the accepted step, `grow`
-times larger when it was accepted at its first try, so the step follows the
-curvature up as well as down. The search is a bounded `lax.while_loop`: under
-`vmap` every lane searches its own step, and a lane that finds no decrease in
-`max_tries` trials stops there (`stalled`), it never loops forever.
+The rule is in `backtracking`'s docstring. The search is a bounded
+`lax.while_loop`: under `vmap` every lane searches its own step, and a lane
+that finds no decrease in `max_tries` trials stops (`stalled`), never loops.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -26,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _validate
+from . import _checks
 
 
 class Backtracking(NamedTuple):
@@ -122,11 +111,11 @@ def backtracking(
         (3.0, [0.125, 0.25, 0.5, nan])
     """
     return Backtracking(
-        initial=_number(initial, "initial", above=0.0),
-        shrink=_number(shrink, "shrink", above=0.0, below=1.0),
-        grow=_number(grow, "grow", at_least=1.0),
-        c=_number(c, "c", above=0.0, below=1.0),
-        max_tries=_validate.check_int(max_tries, "max_tries", minimum=1),
+        initial=_option(initial, "initial", above=0.0),
+        shrink=_option(shrink, "shrink", above=0.0, below=1.0),
+        grow=_option(grow, "grow", at_least=1.0),
+        c=_option(c, "c", above=0.0, below=1.0),
+        max_tries=_checks.count(max_tries, "max_tries", minimum=1),
     )
 
 
@@ -225,29 +214,9 @@ def take_step(params: Any, grads: Any, step: jax.Array) -> Any:
     return optax.apply_updates(params, jax.tree.map(lambda g: -step * g, grads))
 
 
-def _number(
-    value: Any,
-    name: str,
-    *,
-    above: float | None = None,
-    below: float | None = None,
-    at_least: float | None = None,
-) -> float:
+def _option(value: Any, name: str, **bounds: float) -> float:
+    """An option of the search, a Python number: it is compiled into the loop."""
+    what = "a Python number (the line search's options are compiled into the loop)"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{name} must be a Python number (the line search's options are "
-            f"compiled into the loop); got {_validate.describe(value)}."
-        )
-    number = float(value)
-    low_ok = (above is None or number > above) and (
-        at_least is None or number >= at_least
-    )
-    if not (math.isfinite(number) and low_ok and (below is None or number < below)):
-        if below is not None:
-            wanted = f"in ({above:g}, {below:g})"
-        elif at_least is not None:
-            wanted = f">= {at_least:g}"
-        else:
-            wanted = f"> {above:g}"
-        raise ValueError(f"{name} must be finite and {wanted}; got {value!r}.")
-    return number
+        raise TypeError(f"{name} must be {what}; got {_checks.describe(value)}.")
+    return float(_checks.number(value, name, what=what, **bounds))

@@ -1,19 +1,12 @@
 r"""Least squares from sufficient statistics: `linear.stats` and `linear.mse_stats`.
 
-The mean squared error of the linear model depends on the data only through a
-few sums over the rows: the count, the means, and the centred second moments
-$X_c^T X_c$, $X_c^T y_c$ and $\lVert y_c \rVert^2$. Made
-once, they turn a step of gradient descent from $O(N n m)$ into
-$O(n^2 m)$, and they add up over chunks of rows, so a table larger than
-memory, or spread over several processes, is read once and fitted as a whole.
-
-Two representations live here:
-
-* `_Moments`, the sums about a chunk's own means, which merge exactly: moving
-  sums to new means is an identity, not an approximation (Chan, Golub and
-  LeVeque's pairwise update), so chunks, or processes, combine in any grouping;
-* `Stats`, the public form, anchored at the least-squares weights so that the
-  loss near the optimum is a sum of small terms that do not cancel.
+The mean squared error of the linear model depends on the data only through
+the count, the means and the centred second moments, which add up over chunks
+of rows. `_Moments` are a chunk's sums about its own means; they merge
+exactly (moving sums to new means is an identity: Chan, Golub and LeVeque's
+pairwise update), so chunks and processes combine in any grouping. `Stats`,
+the public form, is anchored at the least-squares weights, so that the loss
+near the optimum is a sum of small terms that do not cancel.
 """
 
 from __future__ import annotations
@@ -28,7 +21,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
-from . import _shapes, _validate
+from . import _checks
 from ._cpu_products import HIGHEST, rows_product
 
 
@@ -89,27 +82,23 @@ def stats(
 
     `jaxgd.fit(linear.mse_stats, params, linear.stats(X, y), ...)` runs the same
     iterates as `jaxgd.fit(linear.mse, params, X, y, ...)` (up to rounding),
-    but each step costs $O(n^2 m)$ instead of $O(N n m)$; making
-    the statistics costs about as much as $n / m$ direct steps. They are
-    computed at the highest matmul precision, in float32 or wider.
+    but each step costs $O(n^2 m)$ instead of $O(N n m)$; making the
+    statistics costs about as much as $n / m$ direct steps. They are computed
+    at the highest matmul precision, in float32 or wider.
 
-    The statistics add up over rows exactly, so the rows need not be in memory
-    at once: `linear.stats(chunks)` takes an iterable of `(X, y)` pairs, reads
-    each once and keeps only `O((n + m)^2)` numbers between them, and gives
-    the statistics of all their rows together (equal, up to rounding, to
-    `linear.stats` of the rows stacked). Chunks of one shape compile once.
-    Each chunk's sums are taken about its own means and merged by an exact
-    identity, so nothing cancels however far the features sit from zero; the
-    anchor terms, which the in-memory form sums from the residuals in a
-    second pass, come from the sums instead, so for many chunks enable
-    float64 (`jax_enable_x64`) to keep the loss near the optimum accurate to
-    more than float32's digits.
+    The rows need not be in memory at once: `linear.stats(chunks)` reads an
+    iterable of `(X, y)` pairs once, keeps `O((n + m)^2)` numbers between
+    them, and gives the statistics of all their rows (equal, up to rounding,
+    to those of the rows stacked; chunks of one shape compile once). Each
+    chunk's sums are taken about its own means and merged exactly, so nothing
+    cancels however far the features sit from zero; but the anchor terms
+    come from the sums rather than from a second pass over the residuals, so
+    for many chunks enable float64 to keep the loss near the optimum accurate.
 
     Under `jax.distributed`, `across_processes=True` gives every process the
-    statistics of the rows of all processes: each process passes its own rows
-    (or chunks), and one collective gathers every process's sums, `O((n +
-    m)^2)` numbers each, which every process then merges in process order, so
-    that all hold the same `Stats`. With one process it changes nothing.
+    statistics of the rows of all processes: each passes its own rows (or
+    chunks), one collective gathers every process's sums, and each merges
+    them in process order, so that all hold the same `Stats`.
 
     Args:
         X: `(N, n)` inputs; or, with `y` left out, an iterable of `(X, y)`
@@ -144,15 +133,11 @@ def stats(
         >>> s.count.item(), s.x_mean.tolist(), s.gram.tolist(), s.anchor.tolist()
         (4.0, [1.5], [[5.0]], [[2.0]])
     """
-    if not isinstance(across_processes, bool):
-        raise TypeError(f"across_processes must be a bool; got {across_processes!r}.")
+    _checks.flag(across_processes, "across_processes")
     if y is None:
         moments = _chunk_moments(X)
     else:
-        X, y = _shapes.check_X_y(X, y)
-        _shapes.check_samples(X, "stats")
-        _shapes.check_finite(X, "X", "stats")
-        _shapes.check_finite(y, "y", "stats")
+        X, y = _checks.rows(X, y, caller="stats")
         dtype = jnp.result_type(jnp.float32, X, y)
         X, y = X.astype(dtype), y.astype(dtype)
         if not across_processes or jax.process_count() == 1:
@@ -174,10 +159,7 @@ def _check_overflow(result: Stats, y_squares: Callable[[], Any]) -> Stats:
     own centred sums of squares: the anchor's squared error also involves
     X, so it would blame y for X's overflow. Skipped under `jit`.
     """
-    leaves = jax.tree.leaves(result)
-    if not all(_validate.is_concrete(leaf) for leaf in leaves) or _shapes.all_finite(
-        leaves
-    ):
+    if _checks.all_finite(result):
         return result
     x_bad = ~(np.isfinite(np.diagonal(result.gram)) & np.isfinite(result.x_mean))
     y_bad = ~(np.isfinite(y_squares()) & np.isfinite(result.y_mean))
@@ -191,16 +173,13 @@ def _check_overflow(result: Stats, y_squares: Callable[[], Any]) -> Stats:
     )
 
 
-_HIGHEST = HIGHEST
-
-
 @jax.jit
 def _stats(X: jax.Array, y: jax.Array) -> Stats:
     N = X.shape[0]
     x_mean, y_mean = jnp.mean(X, axis=0), jnp.mean(y, axis=0)
     yc = y - y_mean[None, :]
     yc_mean = jnp.mean(yc, axis=0)
-    raw = jnp.matmul(X.T, X, precision=_HIGHEST)
+    raw = jnp.matmul(X.T, X, precision=HIGHEST)
     # X'X - N x̄x̄' loses about log2(1 + x̄²/σ²) bits to cancellation: nothing
     # to speak of for standardised features, which skip a pass over a centred
     # copy of X; features far from zero mean are centred first.
@@ -216,7 +195,7 @@ def _stats(X: jax.Array, y: jax.Array) -> Stats:
 
     def centred() -> tuple:
         Xc = X - x_mean[None, :]
-        gram = jnp.matmul(Xc.T, Xc, precision=_HIGHEST)
+        gram = jnp.matmul(Xc.T, Xc, precision=HIGHEST)
         return gram, rows_product(Xc, yc), jnp.mean(Xc, axis=0)
 
     gram, cross, xc_mean = jax.lax.cond(nearly_centred, from_raw, centred)
@@ -246,9 +225,7 @@ def _cg_anchor(gram: jax.Array, cross: jax.Array) -> jax.Array:
     # Conjugate gradients on the system scaled by the columns' spreads: on
     # unstandardized columns (thousands beside fractions) the plain system is
     # too badly conditioned for a few iterations.
-    scale = jnp.sqrt(jnp.diagonal(gram))
-    scale = jnp.where(scale > 0, scale, 1)
-    scaled = gram / scale[:, None] / scale[None, :]
+    scaled, scale = _scaled(gram)
     iterations = min(gram.shape[0], 128)
     anchor = _conjugate_gradient(scaled, cross / scale[:, None], iterations)
     return anchor / scale[:, None]
@@ -262,7 +239,7 @@ def _at_anchor(
     The gradient is summed from the residuals rather than taken as
     `gram @ anchor - cross`, whose rounding error would swamp it.
     """
-    fitted = jnp.matmul(X, anchor, precision=_HIGHEST) - (shift @ anchor)[None, :]
+    fitted = jnp.matmul(X, anchor, precision=HIGHEST) - (shift @ anchor)[None, :]
     residual = yc - fitted
     grad = jnp.outer(shift, jnp.sum(residual, axis=0)) - rows_product(X, residual)
     return grad, jnp.sum(jnp.square(residual), axis=0)
@@ -290,7 +267,7 @@ def _conjugate_gradient(G: jax.Array, C: jax.Array, iterations: int) -> jax.Arra
 
     def body(carry: tuple) -> tuple:
         i, W, R, P, rr = carry
-        GP = jnp.matmul(G, P, precision=_HIGHEST)
+        GP = jnp.matmul(G, P, precision=HIGHEST)
         alpha = ratio(rr, jnp.sum(P * GP, axis=0))[None, :]
         W, R = W + alpha * P, R - alpha * GP
         rr_next = jnp.sum(R * R, axis=0)
@@ -332,7 +309,7 @@ def _moments(X: jax.Array, y: jax.Array) -> _Moments:
         y_mean=y_mean,
         x_sum=jnp.sum(Xc, axis=0),
         y_sum=jnp.sum(yc, axis=0),
-        xx=jnp.matmul(Xc.T, Xc, precision=_HIGHEST),
+        xx=jnp.matmul(Xc.T, Xc, precision=HIGHEST),
         xy=rows_product(Xc, yc),
         yy=jnp.sum(jnp.square(yc), axis=0),
     )
@@ -386,25 +363,25 @@ def _chunk_moments(chunks: Any) -> _Moments:
     if isinstance(chunks, (jax.Array, np.ndarray)) or not isinstance(chunks, Iterable):
         raise ValueError(
             "stats needs X and y, or one iterable of (X, y) chunks of rows; got "
-            f"{_validate.describe(chunks)} and no y."
+            f"{_checks.describe(chunks)} and no y."
         )
     total, first = None, None
     for k, chunk in enumerate(chunks):
         if not (isinstance(chunk, (tuple, list)) and len(chunk) == 2):
             raise ValueError(
                 f"chunk {k} must be an (X, y) pair of arrays; got "
-                f"{_validate.describe(chunk)}."
+                f"{_checks.describe(chunk)}."
             )
         # numpy chunks stay numpy until the one transfer into `_moments`.
-        X = _shapes.as_array(chunk[0], f"chunk {k}'s X", host=True)
-        y = _shapes.as_array(chunk[1], f"chunk {k}'s y", host=True)
+        X = _checks.array(chunk[0], f"chunk {k}'s X", host=True)
+        y = _checks.array(chunk[1], f"chunk {k}'s y", host=True)
         if np.ndim(y) == 1 and np.ndim(X) == 2 and len(y) == len(X):
             y = y[:, None]  # one output
-        _shapes.check_shapes(X, y)
+        _checks.feature_target_shapes(X, y)
         if X.shape[0] == 0:
             continue
-        _shapes.check_finite(X, f"chunk {k}'s X", "stats")
-        _shapes.check_finite(y, f"chunk {k}'s y", "stats")
+        _checks.finite_values(X, f"chunk {k}'s X", "stats")
+        _checks.finite_values(y, f"chunk {k}'s y", "stats")
         dtype = jnp.result_type(jnp.float32, X, y)
         shape = (X.shape[1], y.shape[1], dtype)
         if first is None:
@@ -446,7 +423,7 @@ def _anchor(moments: _Moments) -> Stats:
     G = (moments.xx + moments.xx.T) / 2
     C = moments.xy
     anchor = _solve_normal(G, C)
-    GW = jnp.matmul(G, anchor, precision=_HIGHEST)
+    GW = jnp.matmul(G, anchor, precision=HIGHEST)
     N = moments.count
     return Stats(
         count=N,
@@ -465,11 +442,16 @@ def _anchor(moments: _Moments) -> Stats:
 
 def _solve_normal(G: jax.Array, C: jax.Array) -> jax.Array:
     """The minimum-norm solution of `G W = C` after scaling by the diagonal."""
-    scale = jnp.sqrt(jnp.diagonal(G))
-    scale = jnp.where(scale > 0, scale, 1)
-    scaled = G / scale[:, None] / scale[None, :]
+    scaled, scale = _scaled(G)
     solution = jnp.linalg.lstsq(scaled, C / scale[:, None])[0]
     return solution / scale[:, None]
+
+
+def _scaled(G: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`G` scaled to a unit diagonal (where it is not 0), and the scale."""
+    scale = jnp.sqrt(jnp.diagonal(G))
+    scale = jnp.where(scale > 0, scale, 1)
+    return G / scale[:, None] / scale[None, :], scale
 
 
 # --- the loss ----------------------------------------------------------------
@@ -483,20 +465,20 @@ def _quadratic_form(G: jax.Array, D: jax.Array) -> jax.Array:
     step costs one product with `G` instead of the three that differentiating
     `jnp.sum(D * (G @ D))` gives.
     """
-    return jnp.sum(D * jnp.matmul(G, D, precision=_HIGHEST))
+    return jnp.sum(D * jnp.matmul(G, D, precision=HIGHEST))
 
 
 @functools.partial(_quadratic_form.defjvp, symbolic_zeros=True)
 def _quadratic_form_jvp(primals: tuple, tangents: tuple) -> tuple:
     G, D = primals
     dG, dD = tangents
-    GD = jnp.matmul(G, D, precision=_HIGHEST)
+    GD = jnp.matmul(G, D, precision=HIGHEST)
     out = jnp.sum(D * GD)
     tangent = jnp.zeros_like(out)
     if not isinstance(dD, SymbolicZero):
         tangent = tangent + 2 * jnp.sum(dD * GD)
     if not isinstance(dG, SymbolicZero):
-        tangent = tangent + jnp.sum(D * jnp.matmul(dG, D, precision=_HIGHEST))
+        tangent = tangent + jnp.sum(D * jnp.matmul(dG, D, precision=HIGHEST))
     return out, tangent
 
 
@@ -533,7 +515,7 @@ def mse_stats(params: dict, stats: Stats) -> jax.Array:
         >>> jnp.round(result.params["W"], 3).tolist()
         [[2.0]]
     """
-    W, b = _shapes.unpack(params)
+    W, b = _checks.linear_params(params)
     check_stats(stats, W.shape)
     D = W - stats.anchor
     offset = stats.y_mean - b - stats.x_mean @ W
@@ -554,7 +536,7 @@ def check_stats(stats: Any, shape: tuple[int, ...] | None = None) -> Stats:
     if not isinstance(stats, Stats):
         raise TypeError(
             "stats must be the Stats of linear.stats(X, y); got "
-            f"{_validate.describe(stats)}."
+            f"{_checks.describe(stats)}."
         )
     anchor = jnp.shape(stats.anchor)
     if shape is not None and tuple(shape) != anchor:

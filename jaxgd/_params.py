@@ -1,8 +1,7 @@
 """Which leaves of the params are trained: models as params.
 
-Params may be any pytree: a dict of arrays, an equinox `Module`, the state of
-a flax nnx model, nested containers with functions, strings or Python ints
-among the arrays. Its leaves fall in three kinds:
+Params may be any pytree (a dict of arrays, an equinox `Module`, a flax nnx
+model's state). Its leaves fall in three kinds:
 
 - **trained**: floating-point arrays (and Python floats, trained as 0-d
   arrays): gradient descent updates them;
@@ -20,9 +19,8 @@ predicate that selects a non-array leaf (an equinox spec marks the activation
 functions too) leaves it a constant, as `equinox.partition` does; one that
 selects an integer or boolean array is an error.
 
-`split` cuts params into the three, each a pytree of the params' structure with
-None where a leaf belongs to another kind (as `equinox.partition` does), and
-`combine` puts them back together: the result has the input's type.
+`split` cuts params into the three, each of the params' structure with None
+elsewhere (as `equinox.partition` does); `combine` puts them back together.
 """
 
 from __future__ import annotations
@@ -34,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _validate
+from . import _checks
 
 TRAINED, FROZEN, CONSTANT = "trained", "frozen", "constant"
 
@@ -73,7 +71,7 @@ class Static:
         return isinstance(other, Static) and self._key() == other._key()
 
     def __repr__(self) -> str:
-        return f"Static({_validate.describe(self.value)})"
+        return f"Static({_checks.describe(self.value)})"
 
 
 class Constants(NamedTuple):
@@ -82,10 +80,6 @@ class Constants(NamedTuple):
     treedef: Any
     kinds: tuple[str, ...]
     values: tuple[Static | None, ...]
-
-
-def _is_array(leaf: Any) -> bool:
-    return isinstance(leaf, (jax.Array, np.ndarray, np.generic))
 
 
 def split(params: Any, trainable: Any = None, name: str = "params") -> tuple:
@@ -122,7 +116,7 @@ def split(params: Any, trainable: Any = None, name: str = "params") -> tuple:
         found = ", ".join(sorted({type(leaf).__name__ for _, leaf in flat})) or "none"
         raise ValueError(
             f"{name} has nothing to train: no floating-point array among its "
-            f"leaves (leaf types: {found}); got {_validate.describe(params)}. "
+            f"leaves (leaf types: {found}); got {_checks.describe(params)}. "
             "Pass a pytree of floating-point arrays, e.g. {'W': jnp.zeros((3, 1))}"
             + (", or a trainable= that selects some." if trainable is not None else ".")
         )
@@ -169,7 +163,7 @@ def is_plain(constants: Constants) -> bool:
 
 def index_arrays(tree: Any, index: int) -> Any:
     """`tree` with every array leaf indexed on its leading (lane) axis."""
-    return jax.tree.map(lambda x: x[index] if _is_array(x) else x, tree)
+    return jax.tree.map(lambda x: x[index] if _checks.is_array(x) else x, tree)
 
 
 def _selected(params: Any, trainable: Any, treedef: Any, name: str) -> list:
@@ -192,7 +186,7 @@ def _selected(params: Any, trainable: Any, treedef: Any, name: str) -> list:
         raise TypeError(
             f"trainable must be a predicate leaf -> bool or a pytree of bools "
             f"with the structure of {name} (or a prefix of it); got "
-            f"{_validate.describe(trainable)}, which does not match: "
+            f"{_checks.describe(trainable)}, which does not match: "
             f"{_mismatch(trainable, params)}"
         )
     flags = []
@@ -202,7 +196,7 @@ def _selected(params: Any, trainable: Any, treedef: Any, name: str) -> list:
             raise TypeError(
                 f"trainable must hold booleans (Python, numpy or a concrete 0-d "
                 f"JAX bool), one per leaf (or subtree) of {name}; got "
-                f"{_validate.describe(flag)}."
+                f"{_checks.describe(flag)}."
             )
         flags.append(value)
     return flags
@@ -249,7 +243,7 @@ def _as_bool(flag: Any) -> bool | None:
         isinstance(flag, (np.ndarray, jax.Array))
         and flag.dtype == np.bool_
         and flag.shape == ()
-        and _validate.is_concrete(flag)
+        and _checks.is_concrete(flag)
     ):
         return bool(flag)
     return None
@@ -262,7 +256,7 @@ def _flag(value: Any, where: str, name: str) -> bool:
         raise TypeError(
             f"trainable, a predicate, must return a boolean (Python, numpy or a "
             f"concrete 0-d JAX bool) for each leaf of {name}; for {where} it "
-            f"returned {_validate.describe(value)}."
+            f"returned {_checks.describe(value)}."
         )
     return flag
 
@@ -282,17 +276,17 @@ def _strong(leaf: Any) -> jax.Array:
 def _kind(leaf: Any, select: bool | None, where: str, masked: bool) -> tuple:
     """The kind of one leaf, and the leaf as it will be used."""
     if isinstance(leaf, float) or (
-        _is_array(leaf) and jnp.issubdtype(leaf.dtype, jnp.floating)
+        _checks.is_array(leaf) and jnp.issubdtype(leaf.dtype, jnp.floating)
     ):
         if select is False:
             return FROZEN, _strong(leaf)
         return TRAINED, _strong(leaf)
-    if select and _is_array(leaf):
+    if select and _checks.is_array(leaf):
         raise TypeError(
             f"trainable selects {where}, but gradient descent trains only "
-            f"floating-point arrays; got {_validate.describe(leaf)}."
+            f"floating-point arrays; got {_checks.describe(leaf)}."
         )
-    if _is_array(leaf):
+    if _checks.is_array(leaf):
         if not masked:
             raise TypeError(
                 f"{where} has dtype {leaf.dtype}; gradient descent needs "
@@ -303,6 +297,6 @@ def _kind(leaf: Any, select: bool | None, where: str, masked: bool) -> tuple:
     if isinstance(leaf, complex):
         raise TypeError(
             f"{where} is a complex number; gradient descent here trains real "
-            f"floating-point params; got {_validate.describe(leaf)}."
+            f"floating-point params; got {_checks.describe(leaf)}."
         )
     return CONSTANT, leaf

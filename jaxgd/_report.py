@@ -1,22 +1,16 @@
 """What a run tells the host while it runs: the user's `callback` and the progress bar.
 
-`Reporter.hook` is a hook of the loop: after every chunk that starts a period
-(an evaluation) it sends the numbers of the period's first step to the host
-with `jax.debug.callback`, from inside the compiled loop, once for all lanes
-and only when there is something to say. `fit` calls `Reporter.end` once the
-loop is over. With neither a `callback` nor `progress=True` there is no hook
-and the compiled loop is unchanged.
+`Reporter.hook`, after every chunk that starts a period (an evaluation),
+sends the numbers of the period's first step to the host with
+`jax.debug.callback`, once for all lanes and only when there is something to
+say; `fit` calls `Reporter.end` once the loop is over. Off, there is no hook.
 
-**A callback that raises.** An exception that leaves the user's callback
-inside the compiled call would reach the caller as XLA's runtime error, its
-type lost (on several devices, it can abort the process). In a call of
-concrete values (`Reporter.stops`), the host catches it instead, keeps it and
-answers the loop's question (an `io_callback`, which, unlike a debug
-callback, can answer) with "stop": every lane still going stops, as at
-Ctrl-C, and no later evaluation calls the callback. `fit` raises the kept
-exception itself once the call is over (`raise_if_failed`). Under the user's
-`jit`, `vmap` or `grad` the run cannot raise after the fact, and the
-callback's exception is XLA's error, as it was.
+A callback's exception inside the compiled call would reach the caller as
+XLA's runtime error, its type lost. In a call of concrete values
+(`Reporter.stops`) the host keeps it instead and answers the loop's question
+(an `io_callback`) with "stop", as at Ctrl-C; `fit` raises it once the call
+is over (`raise_if_failed`). Under the user's `jit`, `vmap` or `grad` nothing
+is left to raise it after the fact, and it stays XLA's error.
 """
 
 from __future__ import annotations
@@ -190,12 +184,11 @@ class Reporter(NamedTuple):
                         lane=int(sent.lane[k]) if lanes else None,
                         num_steps=self.num_steps,
                     )
-                    if not self.stops:
-                        self.callback(info)
-                        continue
                     try:
                         self.callback(info)
                     except BaseException as error:  # KeyboardInterrupt too
+                        if not self.stops:
+                            raise
                         _failure[0] = error
                         break
             shown = evaluated & sent.bar
@@ -361,7 +354,7 @@ class _TqdmBar:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.6g}" if not math.isnan(x) else "nan"
+    return f"{x:.6g}"
 
 
 def _new_bar(total: int) -> Any:

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from . import _rules
-from ._validate import describe
+from ._checks import describe
 
 
 class DivergenceError(RuntimeError):
@@ -218,20 +218,14 @@ def _lane_index(index: Any, count: int) -> Any:
         raise TypeError(
             f"lane takes an int or an array of ints; got {describe(index)}."
         )
-    if isinstance(index, (int, np.integer)):
-        if not -count <= index < count:
-            raise ValueError(
-                f"lane {index} is out of range: this result has {count} lanes "
-                f"(0 to {count - 1}, or -{count} to -1 from the end)."
-            )
-        return int(index)
     try:
         lanes = np.asarray(index)
     except (TypeError, ValueError):
         lanes = np.asarray(None)
-    if lanes.ndim == 0 and lanes.dtype.kind in "iu":
-        return _lane_index(int(lanes), count)
-    if lanes.ndim != 1 or not (lanes.dtype.kind in "iub" or lanes.size == 0):
+    one = lanes.ndim == 0 and lanes.dtype.kind in "iu"
+    if not one and (
+        lanes.ndim != 1 or not (lanes.dtype.kind in "iub" or lanes.size == 0)
+    ):
         raise TypeError(
             "lane takes an int, a sequence of ints, or a 1-D array of ints or "
             f"of one boolean per lane; got {describe(index)}."
@@ -250,7 +244,7 @@ def _lane_index(index: Any, count: int) -> Any:
             f"lane {int(outside[0])} is out of range: this result has {count} "
             f"lanes (0 to {count - 1}, or -{count} to -1 from the end)."
         )
-    return lanes
+    return int(lanes) if one else lanes
 
 
 class _Text(str):

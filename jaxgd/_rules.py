@@ -1,36 +1,13 @@
 """The update rule, decided here once: every rule is an optax transformation.
 
-`fit`, `sweep`, `multistart` and `make_step` take the rule in one of four forms:
-
-- `learning_rate` alone: plain gradient descent, `gradient_descent` below (a
-  float, a 0-d array or an optax schedule);
-- `learning_rate="auto"` or `jaxgd.backtracking(...)`: the Armijo line search,
-  a transformation of `_linesearch`;
-- `optimizer=optax.adam(1e-2)`: an optax object, used as it is. Its numbers
-  are part of the object, so a new object compiles anew;
-- `optimizer=optax.adam` with `learning_rate=1e-2` and `hyperparams={"b1":
-  0.9}`: a factory, built inside the compiled run through
-  `optax.inject_hyperparams`, so that the learning rate and every float in
-  `hyperparams` are traced: new values never recompile, and `sweep` can give
-  each lane its own. Python bools, ints, strings and other settings in
-  `hyperparams` are static (they switch behaviour or set sizes), and so are
-  the factory's integer and boolean defaults. A function in `hyperparams` is
-  a schedule of the step count, as `optax.inject_hyperparams` takes it,
-  unless the factory's argument is annotated as taking some other function
-  (adamw's `mask`, a function of the params): that one is static. An
-  argument whose name ends in `mask` (optax's masks) takes a bool, a pytree
-  of bools with the params' structure, or a function of the params. A static
-  value that cannot be hashed (a pytree mask) is compared by its leaves, or
-  else by identity.
-
-`prepare` checks the forms at call time and splits them into what is static
-(`Rule`) and what is traced (the learning rate and the float
-hyperparameters); `build` makes the transformation inside the run. The
-numbers of a run live in its optimizer state (the rate of plain descent, the
-injected hyperparameters), so a lane of a sweep is just a state, and the
-state says what each update did: `observe` reads the step size, the line
-search's trials and whether it found a decrease. Nothing outside this module
-asks what kind of rule a run has.
+The four forms `fit` takes (`learning_rate` alone, a line search, an optax
+object, an optax factory with traced numbers) are described in `fit`'s
+docstring and in docs/architecture.md. `prepare` checks them at call time and
+splits them into the static `Rule` and the traced numbers; `build` makes the
+transformation inside the run. The numbers of a run live in its optimizer
+state, so a lane of a sweep is just a state, and `observe` reads from a new
+state what the update did. Nothing outside this module asks what kind of rule
+a run has.
 """
 
 from __future__ import annotations
@@ -47,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _linesearch, _validate
+from . import _checks, _linesearch
 from ._params import Static
 
 
@@ -158,14 +135,14 @@ def prepare(
         raise TypeError(
             "optimizer must be an optax.GradientTransformation (e.g. "
             "optax.adam(1e-3)) or an optax factory (e.g. optax.adam, with "
-            f"learning_rate=...); got {_validate.describe(optimizer)}."
+            f"learning_rate=...); got {_checks.describe(optimizer)}."
         )
     if hyperparams is not None and not is_factory:
         raise ValueError(
             "hyperparams go to an optimizer factory, e.g. optimizer=optax.adam, "
             "learning_rate=1e-2, hyperparams={'b1': 0.9}; got hyperparams with "
             + (
-                f"the optax object {_validate.describe(optimizer)}, whose numbers "
+                f"the optax object {_checks.describe(optimizer)}, whose numbers "
                 "are fixed: pass the factory instead."
                 if is_object
                 else "plain gradient descent (no optimizer)."
@@ -190,9 +167,9 @@ def prepare(
     line_search = _linesearch.line_search_or_none(learning_rate)
     if line_search is not None:
         return Rule(line_search=line_search), None, None
-    _validate.check_learning_rate(learning_rate)
+    _checks.learning_rate(learning_rate)
     if callable(learning_rate):
-        check_schedule(learning_rate)
+        _checks.schedule(learning_rate)
         return Rule(schedule=learning_rate), None, None
     return Rule(), _number(learning_rate, dtype, "learning_rate"), None
 
@@ -208,7 +185,7 @@ def _prepare_factory(
     ):
         raise TypeError(
             "hyperparams must be a dict of the optimizer's arguments by name, "
-            f"e.g. {{'b1': 0.9}}; got {_validate.describe(hyperparams)}."
+            f"e.g. {{'b1': 0.9}}; got {_checks.describe(hyperparams)}."
         )
     if "learning_rate" in hyperparams:
         raise ValueError(
@@ -222,7 +199,7 @@ def _prepare_factory(
         )
     arguments = dict(hyperparams)
     if learning_rate is not None:
-        _validate.check_learning_rate(learning_rate)
+        _checks.learning_rate(learning_rate)
         arguments["learning_rate"] = learning_rate
     signature = _signature(factory)
     if signature is not None:
@@ -238,7 +215,7 @@ def _prepare_factory(
     parameters = {} if signature is None else dict(signature.parameters)
     schedule, rate = None, None
     if callable(learning_rate):
-        check_schedule(learning_rate)
+        _checks.schedule(learning_rate)
         schedule = learning_rate
     elif learning_rate is not None:
         rate = _number(learning_rate, dtype, "learning_rate")
@@ -248,14 +225,14 @@ def _prepare_factory(
         parameter = parameters.get(key)
         numeric = _takes_number(parameter)
         if callable(value) and _takes_schedule(parameter):
-            check_schedule(value, where)
+            _checks.schedule(value, where)
             schedules.append((key, value))
         elif key.endswith("mask") and not callable(value):
             _check_mask(value, where, params)
             static.append((key, Static(value)))
         elif _is_float(value) or (numeric and isinstance(value, (list, tuple))):
             traced[key] = _hyperparam_number(value, dtype, where)
-        elif isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        elif _checks.is_array(value):
             raise TypeError(
                 f"{where} is an array of {value.dtype}: only floats "
                 "are traced. Pass a float (or a float array), or a Python int or "
@@ -264,7 +241,7 @@ def _prepare_factory(
         elif numeric and not _is_number_or_none(value, parameter):
             raise TypeError(
                 f"{where} must be a number or a schedule, since {name}'s argument "
-                f"{key} takes one; got {_validate.describe(value)}."
+                f"{key} takes one; got {_checks.describe(value)}."
             )
         else:
             static.append((key, Static(value)))
@@ -366,9 +343,9 @@ def _check_mask(mask: Any, where: str, params: Any) -> None:
     leaves = jax.tree.leaves(mask)
     bad = [leaf for leaf in leaves if not _is_bool(leaf)]
     if bad:
-        got = _validate.describe(mask)
+        got = _checks.describe(mask)
         if leaves != [mask]:
-            got += f", with a leaf {_validate.describe(bad[0])}"
+            got += f", with a leaf {_checks.describe(bad[0])}"
         raise TypeError(
             f"{where} must be a bool, a pytree of bools with the params' "
             "structure (or a prefix of it), or a function of the params "
@@ -381,7 +358,7 @@ def _check_mask(mask: Any, where: str, params: Any) -> None:
     except ValueError:
         raise ValueError(
             f"{where} must have the structure of the params (or a prefix of it), "
-            f"as optax takes a mask: got {_validate.describe(mask)} for params "
+            f"as optax takes a mask: got {_checks.describe(mask)} for params "
             f"of structure {jax.tree.structure(params)}."
         ) from None
 
@@ -401,15 +378,15 @@ def _hyperparam_number(value: Any, dtype: Any, where: str) -> Any:
         except (TypeError, ValueError):
             raise TypeError(
                 f"{where} must be a number or a schedule; got "
-                f"{_validate.describe(value)}."
+                f"{_checks.describe(value)}."
             ) from None
     if np.ndim(value) != 0:
         raise ValueError(
             f"{where} must be one number for the run; got "
-            f"{_validate.describe(value)}. To give each run its own, pass a 1-D "
+            f"{_checks.describe(value)}. To give each run its own, pass a 1-D "
             "array to jaxgd.sweep(..., hyperparams=...), one value per lane."
         )
-    check_finite(value, where)
+    _checks.finite_values(value, where)
     return _number(value, dtype, where)
 
 
@@ -424,7 +401,7 @@ def _returning_transformation(factory: Callable) -> Callable:
             raise TypeError(
                 f"optimizer={name} must be an optax factory, returning an "
                 "optax.GradientTransformation when called with its arguments; "
-                f"it returned {_validate.describe(built)}. Pass a factory such "
+                f"it returned {_checks.describe(built)}. Pass a factory such "
                 "as optax.adam, or an optax object such as optax.adam(1e-3)."
             )
         return built
@@ -692,29 +669,11 @@ def _resume_mismatch(rule: Rule, given: Any, fresh: Any) -> str:
     )
 
 
-def check_schedule(schedule: Callable, name: str = "learning_rate") -> None:
-    """A schedule must map a step count to one real number."""
-    what = "rate" if name == "learning_rate" else "value"
-    try:
-        out = jax.eval_shape(schedule, jax.ShapeDtypeStruct((), jnp.int32))
-    except Exception as error:
-        raise TypeError(
-            f"{name}, a schedule, must be a function of the step count "
-            f"(a 0-d int32) returning the {what}; calling it failed: {error}"
-        ) from None
-    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
-    if shape != () or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-        raise ValueError(
-            f"{name}, a schedule, must return one real {what} for a step "
-            f"count; it returned {_validate.describe(out)}."
-        )
-
-
 def _number(value: Any, dtype: Any, name: str) -> Any:
     """`value` in `dtype` (as given when `dtype` is None), checked in it."""
     if dtype is None:
         return value
-    check_representable(value, dtype, name)
+    _checks.representable(value, dtype, name)
     if isinstance(value, (int, float, np.ndarray, np.generic)):
         # A number on the host stays there until the compiled call takes it:
         # making a device array of it costs more than the call's own dispatch.
@@ -722,42 +681,11 @@ def _number(value: Any, dtype: Any, name: str) -> Any:
     return jnp.asarray(value, dtype)
 
 
-def check_representable(value: Any, dtype: Any, name: str) -> None:
-    """A `ValueError` if a concrete number rounds to 0 or overflows in `dtype`."""
-    if not _validate.is_concrete(value):
-        return
-    given = np.asarray(value, dtype=np.float64).ravel()
-    with np.errstate(over="ignore", under="ignore"):
-        got = given.astype(jnp.dtype(dtype)).astype(np.float64)
-    lost = (given != 0) & np.isfinite(given) & ((got == 0) | ~np.isfinite(got))
-    if lost.any():
-        k = int(np.flatnonzero(lost)[0])
-        dtype = jnp.dtype(dtype)
-        where = f"{name}[{k}]" if np.ndim(value) else name
-        raise ValueError(
-            f"{where} = {given[k]:g} cannot be represented in {dtype}, the dtype of "
-            f"the params it updates: it becomes {got[k]:g}. Use a value within "
-            f"{dtype}'s range, or params of a wider dtype."
-        )
-
-
 def _is_float(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, float):
         return True
-    if isinstance(value, (jax.Array, np.ndarray, np.generic)):
+    if _checks.is_array(value):
         return bool(jnp.issubdtype(value.dtype, jnp.floating))
     return False
-
-
-def check_finite(value: Any, name: str) -> None:
-    """A `ValueError` if a concrete number, or one of an array's, is not finite."""
-    if not _validate.is_concrete(value):
-        return
-    numbers = np.asarray(value, dtype=np.float64)
-    bad = ~np.isfinite(numbers)
-    if bad.any():
-        k = int(np.flatnonzero(bad.ravel())[0])
-        where = f"{name}[{k}]" if numbers.ndim else name
-        raise ValueError(f"{where} must be finite; got {numbers.ravel()[k]}.")

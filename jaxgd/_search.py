@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _rules, _validate
+from . import _checks, _rules
 from ._loop import Outcome
 from ._step import StepState
 
@@ -133,8 +133,8 @@ def successive_halving(*, eta: int = 3, min_steps: int) -> SuccessiveHalving:
         >>> result.pruned.tolist()
         [True, True, True, False]
     """
-    eta = _validate.check_int(eta, "eta", minimum=2)
-    min_steps = _validate.check_int(min_steps, "min_steps", minimum=1)
+    eta = _checks.count(eta, "eta", minimum=2)
+    min_steps = _checks.count(min_steps, "min_steps", minimum=1)
     return SuccessiveHalving(eta, min_steps)
 
 
@@ -169,8 +169,8 @@ def hyperband(*, eta: int = 3, min_steps: int) -> Hyperband:
         >>> jaxgd.hyperband(eta=3, min_steps=30).brackets(81, 2430)
         [(0, 46, 30), (46, 65, 90), (65, 73, 270), (73, 78, 810), (78, 81, 2430)]
     """
-    eta = _validate.check_int(eta, "eta", minimum=2)
-    min_steps = _validate.check_int(min_steps, "min_steps", minimum=1)
+    eta = _checks.count(eta, "eta", minimum=2)
+    min_steps = _checks.count(min_steps, "min_steps", minimum=1)
     return Hyperband(eta, min_steps)
 
 
@@ -252,23 +252,23 @@ def population_based(
         >>> result.lineage.source.tolist()
         [[0, 3, 0], [1, 1, 3], [2, 2, 2], [3, 3, 3]]
     """
-    every = _validate.check_int(every, "every", minimum=1)
-    if not _validate.is_real_number(fraction) or not 0 <= fraction <= 0.5:
+    every = _checks.count(every, "every", minimum=1)
+    if not _checks.is_real_number(fraction) or not 0 <= fraction <= 0.5:
         raise ValueError(
             f"fraction must be a number in [0, 0.5], the share of lanes replaced "
-            f"at each exploit; got {_validate.describe(fraction)}."
+            f"at each exploit; got {_checks.describe(fraction)}."
         )
     if not (
         isinstance(perturb, (tuple, list))
         and len(perturb) == 2
-        and all(_validate.is_real_number(f) for f in perturb)
+        and all(_checks.is_real_number(f) for f in perturb)
         and all(math.isfinite(float(f)) and float(f) > 0 for f in perturb)
     ):
         raise ValueError(
             "perturb must be two positive finite factors, e.g. (0.8, 1.25); got "
-            f"{_validate.describe(perturb)}."
+            f"{_checks.describe(perturb)}."
         )
-    _validate.check_key(key)
+    _checks.prng_key(key)
     return PopulationBased(
         every, float(fraction), (float(perturb[0]), float(perturb[1])), key
     )
@@ -289,7 +289,7 @@ def check(
     if not isinstance(search, (SuccessiveHalving, Hyperband, PopulationBased)):
         raise TypeError(
             "search must be jaxgd.successive_halving(...), jaxgd.hyperband(...) or "
-            f"jaxgd.population_based(...); got {_validate.describe(search)}."
+            f"jaxgd.population_based(...); got {_checks.describe(search)}."
         )
     r, what = (
         (search.every, "every")
@@ -312,7 +312,7 @@ def check(
         ("validation_every", validation_every),
         ("history_every", history_every),
     ):
-        value = _validate.check_int(value, name, minimum=1)
+        value = _checks.count(value, name, minimum=1)
         if r % value:
             raise ValueError(
                 f"{name} must divide the search's {what} ({r}), so that every "
@@ -699,14 +699,14 @@ def cross_validate(
     from ._fit import check_memory, execute, finish
     from ._sweep import setup
 
-    folds = _validate.check_int(folds, "folds", minimum=2)
+    folds = _checks.count(folds, "folds", minimum=2)
     for name in ("validation_data", "search"):
         if sweep_kwargs.get(name) is not None:
             raise ValueError(
                 f"cross_validate validates each lane on its own fold, so it takes "
-                f"no {name}; got {name}={_validate.describe(sweep_kwargs[name])}."
+                f"no {name}; got {name}={_checks.describe(sweep_kwargs[name])}."
             )
-    rows = _validate.num_samples(data)
+    rows = _checks.num_samples(data)
     if folds > rows:
         raise ValueError(
             f"folds must be at most the number of rows ({rows}), so that every "

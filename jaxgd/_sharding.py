@@ -1,17 +1,12 @@
 """Data parallelism on JAX's own machinery: `shard_data` and `shard_local_data`.
 
-`fit` needs nothing special to run on several devices: it is one `jax.jit`
-program, and when its data arrays arrive split along axis 0 over a mesh, the
-compiler partitions the loop (SPMD). Each device evaluates the loss on its own
-rows, one all-reduce per step sums the gradient, and the params stay
-replicated. These helpers only place the data. The mesh's axes must be of
-type `Auto`, so that the compiler chooses the shardings that differentiating
-the loss needs (on `Explicit` axes, the backward matmul of a linear loss is
-ambiguous and JAX refuses it).
-
-Rows are never padded: a padded row would add to any loss that sums or
-averages over rows, so an array whose length does not divide the device count
-is an error that lists the lengths that do.
+`fit` is one `jax.jit` program: when its data arrive split along axis 0 over
+a mesh, the compiler partitions the loop (SPMD), each device takes the loss
+of its own rows, one all-reduce per step sums the gradient, and the params
+stay replicated. These helpers only place the data, on `Auto` mesh axes (on
+`Explicit` ones, the backward matmul of a linear loss is ambiguous). Rows are
+never padded, since a padded row would change any loss that sums or averages
+over rows.
 """
 
 from __future__ import annotations
@@ -24,7 +19,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from . import _validate
+from . import _checks
 
 __all__ = ["check_data_sharding", "shard_data", "shard_local_data"]
 
@@ -32,23 +27,22 @@ __all__ = ["check_data_sharding", "shard_data", "shard_local_data"]
 def shard_data(*arrays: Any, mesh: Mesh | None = None) -> Any:
     """Splits axis 0 of each array over all devices, for data-parallel `fit`.
 
-    Every argument is an array (or a pytree of arrays, like `fit`'s data) whose
-    leaves are placed with axis 0 split evenly over every device of `mesh`:
-    with `n` rows on `D` devices, device `d` holds rows `d*n/D` to
-    `(d+1)*n/D - 1`. The default mesh is one `Auto` axis named `"data"` over
-    `jax.devices()`, i.e. every device of every process. Pass the result to
-    `fit`, `sweep` or `multistart` unchanged: the loop compiles once for the
-    mesh, the params stay replicated and the results equal one device's.
-
-    In a run of several processes each one must pass the same, whole arrays;
-    to give each process only its own rows, use `shard_local_data`.
+    Every leaf of every argument (an array or a pytree of arrays, like
+    `fit`'s data) is placed with axis 0 split evenly over the devices of
+    `mesh`: with `n` rows on `D` devices, device `d` holds rows `d*n/D` to
+    `(d+1)*n/D - 1`. Pass the result to `fit`, `sweep` or `multistart`
+    unchanged: the loop compiles once for the mesh, the params stay
+    replicated and the results equal one device's. In a run of several
+    processes each one passes the same, whole arrays; to give each process
+    only its own rows, use `shard_local_data`.
 
     Args:
         *arrays: arrays (or pytrees of arrays) with a leading sample axis, e.g.
             `X: (n_samples, n_features)` and `y: (n_samples, n_outputs)`.
         mesh: a `jax.sharding.Mesh` whose axes are all of type
             `jax.sharding.AxisType.Auto`; axis 0 is split over all its axes
-            together. Defaults to every device on one axis `"data"`.
+            together. Defaults to every device of every process on one axis
+            `"data"`.
 
     Returns:
         The placed arrays, in the order given: a single argument comes back as
@@ -82,12 +76,11 @@ def shard_local_data(*arrays: Any, mesh: Mesh | None = None) -> Any:
     """Builds global arrays from the rows each process holds, for multi-host `fit`.
 
     Call it in every process of a run started with `jax.distributed.initialize`,
-    each process passing its own rows (the same number of rows in every
-    process). The result is one global array per input whose axis 0 holds
-    process 0's rows, then process 1's, and so on (on the default mesh), split
-    over all devices, each process's rows living on its own devices; `fit` on
+    each passing its own rows (as many in every process). Each result is one
+    global array whose axis 0 holds process 0's rows, then process 1's, and so
+    on (on the default mesh), each process's rows on its own devices; `fit` on
     it is one program across all processes and returns the same replicated
-    result in each. It wraps `jax.make_array_from_process_local_data`. With a
+    result in each. It wraps `jax.make_array_from_process_local_data`; with a
     single process it equals `shard_data`.
 
     Args:
@@ -121,18 +114,10 @@ def shard_local_data(*arrays: Any, mesh: Mesh | None = None) -> Any:
 def check_data_sharding(data: Sequence[Any], name: str = "data") -> None:
     """Rejects data split over `Explicit` mesh axes, which `fit` cannot differentiate.
 
-    On an `Explicit` axis the sharding of every intermediate is part of its
-    type, and the gradient of a loss that sums over the sharded samples (the
-    matmul `X.T @ residual` of a linear model, the gather of a mini-batch) has
-    no single answer, so tracing would fail deep inside the loop. Works on
-    concrete arrays and on tracers alike.
-
-    Args:
-        data: the data arrays (pytrees) passed to `fit`.
-        name: what to call them in the message (`validation_data`).
-
-    Raises:
-        ValueError: naming the first such array, its sharding and the fix.
+    There the sharding of every intermediate is part of its type, and the
+    gradient of a loss that sums over the sharded samples (`X.T @ residual`,
+    a mini-batch's gather) has no single answer: tracing would fail deep in
+    the loop. `name` names the data in the message; tracers are checked too.
     """
     for path, leaf in jax.tree.flatten_with_path(tuple(data))[0]:
         if not isinstance(leaf, jax.Array):  # tracers are jax.Arrays too
@@ -171,7 +156,7 @@ def _data_mesh(mesh: Mesh | None) -> Mesh:
         )
     if not isinstance(mesh, Mesh):
         raise TypeError(
-            f"mesh must be a jax.sharding.Mesh or None; got {_validate.describe(mesh)}."
+            f"mesh must be a jax.sharding.Mesh or None; got {_checks.describe(mesh)}."
         )
     if not all(t == AxisType.Auto for t in mesh.axis_types):
         types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
@@ -209,16 +194,13 @@ def _place(arrays: tuple[Any, ...], mesh: Mesh | None, *, local: bool) -> Any:
 
 
 def _as_arrays(arrays: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Every leaf as an array of numbers, each argument holding at least one.
-
-    numpy data stay on the host until `device_put` places them.
-    """
+    """Every leaf as an array of numbers (numpy's stay on the host)."""
     if not arrays:
         raise ValueError("pass at least one array to place; got none.")
     for i, tree in enumerate(arrays):
         if not jax.tree.leaves(tree):
             raise ValueError(
-                f"arrays[{i}] holds no array to place; got {_validate.describe(tree)}."
+                f"arrays[{i}] holds no array to place; got {_checks.describe(tree)}."
             )
     leaves, treedef = jax.tree.flatten_with_path(arrays)
     converted = []
@@ -230,39 +212,30 @@ def _as_arrays(arrays: tuple[Any, ...]) -> tuple[Any, ...]:
             except (TypeError, ValueError):  # ragged nested lists
                 raise TypeError(
                     f"{where} must be a rectangular array; got "
-                    f"{_validate.describe(leaf)}."
+                    f"{_checks.describe(leaf)}."
                 ) from None
         if not (
             np.issubdtype(leaf.dtype, np.number) or np.issubdtype(leaf.dtype, np.bool_)
         ):
-            raise TypeError(
-                f"{where} must hold numbers; got {_validate.describe(leaf)}."
-            )
+            raise TypeError(f"{where} must hold numbers; got {_checks.describe(leaf)}.")
         converted.append(leaf)
     return jax.tree.unflatten(treedef, converted)
 
 
 def _check_rows(arrays: tuple[Any, ...], devices: int, over: str) -> None:
-    shapes = {}
-    for path, leaf in jax.tree.flatten_with_path(arrays)[0]:
-        where = "arrays" + jax.tree_util.keystr(path)
-        shape = np.shape(leaf)
-        if not shape:
-            raise ValueError(
-                f"{where} is 0-d; data parallelism splits axis 0 (the samples), "
-                "so every array needs one."
-            )
+    shapes = _checks.leading_shapes(
+        arrays,
+        "arrays",
+        "{where} is 0-d; data parallelism splits axis 0 (the samples), so every "
+        "array needs one.",
+    )
+    for where, shape in shapes.items():
         if shape[0] == 0:
             raise ValueError(
                 f"{where} has no rows (shape {shape}); data parallelism splits "
                 "the samples of axis 0, and there are none."
             )
-        shapes[where] = shape
-    if len({shape[0] for shape in shapes.values()}) > 1:
-        listed = ", ".join(f"{where}.shape={shape}" for where, shape in shapes.items())
-        raise ValueError(
-            f"the arrays disagree on the number of samples (axis 0): {listed}."
-        )
+    _checks.agree(shapes, "the arrays disagree on the number of samples (axis 0)")
     for where, shape in shapes.items():
         rows = shape[0]
         if rows % devices:

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from . import _params, _rules, _shapes, _validate
+from . import _checks, _params, _rules
 
 # Why a run stopped, in `StepState.status`. An interrupted run raises
 # KeyboardInterrupt and returns nothing; a paused step (one the loop runs past
@@ -141,28 +141,21 @@ def make_step(
     \theta \leftarrow \theta - \eta \nabla_\theta L(\theta),
     $$
 
-    with `optimizer`, it is that optax transformation (an object such as
-    `optax.adam(1e-3)`, or a factory such as `optax.adam` built with
-    `learning_rate` and `hyperparams`). With `learning_rate="auto"` (or
-    `jaxgd.backtracking(...)`) the step size $\eta$ of each update is
-    chosen by a backtracking line search. Either way the update is guarded: a
-    non-finite loss, gradient or updated params sets `diverged` and keeps the
-    params; a gradient norm <= `tol` sets `converged` and keeps them too (so
-    such a step never also diverges); a line search that finds no decrease
-    sets `stalled`; once any is set every later update is a no-op that
-    reports NaN. One `update` equals one step of `jaxgd.fit` with the same
-    arguments: `fit` runs this very update in its loop.
+    with `optimizer`, it is that optax transformation (an object, or a factory
+    built with `learning_rate` and `hyperparams`); with `learning_rate="auto"`
+    each $\eta$ is chosen by a backtracking line search. The update is
+    guarded as `fit`'s is: a non-finite loss, gradient or updated params sets
+    `diverged`, a gradient norm <= `tol` sets `converged`, a search that finds
+    no decrease sets `stalled`, and from then on every update is a no-op that
+    reports NaN. `fit` runs this very update in its loop.
 
     Params may be a model: only floating-point arrays (or the leaves
-    `trainable` selects) are trained, the other leaves pass through. A model
-    with leaves that are not arrays (an equinox `Module`'s activation) cannot
-    cross `jax.jit` as it is: jit `update` with `equinox.filter_jit`. Nor can
-    it be the carry of your own `lax.scan`: split it first with
-    `arrays, static = eqx.partition(model, eqx.is_array)`, make the step of
-    `lambda arrays, *data: loss(eqx.combine(arrays, static), *data)`, scan
-    over `step.init(arrays)`, and put the model back together with
-    `eqx.combine(state.params, static)` (the "Optimizers and models" page of
-    the documentation runs it).
+    `trainable` selects) are trained. A model with leaves that are not arrays
+    (an equinox `Module`'s activation) crosses `jax.jit` only with
+    `equinox.filter_jit`; to scan it yourself, split it with
+    `arrays, static = eqx.partition(model, eqx.is_array)` and make the step of
+    `lambda arrays, *data: loss(eqx.combine(arrays, static), *data)` (the
+    "Optimizers and models" page of the documentation runs it).
 
     Args:
         loss: `loss(params, *data) -> scalar` (or `(scalar, aux)` with
@@ -197,14 +190,9 @@ def make_step(
         >>> state.params, info.loss
         (Array([1.], dtype=float32), Array(4., dtype=float32))
     """
-    if not callable(loss):
-        raise TypeError(
-            f"loss must be a function loss(params, *data); got "
-            f"{_validate.describe(loss)}."
-        )
-    _validate.check_tol(tol)
-    if not isinstance(has_aux, bool):
-        raise TypeError(f"has_aux must be a bool; got {has_aux!r}.")
+    _checks.function(loss, "loss", "loss(params, *data)")
+    _checks.tol(tol)
+    _checks.flag(has_aux, "has_aux")
     # Numbers stay as given: the params' dtype is not known yet.
     rule, rate, numbers = _rules.prepare(learning_rate, optimizer, hyperparams)
     step = build(
@@ -217,7 +205,7 @@ def make_step(
 
     def update(state: StepState, *data: Any) -> tuple[StepState, StepInfo]:
         trained, frozen, constants = _params.split(state.params, trainable)
-        _validate.check_loss_output(
+        _checks.loss_output(
             _params.objective(loss, frozen, constants),
             trained,
             data,
@@ -294,7 +282,7 @@ def build(
         # A step that converges applies no update, so it cannot diverge. A
         # gradient with a NaN or an infinity makes the updated params so; its
         # norm alone could overflow on a finite gradient.
-        diverging = ~finite | (~converging & ~_shapes.finite(params))
+        diverging = ~finite | (~converging & ~_checks.finite(params))
         apply = ~stopped & ~diverging & ~converging & ~stalling
 
         def keep(new: Any, old: Any) -> Any:
@@ -323,7 +311,7 @@ def build(
             grad_norm=jnp.where(stopped, jnp.nan, grad_norm),
             step_size=jnp.where(apply, observed.step_size, jnp.nan),
             aux=jax.tree.map(
-                lambda a: jnp.where(stopped, jnp.nan, a).astype(_aux_dtype(a)), aux
+                lambda a: jnp.where(stopped, jnp.nan, a).astype(_record_dtype(a)), aux
             ),
         )
         return new_state, info
@@ -343,19 +331,14 @@ def nan_info(value: Any, aux: Any, params: Any) -> StepInfo:
         loss=jnp.full((), jnp.nan, record),
         grad_norm=jnp.full((), jnp.nan, norm),
         step_size=jnp.full((), jnp.nan, record),
-        aux=jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, _aux_dtype(a)), aux),
+        aux=jax.tree.map(lambda a: jnp.full(a.shape, jnp.nan, _record_dtype(a)), aux),
     )
 
 
 def _record_dtype(value: Any) -> Any:
-    """The dtype of the loss's records: its own dtype, at least float32."""
+    """The dtype of the loss's (and aux's) records: at least float32, so NaN fits."""
     dtype = value.dtype if hasattr(value, "dtype") else jnp.asarray(value).dtype
     return jnp.result_type(jnp.float32, dtype)
-
-
-def _aux_dtype(aux: Any) -> Any:
-    """Aux is recorded as floats, so that a stopped step can be NaN."""
-    return _record_dtype(aux)
 
 
 def _value(out: Any, has_aux: bool) -> jax.Array:

@@ -9,7 +9,6 @@ affect one another, and whose loop stops when its last lane stops.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _linesearch, _params, _rules, _search, _validate
+from . import _checks, _linesearch, _params, _search
 from ._fit import Config, Inputs, check_memory, execute, finish, prepare, run
 from ._result import FitResult
 
@@ -154,7 +153,7 @@ def setup(
         raise TypeError(
             "sweep's optimizer must be a factory such as optax.adam, so that each "
             "lane is built with its own numbers; got the optax object "
-            f"{_validate.describe(optimizer)}, whose numbers are fixed."
+            f"{_checks.describe(optimizer)}, whose numbers are fixed."
         )
     lane_keywords = _lane_keywords(loss_hyperparams)
     if optimizer is None and "learning_rate" in fit_kwargs and not lane_keywords:
@@ -190,7 +189,7 @@ def setup(
     )
     dtype = jnp.result_type(jnp.float32, *jax.tree.leaves(inputs.params))
     if rates is not None:
-        _rules.check_representable(rates, dtype, "learning_rates")
+        _checks.representable(rates, dtype, "learning_rates")
         inputs = inputs._replace(learning_rate=jnp.asarray(rates, dtype))
     elif inputs.learning_rate is not None:
         inputs = inputs._replace(
@@ -199,9 +198,9 @@ def setup(
     for key, values in numbers.items():
         # `prepare` saw lane 0 only: every lane is checked as it would be.
         where = f"hyperparams[{key!r}]"
-        if _validate.is_real_number(values):
-            _rules.check_finite(values, where)
-            _rules.check_representable(values, dtype, where)
+        if _checks.is_real_number(values):
+            _checks.finite_values(values, where)
+            _checks.representable(values, dtype, where)
     if inputs.hyperparams is not None:
         inputs = inputs._replace(
             hyperparams={
@@ -216,7 +215,7 @@ def setup(
         for key, value in inputs.loss_hyperparams.items():
             if key in lane_keywords:
                 # `prepare` saw lane 0 only: every lane is checked as it would be.
-                value = _validate.check_loss_hyperparams(
+                value = _checks.loss_hyperparams(
                     loss, {key: lane_keywords[key]}, value.dtype
                 )[key].astype(value.dtype)
             keywords[key] = jnp.broadcast_to(
@@ -330,10 +329,9 @@ def best(result: FitResult, *, by: str = "loss") -> tuple[int, FitResult]:
     if not isinstance(result, FitResult):
         raise TypeError(
             "result must be the FitResult of a sweep or multistart; got "
-            f"{_validate.describe(result)}."
+            f"{_checks.describe(result)}."
         )
-    if by not in ("loss", "validation"):
-        raise ValueError(f"by must be 'loss' or 'validation'; got {by!r}.")
+    _checks.choice(by, "by", ("loss", "validation"))
     final = np.asarray(result.final_loss, dtype=np.float64)
     if final.ndim != 1:
         raise ValueError(
@@ -371,7 +369,7 @@ def _lane_keywords(loss_hyperparams: Any) -> dict[str, Any]:
     return {
         key: value
         for key, value in loss_hyperparams.items()
-        if _validate.is_real_number(value) and np.ndim(value) >= 1
+        if _checks.is_real_number(value) and np.ndim(value) >= 1
     }
 
 
@@ -385,7 +383,7 @@ def _lanes_of(
             raise TypeError(
                 "hyperparams must be a dict of the optimizer's arguments by name, "
                 f"e.g. {{'b1': jnp.array([0.8, 0.9])}}; got "
-                f"{_validate.describe(hyperparams)}."
+                f"{_checks.describe(hyperparams)}."
             )
         for key, value in hyperparams.items():
             if isinstance(value, (list, tuple)):
@@ -404,30 +402,30 @@ def _lanes_of(
                 raise ValueError(
                     f"hyperparams[{key!r}] must be a scalar (shared by every lane) "
                     f"or a 1-D array (one value per lane); got "
-                    f"{_validate.describe(value)}."
+                    f"{_checks.describe(value)}."
                 )
     rates = None
     if learning_rates is not None:
-        rates = _check_learning_rates(learning_rates)
-    sizes = {"learning_rates": len(rates)} if rates is not None else {}
-    sizes.update(
-        {f"hyperparams[{key!r}]": len(value) for key, value in numbers.items()}
+        rates = _checks.positives(learning_rates, "learning_rates")
+    shapes = {"learning_rates": np.shape(rates)} if rates is not None else {}
+    shapes.update(
+        {f"hyperparams[{key!r}]": np.shape(value) for key, value in numbers.items()}
     )
-    sizes.update(
-        {f"loss_hyperparams[{key!r}]": len(value) for key, value in keywords.items()}
+    shapes.update(
+        {
+            f"loss_hyperparams[{key!r}]": np.shape(value)
+            for key, value in keywords.items()
+        }
     )
-    if not sizes:
+    if not shapes:
         raise ValueError(
             "sweep needs something to vary across lanes: learning_rates (a 1-D "
             "array), with an optimizer factory a 1-D array in hyperparams, or an "
             "array in loss_hyperparams."
         )
-    if len(set(sizes.values())) > 1:
-        listed = ", ".join(f"{name}: {size}" for name, size in sizes.items())
-        raise ValueError(
-            f"the lanes' arrays disagree on the number of lanes: {listed}."
-        )
-    lanes = next(iter(sizes.values()))
+    lanes = _checks.agree(
+        shapes, "the lanes' arrays disagree on the number of lanes", sizes=True
+    )
     if lanes == 0:
         raise ValueError("sweep needs at least one lane; got arrays of length 0.")
     return lanes, rates, numbers
@@ -437,63 +435,24 @@ def _at(values: Any, index: int) -> Any:
     return values[index]
 
 
-def _check_learning_rates(learning_rates: Any) -> jax.Array:
-    if isinstance(learning_rates, (list, tuple)):
-        if not all(_validate.is_real_number(rate) for rate in learning_rates):
-            bad = next(r for r in learning_rates if not _validate.is_real_number(r))
-            raise TypeError(
-                f"learning_rates must be real numbers; got {_validate.describe(bad)} "
-                "among them."
-            )
-        learning_rates = np.asarray(learning_rates, dtype=float)
-    elif not _validate.is_real_number(learning_rates):
-        raise TypeError(
-            "learning_rates must be a 1-D array of real numbers; got "
-            f"{_validate.describe(learning_rates)}."
-        )
-    shape = np.shape(learning_rates)
-    if len(shape) != 1 or shape[0] == 0:
-        raise ValueError(
-            "learning_rates must be a non-empty 1-D array; got "
-            f"{_validate.describe(learning_rates)}."
-        )
-    if _validate.is_concrete(learning_rates):
-        values = np.asarray(learning_rates, dtype=np.float64)
-        bad = [float(v) for v in values if not (math.isfinite(v) and v > 0)]
-        if bad:
-            raise ValueError(
-                f"learning_rates must all be positive and finite; got {bad[:5]}."
-            )
-    return learning_rates
-
-
 def _lane_count(
     tree: Any, name: str = "params_batch", expected: int | None = None
 ) -> int:
-    sizes = {}
-    for path, leaf in jax.tree.flatten_with_path(tree)[0]:
-        if not hasattr(leaf, "shape") and not isinstance(leaf, (float, complex)):
-            continue  # a model's function or flag, shared by every lane
-        shape = np.shape(leaf)
-        where = name + jax.tree_util.keystr(path)
-        if not shape:
-            raise ValueError(
-                f"every leaf of {name} needs a leading lane axis; {where} is a scalar."
-            )
-        sizes[where] = shape[0]
-    if not sizes:
+    shapes = _checks.leading_shapes(
+        tree,
+        name,
+        f"every leaf of {name} needs a leading lane axis; {{where}} is a scalar.",
+        arrays_only=True,
+    )
+    if not shapes:
         raise ValueError(f"{name} has no array leaves.")
-    counts = set(sizes.values())
-    if expected is not None:
-        counts.add(expected)
-    if len(counts) > 1:
-        listed = ", ".join(f"{where}: {size}" for where, size in sizes.items())
-        wanted = f" (expected {expected})" if expected is not None else ""
-        raise ValueError(
-            f"the leaves of {name} disagree on the leading (lane) axis{wanted}: "
-            f"{listed}."
-        )
-    lanes = counts.pop()
+    wanted = f" (expected {expected})" if expected is not None else ""
+    lanes = _checks.agree(
+        shapes,
+        f"the leaves of {name} disagree on the leading (lane) axis{wanted}",
+        expected=expected,
+        sizes=True,
+    )
     if lanes == 0:
         raise ValueError(
             f"{name} has no lanes: its leaves have a leading axis of length 0; "

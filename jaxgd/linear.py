@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from . import _lstsq, _newton, _shapes, _validate
+from . import _checks, _lstsq, _newton
 from ._cpu_products import HIGHEST, affine
 from ._lstsq import Stats as Stats
 from ._lstsq import mse_stats as mse_stats
@@ -81,21 +81,11 @@ def init(
         >>> params["W"].shape, params["b"].shape
         ((3, 2), (2,))
     """
-    n = _validate.check_int(in_features, "in_features", minimum=1)
-    m = _validate.check_int(out_features, "out_features", minimum=1)
-    if not _is_floating_dtype(dtype):
-        shown = _validate.describe(dtype) if _is_array(dtype) else repr(dtype)
-        raise TypeError(
-            f"dtype must be a floating dtype such as jnp.float32; got {shown}."
-        )
+    n = _checks.count(in_features, "in_features", minimum=1)
+    m = _checks.count(out_features, "out_features", minimum=1)
+    _checks.floating_dtype(dtype)
     bound = 1.0 / n**0.5
-    try:
-        key_w, key_b = jax.random.split(key)
-    except (TypeError, ValueError):
-        raise TypeError(
-            "key must be a jax.random key, e.g. jax.random.key(0); got "
-            f"{_validate.describe(key)}."
-        ) from None
+    key_w, key_b = jax.random.split(_checks.prng_key(key))
     return {
         "W": jax.random.uniform(key_w, (n, m), dtype, -bound, bound),
         "b": jax.random.uniform(key_b, (m,), dtype, -bound, bound),
@@ -248,7 +238,7 @@ def solve(X: Any, y: ArrayLike | None = None, loss: str = "mse") -> Params:
         >>> round(float(params["W"][0, 0]), 4), round(float(params["b"][0]), 4)
         (0.9082, -1.3623)
     """
-    _check_loss(loss)
+    _checks.choice(loss, "loss", tuple(_CURVATURE))
     if isinstance(X, Stats):
         if y is not None:
             raise ValueError("solve takes the Stats of the data alone, without y.")
@@ -260,13 +250,10 @@ def solve(X: Any, y: ArrayLike | None = None, loss: str = "mse") -> Params:
         return _lstsq.solve_stats(X)
     if y is None:
         raise ValueError("solve needs X and y, or the Stats of the data alone.")
-    X, y = _shapes.check_X_y(X, y)
-    _shapes.check_samples(X, "solve")
-    _shapes.check_finite(X, "X", "solve")
-    _shapes.check_finite(y, "y", "solve")
+    X, y = _checks.rows(X, y, caller="solve")
     dtype = jnp.result_type(jnp.float32, X, y)
     if loss == "bce":
-        if not (_validate.is_concrete(X) and _validate.is_concrete(y)):
+        if not (_checks.is_concrete(X) and _checks.is_concrete(y)):
             raise TypeError(
                 'solve(X, y, loss="bce") runs Newton\'s method on the host, so it '
                 "needs the values of X and y: call it outside jit and vmap."
@@ -354,8 +341,8 @@ def max_learning_rate(X: Any, loss: str = "mse", out_features: int = 1) -> float
         >>> linear.max_learning_rate(X)  # A^T A = 2 I, Hessian = 2 I
         1.0
     """
-    _check_loss(loss)
-    m = _validate.check_int(out_features, "out_features", minimum=1)
+    _checks.choice(loss, "loss", tuple(_CURVATURE))
+    m = _checks.count(out_features, "out_features", minimum=1)
     if isinstance(X, Stats):
         _check_stats_finite(X, "max_learning_rate")
         count = float(X.count)
@@ -366,14 +353,12 @@ def max_learning_rate(X: Any, loss: str = "mse", out_features: int = 1) -> float
         exponent = _exponent(peak)
         gram = _lstsq.raw_gram(X, exponent)
     else:
-        X = _shapes.check_X(X)
-        if not _validate.is_concrete(X):
+        X = _checks.rows(X, caller="max_learning_rate")
+        if not _checks.is_concrete(X):
             raise TypeError(
                 "max_learning_rate returns a Python float, so it needs the values "
                 "of X: call it outside jit and vmap."
             )
-        _shapes.check_samples(X, "max_learning_rate")
-        _shapes.check_finite(X, "X", "max_learning_rate")
         X = X.astype(jnp.result_type(jnp.float32, X))
         count = X.shape[0]
         peak = float(jnp.max(jnp.abs(X), initial=0.0))
@@ -438,22 +423,18 @@ def _largest_eigenvalue(gram: np.ndarray) -> float:
 
 def _check_stats_finite(stats: Stats, caller: str) -> None:
     """A `ValueError` if concrete `Stats` hold NaN or an infinity."""
-    leaves = jax.tree.leaves(stats)
-    if not all(_validate.is_concrete(leaf) for leaf in leaves) or _shapes.all_finite(
-        leaves
-    ):
+    if _checks.all_finite(stats):
         return
     bad = [
         name
         for name, leaf in zip(Stats._fields, stats, strict=True)
-        if not _shapes.all_finite(leaf)
+        if not _checks.all_finite(leaf)
     ]
-    if bad:
-        raise ValueError(
-            f"{caller} needs finite statistics; these hold NaN or infinity: "
-            f"{', '.join(bad)}. The data had a value that is not finite, or "
-            "values so large that their squares overflow: rescale the features."
-        )
+    raise ValueError(
+        f"{caller} needs finite statistics; these hold NaN or infinity: "
+        f"{', '.join(bad)}. The data had a value that is not finite, or "
+        "values so large that their squares overflow: rescale the features."
+    )
 
 
 class Standardization(NamedTuple):
@@ -481,7 +462,7 @@ class Standardization(NamedTuple):
             `{"W": (n, m), "b": (m,)}` for $x$, with the same
             predictions.
         """
-        W, b = _shapes.unpack(params)
+        W, b = _checks.linear_params(params)
         if W.shape[0] != jnp.shape(self.mean)[0]:
             raise ValueError(
                 f"params do not fit this standardization: W.shape={W.shape}, "
@@ -570,18 +551,12 @@ def standardize(
         _refuse_constant(constant, columns, "in these statistics", hint)
         scaling = Standardization(mean, scale)
         return _lstsq.standardized_stats(X, mean, scale), scaling
-    X = _shapes.as_array(X, "X", host=True)
-    if X.ndim != 2:
-        raise ValueError(
-            f"X must be 2-D (n_samples, n_features); got X.shape={X.shape}."
-        )
-    _shapes.check_samples(X, "standardize")
-    if not _validate.is_concrete(X):
+    X = _checks.rows(X, caller="standardize", host=True)
+    if not _checks.is_concrete(X):
         raise TypeError(
             "standardize computes the means and spreads of X on the host, so it "
             "needs the values of X: call it outside jit and vmap."
         )
-    _shapes.check_finite(X, "X", "standardize")
     columns = _column_names(names, X.shape[1])
     dtype = jax.dtypes.canonicalize_dtype(jnp.result_type(jnp.float32, X.dtype))
     X = np.asarray(X)
@@ -616,7 +591,7 @@ def _column_names(names: Any, count: int) -> list[str]:
     if isinstance(names, str) or not all(isinstance(n, str) for n in names):
         raise TypeError(
             f"names must be a sequence of str, one per column of X; got "
-            f"{_validate.describe(names)}."
+            f"{_checks.describe(names)}."
         )
     if len(names) != count:
         raise ValueError(
@@ -731,8 +706,8 @@ def _design(X: jax.Array) -> jax.Array:
 
 def _layer(params: Params, X: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
     """`(W, b, X)` of a layer and its inputs, or the error of what disagrees."""
-    W, b = _shapes.unpack(params)
-    X = _shapes.check_X(X)
+    W, b = _checks.linear_params(params)
+    X = _checks.features(X)
     if X.shape[1] != W.shape[0]:
         raise ValueError(
             f"X has {X.shape[1]} features but W expects {W.shape[0]}: "
@@ -746,9 +721,9 @@ def _layer_data(
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """`(W, b, X, y)` with `y` shaped as the predictions; `caller` needs rows."""
     W, b, X = _layer(params, X)
-    y = _shapes.targets(y, (X.shape[0], W.shape[1]), X)
+    y = _checks.targets(y, (X.shape[0], W.shape[1]), X)
     if caller is not None:
-        _shapes.check_samples(X, caller)
+        _checks.samples(X, caller)
     return W, b, X, y
 
 
@@ -777,26 +752,3 @@ def _mse(W: jax.Array, b: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
 def _bce(W: jax.Array, b: jax.Array, X: jax.Array, y: jax.Array) -> jax.Array:
     logits = _predict(W, b, X)
     return jnp.mean(_softplus(logits) - y * logits)
-
-
-def _is_array(x: Any) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, jax.Array))
-
-
-def _is_floating_dtype(dtype: Any) -> bool:
-    if _is_array(dtype):  # numpy would read an array as its dtype, deprecated
-        return False
-    try:
-        return bool(jnp.issubdtype(dtype, jnp.floating))
-    except (TypeError, ValueError, SyntaxError):  # numpy parsing a string
-        return False
-
-
-def _check_loss(loss: Any) -> str:
-    if not isinstance(loss, str):
-        raise TypeError(
-            f"loss must be one of {sorted(_CURVATURE)}; got {_validate.describe(loss)}."
-        )
-    if loss not in _CURVATURE:
-        raise ValueError(f"loss must be one of {sorted(_CURVATURE)}; got {loss!r}.")
-    return loss

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from . import _validate, linear
+from . import _checks, linear
 from ._result import FitResult
 from ._sweep import best
 
@@ -156,7 +156,7 @@ def subplots(ncols: int = 1) -> tuple[Figure, list[Axes]]:
         >>> fig.get_size_inches() * fig.dpi
         array([1680.,  660.])
     """
-    ncols = _validate.check_int(ncols, "ncols", minimum=1)
+    ncols = _checks.count(ncols, "ncols", minimum=1)
     width = _WIDTH if ncols == 1 else _PANEL_WIDTH * ncols
     fig = Figure(figsize=(width, _HEIGHT), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -262,7 +262,7 @@ def loss_curve(
     watched = None
     if not isinstance(validation, bool):
         raise TypeError(
-            f"validation must be a bool; got {_validate.describe(validation)}."
+            f"validation must be a bool; got {_checks.describe(validation)}."
         )
     if validation:
         if optimum is not None:
@@ -278,7 +278,7 @@ def loss_curve(
             f"validation=True; got validation_every={validation_every!r} alone."
         )
     if optimum is not None:
-        losses = losses - _finite(optimum, "optimum")
+        losses = losses - float(_checks.number(optimum, "optimum"))
         losses[losses <= 0] = np.nan
     fig, ax = _figure(ax)
     if rates is None:
@@ -458,7 +458,7 @@ def _validation(
     low = -(-num_steps // measured) if measured else num_steps + 1
     high = (num_steps - 1) // (measured - 1) if measured > 1 else num_steps
     if every is not None:
-        every = _validate.check_int(every, "validation_every", minimum=1)
+        every = _checks.count(every, "validation_every", minimum=1)
         if not low <= every <= high:
             raise ValueError(
                 f"validation_every={every} does not fit the run: {num_steps} steps "
@@ -583,14 +583,16 @@ def lr_sweep(
         )
     rates = _rates(learning_rates, final.shape[0], "lr_sweep")
     if max_learning_rate is not None:
-        max_learning_rate = _positive(max_learning_rate, "max_learning_rate")
+        max_learning_rate = float(
+            _checks.positive(max_learning_rate, "max_learning_rate")
+        )
     diverged = ~np.isfinite(final) | np.asarray(result.diverged, bool)
     losses = _numpy(result.losses)
     grew = ~diverged & (_grew(losses) if losses.ndim == 2 else False)
     good = ~diverged & ~grew
     shown = final
     if optimum is not None:
-        shown = final - _finite(optimum, "optimum")
+        shown = final - float(_checks.number(optimum, "optimum"))
     fig, ax = _figure(ax)
     drawn = good & (shown > 0 if optimum is not None else True)
     order = np.argsort(rates[drawn], kind="stable")
@@ -695,7 +697,7 @@ def path_1d(
     if every is None:
         longest = max(len(path) for path in paths)
         every = max(1, math.ceil((longest - 1) / 30))
-    every = _validate.check_int(every, "every", minimum=1)
+    every = _checks.count(every, "every", minimum=1)
     shown = []
     for path in paths:
         keep = np.arange(0, len(path), every)
@@ -815,8 +817,8 @@ def path_2d(
         ((21, 2), 1.0)
     """
     paths = _paths(f, result, "path_2d", point_shape=(2,))
-    grid = _validate.check_int(grid, "grid", minimum=2)
-    arrows = _validate.check_int(arrows, "arrows", minimum=1)
+    grid = _checks.count(grid, "grid", minimum=2)
+    arrows = _checks.count(arrows, "arrows", minimum=1)
     if labels is None and len(paths) == 1:
         labels = ["path"]
     labels = _run_labels(labels, paths, "path_2d")
@@ -990,7 +992,7 @@ def decision_boundary(
         shapes = (
             {key: np.shape(value) for key, value in params.items()}
             if isinstance(params, dict)
-            else _validate.describe(params)
+            else _checks.describe(params)
         )
         raise ValueError(
             "decision_boundary needs the params of a linear layer of 2 features "
@@ -1074,7 +1076,7 @@ def _check_result(result: Any, caller: str) -> None:
     if not isinstance(result, FitResult):
         raise TypeError(
             f"{caller} needs a jaxgd.FitResult as result; got "
-            f"{_validate.describe(result)}."
+            f"{_checks.describe(result)}."
         )
 
 
@@ -1100,7 +1102,7 @@ def _paths(
     if not callable(f):
         raise TypeError(
             f"{caller} needs the function f(x) -> scalar that was minimised; got "
-            f"{_validate.describe(f)}."
+            f"{_checks.describe(f)}."
         )
     losses, _, steps_taken = _lanes(result, caller)
     trajectory = result.trajectory
@@ -1115,7 +1117,7 @@ def _paths(
         param = "a scalar param" if not point_shape else "a param of shape (2,)"
         raise ValueError(
             f"{caller} needs {param}, so a trajectory of shape {expected}; got "
-            f"{_validate.describe(trajectory)}."
+            f"{_checks.describe(trajectory)}."
         )
     trajectory = _numpy(trajectory).reshape(losses.shape[0], *one)
     return [path[: n + 1] for path, n in zip(trajectory, steps_taken, strict=True)]
@@ -1149,7 +1151,7 @@ def _number_text(x: Any) -> str:
 def _run_index(index: Any, count: int, name: str) -> int | None:
     if index is None:
         return None
-    index = _validate.check_int(index, name, minimum=0)
+    index = _checks.count(index, name, minimum=0)
     if index >= count:
         raise ValueError(
             f"{name} must be the index of a run, below {count}; got {index}."
@@ -1198,7 +1200,7 @@ def _figure(ax: Any) -> tuple[Figure, Axes]:
         fig, (ax,) = subplots(1)
         return fig, ax
     if not isinstance(ax, Axes):
-        raise TypeError(f"ax must be a matplotlib Axes; got {_validate.describe(ax)}.")
+        raise TypeError(f"ax must be a matplotlib Axes; got {_checks.describe(ax)}.")
     return ax.figure, ax
 
 
@@ -1348,26 +1350,6 @@ def _pair(names: Any, default: tuple[str, str], name: str) -> tuple[str, str]:
     return str(names[0]), str(names[1])
 
 
-def _number(value: Any, name: str) -> float:
-    if not _validate.is_real_number(value) or np.ndim(value) != 0:
-        raise TypeError(f"{name} must be a number; got {_validate.describe(value)}.")
-    return float(value)
-
-
-def _positive(value: Any, name: str) -> float:
-    number = _number(value, name)
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be positive and finite; got {number}.")
-    return number
-
-
-def _finite(value: Any, name: str) -> float:
-    number = _number(value, name)
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite; got {number}.")
-    return number
-
-
 def _numpy(x: Any) -> np.ndarray:
     return np.asarray(x, np.float64)
 
@@ -1375,9 +1357,9 @@ def _numpy(x: Any) -> np.ndarray:
 def _real_array(x: Any, name: str) -> np.ndarray:
     """`x` as float64, refusing what is not an array of real numbers."""
     array = np.asarray(x) if isinstance(x, (list, tuple)) else x
-    if not _validate.is_real_number(array):
+    if not _checks.is_real_number(array):
         raise TypeError(
-            f"{name} must be an array of real numbers; got {_validate.describe(x)}."
+            f"{name} must be an array of real numbers; got {_checks.describe(x)}."
         )
     return _numpy(array)
 

@@ -323,3 +323,20 @@ def test_linear_shape_errors():
         linear.init(jax.random.key(0), 0, 1)
     with pytest.raises(TypeError, match="dtype must be a floating dtype"):
         linear.init(jax.random.key(0), 2, 1, jnp.int32)
+
+
+def test_one_kind_of_value_one_message():
+    """A key, a choice, a count: each kind is refused in the same words wherever."""
+    key_message = r"key must be one jax.random key, e.g. key=jax.random.key\(0\); got "
+    with pytest.raises(TypeError, match=key_message + "int 0"):
+        linear.init(0, 3, 1)
+    with pytest.raises(TypeError, match=key_message + "int 0"):
+        _fit(batch_size=4, key=0)
+    with pytest.raises(TypeError, match=r"by must be 'loss' or 'validation'; got int"):
+        jaxgd.best(_fit(), by=1)
+    with pytest.raises(
+        TypeError, match=r"loss must be one of \['bce', 'mse', 'sse'\]; got int 3\."
+    ):
+        linear.solve(X, Y, loss=3)
+    with pytest.raises(ValueError, match=r"out_features must be >= 1; got 0\."):
+        linear.max_learning_rate(X, out_features=0)

@@ -26,6 +26,7 @@ import numpy as np
 
 from jaxgd import (
     FitResult,
+    _checks,
     best,
     datasets,
     find_learning_rate,
@@ -72,12 +73,11 @@ def run_demo(
 
     Raises:
         ValueError: if `format` is not one of `DEMO_FORMATS`.
+        TypeError: if `format` is not a str.
     """
     from jaxgd import plot
 
-    if format not in DEMO_FORMATS:
-        choices = ", ".join(DEMO_FORMATS)
-        raise ValueError(f"format must be one of {choices}; got {format!r}")
+    _checks.choice(format, "format", DEMO_FORMATS)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
