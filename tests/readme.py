@@ -24,7 +24,6 @@ Run ``python tests/readme.py --write`` to refill every ```text block after a
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import io
 import json
@@ -34,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import traceback
 from pathlib import Path
 from typing import NamedTuple
 
@@ -139,114 +137,24 @@ def device_counts(path: Path) -> tuple[int, ...]:
 
 
 def run_in_fresh_process(path: Path = README, devices: int = 1) -> list[str]:
-    """`run_snippets` of the file at `path` in a new Python with `devices` CPUs.
-
-    The new Python is a fork of one that has imported JAX and jaxgd and done
-    nothing else (no device, no computation, no snippet): each page still
-    starts from a fresh process, without paying for the imports every time.
-    """
+    """`run_snippets` of the file at `path` in a new Python with `devices` CPUs."""
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}"
+    )
+    env["JAX_PLATFORMS"] = "cpu"
     with tempfile.TemporaryDirectory() as folder:  # for the files snippets write
-        out, err = Path(folder, ".stdout"), Path(folder, ".stderr")
-        status = _forks().run(path, devices, folder, out, err)
-        printed, stderr = out.read_text(), err.read_text()
-    if status != 0:
-        raise AssertionError(f"a snippet of {path} failed:\n{stderr}")
-    return json.loads(printed)
-
-
-class _Forks:
-    """A Python that has imported what the snippets import, and forks a child
-    for each page: the child sets its device count, then runs the page.
-
-    JAX reads the device count when it first uses a device, which the parent
-    never does; forking a process that has started no thread is safe.
-    """
-
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.server = subprocess.Popen(
-            [sys.executable, __file__, "--forks"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+        done = subprocess.run(
+            [sys.executable, __file__, "--json", str(Path(path).resolve())],
+            capture_output=True,
             text=True,
             env=env,
+            cwd=folder,
+            check=False,
         )
-
-    def run(self, path, devices, folder, out, err) -> int:
-        request = [str(Path(path).resolve()), devices, folder, str(out), str(err)]
-        print(json.dumps(request), file=self.server.stdin, flush=True)
-        reply = self.server.stdout.readline()
-        if not reply:
-            raise AssertionError(f"the process that runs the pages ended: {path}")
-        return int(reply)
-
-    def close(self) -> None:
-        self.server.stdin.close()
-        self.server.wait()
-
-
-_servers: dict[tuple, _Forks] = {}
-
-
-def _forks() -> _Forks:
-    """The fork server for this environment (one CPU platform, JAX's settings
-    as the environment gives them), started on first use."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    key = tuple(sorted(env.items()))
-    if key not in _servers:
-        for server in _servers.values():
-            server.close()
-        _servers.clear()
-        _servers[key] = _Forks(env)
-    return _servers[key]
-
-
-@atexit.register
-def _close() -> None:
-    for server in _servers.values():
-        server.close()
-
-
-def _serve() -> None:
-    """The server's loop: one request a line, one exit status a line."""
-    import jax  # noqa: F401  (the imports every page makes, done once)
-    import optax  # noqa: F401
-
-    import jaxgd.linear  # noqa: F401
-
-    flags = os.environ.get("XLA_FLAGS", "")
-    for line in sys.stdin:
-        path, devices, folder, out, err = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            _child(Path(path), devices, folder, out, err, flags)
-        _, status = os.waitpid(pid, 0)
-        print(os.waitstatus_to_exitcode(status), flush=True)
-
-
-def _child(path: Path, devices: int, folder: str, out: str, err: str, flags: str):
-    code = 1
-    try:
-        os.environ["XLA_FLAGS"] = (
-            f"{flags} --xla_force_host_platform_device_count={devices}"
-        )
-        os.chdir(folder)
-        sys.stdin.close()
-        with open(out, "w") as stdout, open(err, "w") as stderr:
-            os.dup2(stdout.fileno(), 1)
-            os.dup2(stderr.fileno(), 2)
-        sys.stdout = open(1, "w", closefd=False)
-        sys.stderr = open(2, "w", closefd=False)
-        try:
-            printed = run_snippets(path.read_text(encoding="utf-8"), str(path))
-            print(json.dumps(printed))
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    finally:
-        os._exit(code)
+    if done.returncode != 0:
+        raise AssertionError(f"a snippet of {path} failed:\n{done.stderr}")
+    return json.loads(done.stdout)
 
 
 def same(shown: str, printed: str) -> bool:
@@ -331,8 +239,9 @@ def write(path: Path = README) -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--forks"]:
-        _serve()
+    if sys.argv[1:2] == ["--json"]:
+        file = Path(sys.argv[2])
+        print(json.dumps(run_snippets(file.read_text(encoding="utf-8"), str(file))))
     elif sys.argv[1:2] == ["--write"]:
         for page in [Path(name).resolve() for name in sys.argv[2:]] or pages():
             print(f"{write(page)} output block(s) rewritten in {page}")
