@@ -126,7 +126,9 @@ def _best_constant_steps(eigenvalues, start, tol, max_steps):
     ("eigenvalues", "rotate"),
     [
         pytest.param([1.0, 10.0], False, id="kappa10"),
-        pytest.param([0.3, 2.0, 7.0, 40.0], True, id="kappa133-rotated"),
+        pytest.param(
+            [0.3, 2.0, 7.0, 40.0], True, id="kappa133-rotated", marks=pytest.mark.slow
+        ),
         pytest.param([0.01, 0.05, 0.2, 1.0], True, id="kappa100-rotated"),
     ],
 )

@@ -17,7 +17,7 @@ def _with_constant(value, rows=1000, dtype=np.float32):
     return X
 
 
-@pytest.mark.parametrize("rows", [3, 1000, 12345])
+@pytest.mark.parametrize("rows", [3, pytest.param(1000, marks=pytest.mark.slow), 12345])
 def test_a_constant_float32_column_is_refused_naming_it(rows):
     X = _with_constant(0.1, rows)
     with pytest.raises(
