@@ -28,6 +28,7 @@ import queue
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -93,7 +94,11 @@ def start(args: argparse.Namespace) -> Reader | None:
         return None
     read_end, write_end = os.pipe()
     try:
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python warns of a fork beside other threads; the one running
+            # here (`_interrupts_not_lost`'s) is never used by the child.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
     except OSError:  # no process to spare: the table is read here
         os.close(read_end)
         os.close(write_end)
