@@ -1104,7 +1104,7 @@ PEAK_GOAL_MB = 700
 
 # The parse row's two files: short numbers, and numpy.savetxt's default format
 # (full float64 precision, as a table saved from numpy is written).
-PARSE_FORMATS = {"5 digits": "%.5g", "savetxt default %.18e": "%.18e"}
+PARSE_FORMATS = {"6 digits": "%.6g", "savetxt default %.18e": "%.18e"}
 
 
 def csv_parse_section(args: argparse.Namespace) -> Section:

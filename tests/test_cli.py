@@ -672,7 +672,7 @@ def test_ctrl_c_in_a_finalizer_still_ends_the_command(tmp_path, capsys, monkeypa
         def __del__(self):
             raise KeyboardInterrupt
 
-    def interrupted_in_a_finalizer(args):
+    def interrupted_in_a_finalizer(args, *reader):
         Finalizer()  # dropped at once: its __del__ raises
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the rest of a long run

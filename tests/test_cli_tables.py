@@ -16,6 +16,7 @@ import jax
 import numpy as np
 import pytest
 from cli_helpers import (
+    PYTHON,
     STEPS,
     assert_same_params,
     direct_fit,
@@ -24,6 +25,7 @@ from cli_helpers import (
     regression_data,
     run,
     run_json,
+    subprocess_env,
     write_csv,
 )
 from helpers import xla_flags
@@ -586,3 +588,56 @@ def test_predict_drops_rows_with_missing_cells_when_asked(tmp_path, capsys):
     kept = want.splitlines()
     del kept[2]
     assert got.splitlines() == kept
+
+
+# --- the program, whose table is read while JAX is imported ------------------
+
+
+@pytest.mark.slow
+def test_the_program_answers_as_main_does(tmp_path, capsys, monkeypatch):
+    """`python -m jaxgd` reads its table in a second process while it imports
+    JAX, and rehearses the fit: its reports, errors and exit statuses are
+    those of `main` in this process, also for a table of several blocks of
+    rows, from standard input, with rows dropped, and for an error found in
+    a later block or before the table is read."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(70_000, 2)) * [1.0, 30.0]
+    y = X @ [[1.5], [-0.05]] + 2.0 + 0.1 * rng.normal(size=(70_000, 1))
+    lines = table_text(X, y).splitlines()
+    lines[5] = lines[5].replace(lines[5].split(",")[0], "NA", 1)
+    tall = tmp_path / "tall.csv"
+    tall.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines[68_000] = lines[68_000].replace(lines[68_000].split(",")[1], "oops", 1)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rates = ["--learning-rates", "0.1,1", "--missing", "drop", "--json"]
+    cases = [
+        (fit_args(tall, "--missing", "drop", "--json"), None),
+        (fit_args("-", "--missing", "drop", "--json"), tall),
+        (["sweep", tall, "--target", "y", "--steps", STEPS, *rates], None),
+        (fit_args(bad, "--missing", "drop"), None),
+        (fit_args(tall, "--target", "z"), None),
+        (fit_args(tall, "--save", tmp_path / "nowhere" / "m.json"), None),
+    ]
+    answers = []
+    for argv, table in cases:
+        argv = [str(arg) for arg in argv]
+        given = Path(table).read_bytes() if table else b""
+        done = subprocess.run(
+            [PYTHON, "-m", "jaxgd", *argv],
+            input=given,
+            capture_output=True,
+            env=subprocess_env(tmp_path),
+            timeout=300,
+        )
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(given)))
+        want = run(capsys, argv)
+        answers.append((done.returncode, done.stdout.decode(), done.stderr.decode()))
+        assert answers[-1] == want, argv
+    report = json.loads(answers[0][1])
+    assert (report["rows"], report["dropped_rows"]) == (69_999, 1)
+    assert [code for code, _, _ in answers] == [0, 0, 0, 2, 2, 2]
+    assert (
+        "data row 68000 (line 68001), column 'x2': cannot read 'oops'"
+        in (answers[3][2])
+    )

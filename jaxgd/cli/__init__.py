@@ -71,11 +71,15 @@ def _main(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help, --version, or a usage error reported
         return int(stop.code or 0)
+    from ._reader import start
     from ._table import TableError
 
+    reader = None
     try:
         if sys.stdout is None and args.command != "predict":
             raise CliError("standard output is closed; there is nowhere to report")
+        # The table is read by another process while JAX is imported.
+        reader = start(args) if args.command in ("fit", "sweep") else None
         with _interrupts_deferred():
             from jaxgd import _interrupt
 
@@ -83,7 +87,7 @@ def _main(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
 
         interrupts.runs = _interrupt
         with interrupts.come_first():
-            status = run(args)
+            status = run(args, reader)
             if sys.stdout is not None:
                 sys.stdout.flush()  # a closed pipe or a full disk shows here
         return status
@@ -104,6 +108,9 @@ def _main(argv: Sequence[str] | None, interrupts: _Interrupts) -> int:
             file=sys.stderr,
         )
         return 2
+    finally:
+        if reader is not None:
+            reader.stop()
 
 
 class _Interrupts:

@@ -37,6 +37,7 @@ from . import (
     LogRates,
     _cache,
     _files,
+    _reader,
     _table,
 )
 
@@ -57,13 +58,23 @@ _OPTIMIZER_NAMES = {
 }
 # From this many steps on, a run shows a progress bar when stderr is a terminal.
 _PROGRESS_STEPS = 100_000
+# `fit` rehearses its programs while its table is read, up to this many steps
+# and stand-in rows of this size.
+_REHEARSAL_STEPS = 10_000
+_REHEARSAL_BYTES = 64 << 20
 _MODEL_FORMAT = "jaxgd linear model"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Runs the command of `args`, in float64, with the compilation cache."""
+def run(args: argparse.Namespace, reader: _reader.Reader | None = None) -> int:
+    """Runs the command of `args`, in float64, with the compilation cache.
+
+    `reader`: the process reading the table of `fit` or `sweep`, if one was
+    started (`_reader.start`); else the table is read here.
+    """
     cache = contextlib.nullcontext() if args.no_cache else _cache.kept(cache_dir())
     with cache, jax.enable_x64(True):
+        if args.command in ("fit", "sweep"):
+            return _COMMANDS[args.command](args, reader)
         return _COMMANDS[args.command](args)
 
 
@@ -115,13 +126,27 @@ class Data(NamedTuple):
     y: np.ndarray | None
 
 
-def _load(args: argparse.Namespace) -> Data:
-    """Reads the data of `fit` and `sweep`: streamed for full-batch mse."""
+def _load(
+    args: argparse.Namespace,
+    reader: _reader.Reader | None = None,
+    rehearse: Callable[[Data], Any] | None = None,
+) -> Data:
+    """Reads the data of `fit` and `sweep`: streamed for full-batch mse.
+
+    With a `reader` (the table read by another process), `rehearse` runs on
+    stand-in data of the table's shape before the rows are taken, while that
+    process parses them.
+    """
     with contextlib.ExitStack() as opened:
-        return _read(args, opened)
+        return _read(args, opened, reader, rehearse)
 
 
-def _read(args: argparse.Namespace, opened: contextlib.ExitStack) -> Data:
+def _read(
+    args: argparse.Namespace,
+    opened: contextlib.ExitStack,
+    reader: _reader.Reader | None,
+    rehearse: Callable[[Data], Any] | None,
+) -> Data:
     in_memory = args.loss == "bce" or args.batch_size is not None
     if args.csv is None:
         data = datasets.load(_DATASETS[args.loss])
@@ -141,18 +166,16 @@ def _read(args: argparse.Namespace, opened: contextlib.ExitStack) -> Data:
     else:
         if args.target is None:
             raise CliError(f"--target is required with a CSV file ({args.csv})")
-        table = opened.enter_context(_opened(args))
-        target, features = _table.select(table, args.target, args.features)
-        source = table.path
+        rows = opened.enter_context(
+            _reader.opened(args) if reader is None else reader.rows()
+        )
+        source, target, features = rows.source, rows.target, rows.features
         blocks = (
             (block.values[:, 1:], block.values[:, :1], block.dropped)
-            for block in _table.read_rows(
-                table,
-                [target, *features],
-                missing=args.missing,
-                optional=features if args.features is None else (),
-            )
+            for block in rows.blocks
         )
+        if reader is not None and rehearse is not None and not in_memory:
+            _rehearse(rehearse, source, target, features)
     counts = {"rows": 0, "dropped": 0}
     # The largest magnitude of each used column: features, then the target.
     peaks = np.zeros(len(features) + 1)
@@ -235,6 +258,31 @@ def _opened(args: argparse.Namespace) -> Iterator[_table.Table]:
         yield table
     finally:
         _table.close(table)
+
+
+def _rehearse(
+    rehearse: Callable[[Data], Any],
+    source: str,
+    target: str,
+    features: tuple[str, ...],
+) -> None:
+    """Runs `rehearse` on stand-in statistics of the table's columns.
+
+    While another process parses the table (`_reader`), the command's
+    programs on statistics of these columns are traced, and compiled or
+    fetched from the cache, on two blocks of random rows; the run on the
+    table then finds them ready. Whatever the stand-in run gives, or raises,
+    is dropped: the run on the table meets its own errors. A table too wide
+    for a block of stand-in rows is not rehearsed.
+    """
+    rows = _table.BLOCK_ROWS
+    if rows * (len(features) + 1) * 8 > _REHEARSAL_BYTES:
+        return
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((rows, len(features))), rng.standard_normal((rows, 1))
+    with contextlib.suppress(Exception):
+        stats = linear.stats([(X, y), (X, y)])  # two blocks: their merge too
+        rehearse(Data(source, target, features, "mse", 2 * rows, 0, stats, None, None))
 
 
 def _check_magnitudes(peaks: np.ndarray, columns: tuple[str, ...], rows: int) -> None:
@@ -415,13 +463,20 @@ def _quality(data: Data, params: dict) -> dict[str, Any]:
 # --- commands ----------------------------------------------------------------
 
 
-def _run_fit(args: argparse.Namespace) -> int:
-    _check_optimizer(args)
-    _check_outputs(
-        [("--save", args.save), ("--plot", args.plot)], [("table", args.csv)]
-    )
-    plot = _plot_module("--plot", args.plot) if args.plot is not None else None
-    data = _load(args)
+class _Fitted(NamedTuple):
+    """What `fit` computed: the problem, the run, its rate and why, its report."""
+
+    problem: Problem
+    result: jaxgd.FitResult
+    rate: float | str
+    why: str
+    report: dict[str, Any]
+    start: float
+    growing: bool
+
+
+def _fitted(data: Data, args: argparse.Namespace) -> _Fitted:
+    """The computation of `jaxgd fit` on `data`: everything but the output."""
     problem = _problem(data, args)
     params, options = _options(args, data)
     if args.learning_rate is not None:
@@ -463,6 +518,22 @@ def _run_fit(args: argparse.Namespace) -> int:
             "max": float(taken.max()) if taken.size else math.nan,
         }
         report["loss_evals"] = int(result.loss_evals)
+    return _Fitted(problem, result, rate, why, report, start, growing)
+
+
+def _run_fit(args: argparse.Namespace, reader: _reader.Reader | None = None) -> int:
+    _check_optimizer(args)
+    _check_outputs(
+        [("--save", args.save), ("--plot", args.plot)], [("table", args.csv)]
+    )
+    plot = _plot_module("--plot", args.plot) if args.plot is not None else None
+    # A long run's own time dwarfs the tracing that a rehearsal saves, and a
+    # progress bar would show twice.
+    rehearse = None
+    if args.steps <= _REHEARSAL_STEPS:
+        rehearse = functools.partial(_fitted, args=args)
+    data = _load(args, reader, rehearse)
+    problem, result, rate, why, report, start, growing = _fitted(data, args)
     if args.save is not None and not report["diverged"]:
         _save_model(args.save, report, data, problem)
     if args.json:
@@ -497,11 +568,11 @@ def _run_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_sweep(args: argparse.Namespace) -> int:
+def _run_sweep(args: argparse.Namespace, reader: _reader.Reader | None = None) -> int:
     _check_optimizer(args)
     _check_outputs([("--plot", args.plot)], [("table", args.csv)])
     plot = _plot_module("--plot", args.plot) if args.plot is not None else None
-    data = _load(args)
+    data = _load(args, reader)
     problem = _problem(data, args)
     params, options = _options(args, data)
     if isinstance(args.learning_rates, LogRates):

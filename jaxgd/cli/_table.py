@@ -28,6 +28,8 @@ _MAX_LISTED = 5
 # (a file with no line breaks, such as a binary one, is not read into memory).
 _BLOCK_BYTES = 1 << 22
 _MAX_LINE = 1 << 20
+# Rows in a block of `read_rows`.
+BLOCK_ROWS = 1 << 16
 _DELIMITERS = (",", ";", "\t", "|")
 _NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 # Cells that mean "no value here", compared lower-cased and stripped.
@@ -269,7 +271,7 @@ def read_rows(
     *,
     missing: str = "error",
     optional: Collection[str] = (),
-    block_rows: int = 1 << 16,
+    block_rows: int = BLOCK_ROWS,
 ) -> Iterator[Block]:
     """The rows of the named columns, `block_rows` rows a block (the last fewer).
 
