@@ -1406,6 +1406,7 @@ class SearchProblem(NamedTuple):
             hyperparams={"b1": self.b1},
             validation_data=self.validation,
             validation_every=self.min_steps,
+            restore_best=True,
             num_steps=self.num_steps,
             search=search,
         )
@@ -1450,8 +1451,9 @@ def search_problem(quick: bool) -> tuple[SearchProblem, str]:
         f"(log-spaced) x {grid} values of b1 in [0.5, 0.98], optax.adam, an MLP "
         f"{n}-{hidden}-1 (tanh) on the Auto MPG table ({train} rows to train, "
         f"{len(X) - train} to validate, standardized), {problem.num_steps:,} "
-        f"steps; successive halving with eta = {problem.eta}, min_steps = "
-        f"{problem.min_steps} against the whole grid run to the end, and "
+        f"steps, validated every {problem.min_steps}, restore_best; successive "
+        f"halving with eta = {problem.eta}, min_steps = {problem.min_steps} "
+        "against the whole grid run to the end, and "
         "against Optuna's GridSampler with its SuccessiveHalvingPruner."
     )
     return problem, title
@@ -1489,13 +1491,14 @@ def optuna_search(problem: SearchProblem, repeats: int, pause: float) -> dict:
     the validation loss to Optuna at the rung ends (`min_steps * eta**j`) and
     raises `optuna.TrialPruned` when the pruner says so, which stops the fit
     there (the steps after it are not computed). A completed trial's value is
-    the validation loss at its final params. `SuccessiveHalvingPruner` is the
-    asynchronous kind: a trial goes on at a rung when it is in the best
-    1/eta of the trials that reached that rung before it, so the first
-    trials always go on. The fit is compiled once, before the timing, by a
-    trial outside the timed studies; the time is the whole
-    `study.optimize` call (the sampler, the pruner, the in-memory storage,
-    81 calls of `fit` with their argument checks and their callbacks).
+    the validation loss at the params it returns (its lowest, with
+    `restore_best`). `SuccessiveHalvingPruner` is the asynchronous kind: a
+    trial goes on at a rung when it is in the best 1/eta of the trials that
+    reached that rung before it, so the first trials always go on. The fit
+    is compiled once, before the timing, by a trial outside the timed
+    studies; the time is the whole `study.optimize` call (the sampler, the
+    pruner, the in-memory storage, 81 calls of `fit` with their argument
+    checks and their callbacks).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rates = sorted({float(r) for r in np.asarray(problem.learning_rates)})
@@ -1528,6 +1531,7 @@ def optuna_search(problem: SearchProblem, repeats: int, pause: float) -> dict:
                 hyperparams={"b1": b1},
                 validation_data=problem.validation,
                 validation_every=problem.min_steps,
+                restore_best=True,
                 num_steps=problem.num_steps,
                 callback=report,
             )
@@ -1578,9 +1582,11 @@ def search_section(args: argparse.Namespace) -> Section:
     validate every `min_steps` updates. Their first calls (from clear caches,
     tracing and compiling included) are timed once each; their warm calls
     `--repeats` times, interleaved, medians. Lane-steps are the sum of
-    `steps_taken` over the lanes (a pruned lane's steps end at its rung). Every
-    winner is judged by its validation loss at its final params: the search's
-    is the lane that ran to the end, the grid's the lane with the lowest.
+    `steps_taken` over the lanes (a pruned lane's steps end at its rung).
+    Every run keeps `restore_best`: a lane returns its params at its lowest
+    validation loss, the checkpoint that early stopping would keep, and every
+    winner is judged by its validation loss there: the search's winner is
+    the lane that ran to the end, the grid's the lane with the lowest.
     """
     problem, title = search_problem(args.quick)
     halving = jaxgd.successive_halving(eta=problem.eta, min_steps=problem.min_steps)
