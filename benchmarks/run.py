@@ -1380,8 +1380,8 @@ def auto_mpg(rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
 
 def mlp_loss(params: dict, X: jax.Array, y: jax.Array) -> jax.Array:
     """Mean squared error of a one-hidden-layer tanh network."""
-    hidden = jnp.tanh(X @ params["W1"] + params["b1"])
-    return jnp.mean(jnp.square(hidden @ params["W2"] + params["b2"] - y))
+    hidden = jnp.tanh(X @ params["W1"] + params["b1"][None, :])
+    return jnp.mean(jnp.square(hidden @ params["W2"] + params["b2"][None, :] - y))
 
 
 class SearchProblem(NamedTuple):
