@@ -18,6 +18,10 @@ Workloads (float32, full batch, plain gradient descent):
   the steps it took: what stopping early saves.
 * ``csv-parse`` and ``out-of-core``: the command line on CSV files, see
   `csv_parse_section` and `out_of_core_section`.
+* ``search``: successive halving over 81 configurations of adam on an MLP,
+  against the whole grid and against Optuna (`search_section`);
+  ``cross-validation``: a 5-fold ridge path against scikit-learn
+  (`cross_validation_section`).
 
 Implementations: jaxgd; a hand-written ``jax.jit(lax.scan(...))`` of the same
 update (the JAX limit, and the reference every other result is checked
@@ -80,8 +84,18 @@ with warnings.catch_warnings():
         import torch
     except ImportError:
         torch = None
+    try:
+        import optuna
+    except ImportError:
+        optuna = None
+    try:
+        import sklearn
+    except ImportError:
+        sklearn = None
 
 PEERS = ("jaxopt", "optimistix", "torch")
+# Compared in the search and cross-validation workloads only.
+SEARCH_PEERS = ("optuna", "scikit-learn")
 REFERENCE = "hand scan"
 
 
@@ -1342,10 +1356,498 @@ def compile_section(args: argparse.Namespace) -> Section:
     return Section(problem, [], [], {"times": table})
 
 
+# --------------------------------------------------------------------------
+# Searches: successive halving against the whole grid and against Optuna
+
+# 9 learning rates x 9 values of adam's b1 on an MLP; rungs end after 30, 90,
+# 270 and 810 updates, and the last runs to 2,430.
+SEARCH = {"grid": 9, "hidden": 32, "num_steps": 2_430, "eta": 3, "min_steps": 30}
+QUICK_SEARCH = {"grid": 3, "hidden": 8, "num_steps": 90, "eta": 3, "min_steps": 10}
+# The goals of the search row.
+SEARCH_GOALS = {"lane-steps": 0.20, "wall": 0.40, "optuna": 20.0}
+
+
+def auto_mpg(rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The Auto MPG table in a fixed shuffled order (its rows are sorted by
+    model year), features and target standardized, float32; the first `rows`."""
+    table = datasets.load_auto_mpg()
+    order = np.random.default_rng(0).permutation(table.X.shape[0])[:rows]
+    X, _ = linear.standardize(np.asarray(table.X[order], np.float32))
+    y = table.y[order]
+    y = (y - y.mean()) / y.std()
+    return np.asarray(X, np.float32), np.asarray(y, np.float32)
+
+
+def mlp_loss(params: dict, X: jax.Array, y: jax.Array) -> jax.Array:
+    """Mean squared error of a one-hidden-layer tanh network."""
+    hidden = jnp.tanh(X @ params["W1"] + params["b1"][None, :])
+    return jnp.mean(jnp.square(hidden @ params["W2"] + params["b2"][None, :] - y))
+
+
+class SearchProblem(NamedTuple):
+    """The grid, the data and the settings every implementation shares."""
+
+    params: dict
+    data: tuple[jax.Array, jax.Array]
+    validation: tuple[jax.Array, jax.Array]
+    learning_rates: jax.Array  # (lanes,), the grid flattened
+    b1: jax.Array  # (lanes,)
+    num_steps: int
+    eta: int
+    min_steps: int
+
+    def sweep(self, search: Any) -> jaxgd.FitResult:
+        return jaxgd.sweep(
+            mlp_loss,
+            self.params,
+            *self.data,
+            learning_rates=self.learning_rates,
+            optimizer=optax.adam,
+            hyperparams={"b1": self.b1},
+            validation_data=self.validation,
+            validation_every=self.min_steps,
+            restore_best=True,
+            num_steps=self.num_steps,
+            search=search,
+        )
+
+    def rungs(self) -> list[int]:
+        """The steps at which the rungs end, before the last."""
+        ends, end = [], self.min_steps
+        while end < self.num_steps:
+            ends.append(end)
+            end *= self.eta
+        return ends
+
+
+def search_problem(quick: bool) -> tuple[SearchProblem, str]:
+    setting = QUICK_SEARCH if quick else SEARCH
+    X, y = auto_mpg()
+    train = round(0.75 * len(X))
+    grid, hidden = setting["grid"], setting["hidden"]
+    rates, b1 = np.meshgrid(
+        np.logspace(-4, -1, grid), np.linspace(0.5, 0.98, grid), indexing="ij"
+    )
+    keys = jax.random.split(jax.random.key(0))
+    n = X.shape[1]
+    params = {
+        "W1": jax.random.normal(keys[0], (n, hidden)) / math.sqrt(n),
+        "b1": jnp.zeros(hidden),
+        "W2": jax.random.normal(keys[1], (hidden, 1)) / math.sqrt(hidden),
+        "b2": jnp.zeros(1),
+    }
+    problem = SearchProblem(
+        params=params,
+        data=(jnp.asarray(X[:train]), jnp.asarray(y[:train])),
+        validation=(jnp.asarray(X[train:]), jnp.asarray(y[train:])),
+        learning_rates=jnp.asarray(rates.ravel(), jnp.float32),
+        b1=jnp.asarray(b1.ravel(), jnp.float32),
+        num_steps=setting["num_steps"],
+        eta=setting["eta"],
+        min_steps=setting["min_steps"],
+    )
+    title = (
+        f"{grid * grid} configurations: {grid} learning rates in [1e-4, 0.1] "
+        f"(log-spaced) x {grid} values of b1 in [0.5, 0.98], optax.adam, an MLP "
+        f"{n}-{hidden}-1 (tanh) on the Auto MPG table ({train} rows to train, "
+        f"{len(X) - train} to validate, standardized), {problem.num_steps:,} "
+        f"steps, validated every {problem.min_steps}, restore_best; successive "
+        f"halving with eta = {problem.eta}, min_steps = {problem.min_steps} "
+        "against the whole grid run to the end, and "
+        "against Optuna's GridSampler with its SuccessiveHalvingPruner."
+    )
+    return problem, title
+
+
+def validation_mse(problem: SearchProblem, params: Any) -> np.ndarray:
+    """The validation loss at `params`, one per lane: what every winner is
+    judged by."""
+    losses = jax.jit(jax.vmap(mlp_loss, in_axes=(0, None, None)))
+    return np.asarray(losses(params, *problem.validation), np.float64)
+
+
+def search_outcome(problem: SearchProblem, result: jaxgd.FitResult) -> dict:
+    """The winner and the work of one jaxgd run: a search, or the whole grid."""
+    final = validation_mse(problem, result.params)
+    done = ~np.asarray(result.diverged)
+    if result.pruned is not None:
+        done &= ~np.asarray(result.pruned)
+    winner = int(np.argmin(np.where(done, final, np.inf)))
+    return {
+        "lane-steps": int(np.sum(result.steps_taken)),
+        "lanes diverged": int(np.sum(result.diverged)),
+        "winner": winner,
+        "learning rate": float(problem.learning_rates[winner]),
+        "b1": float(problem.b1[winner]),
+        "validation loss": float(final[winner]),
+        "final": final,
+    }
+
+
+def optuna_search(
+    problem: SearchProblem, search: Callable[[], Any], repeats: int, pause: float
+) -> dict:
+    """Optuna over the same grid, each trial one `jaxgd.fit` of its configuration.
+
+    The trial's fit validates every `min_steps` updates; its callback reports
+    the validation loss to Optuna at the rung ends (`min_steps * eta**j`) and
+    raises `optuna.TrialPruned` when the pruner says so, which stops the fit
+    there (the steps after it are not computed). A completed trial's value is
+    the validation loss at the params it returns (its lowest, with
+    `restore_best`). `SuccessiveHalvingPruner` is the asynchronous kind: a
+    trial goes on at a rung when it is in the best 1/eta of the trials that
+    reached that rung before it, so the first trials always go on. The fit
+    is compiled once, before the timing, by a trial outside the timed
+    studies; the time is the whole `study.optimize` call (the sampler, the
+    pruner, the in-memory storage, 81 calls of `fit` with their argument
+    checks and their callbacks). Each study is timed beside a warm call of
+    `search`, the jaxgd search, in turn, so that the ratio is measured side
+    by side.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rates = sorted({float(r) for r in np.asarray(problem.learning_rates)})
+    b1s = sorted({float(b) for b in np.asarray(problem.b1)})
+    rungs = set(problem.rungs())
+    current: dict[str, Any] = {}
+
+    def report(info: jaxgd.Evaluation) -> None:
+        current["steps"] = info.step
+        if info.step in rungs:
+            current["trial"].report(info.validation_loss, info.step)
+            if current["trial"].should_prune():
+                raise optuna.TrialPruned()
+
+    @jax.jit
+    def final_loss(params: dict) -> jax.Array:
+        return mlp_loss(params, *problem.validation)
+
+    def objective(trial: Any) -> float:
+        current.update(trial=trial, steps=0)
+        rate = trial.suggest_float("learning_rate", rates[0], rates[-1], log=True)
+        b1 = trial.suggest_float("b1", b1s[0], b1s[-1])
+        try:
+            result = jaxgd.fit(
+                mlp_loss,
+                problem.params,
+                *problem.data,
+                learning_rate=rate,
+                optimizer=optax.adam,
+                hyperparams={"b1": b1},
+                validation_data=problem.validation,
+                validation_every=problem.min_steps,
+                restore_best=True,
+                num_steps=problem.num_steps,
+                callback=report,
+            )
+        finally:
+            trial.set_user_attr("steps", current["steps"])
+        trial.set_user_attr("steps", int(result.steps_taken))
+        return float(final_loss(result.params))
+
+    def study() -> Any:
+        study = optuna.create_study(
+            sampler=optuna.samplers.GridSampler(
+                {"learning_rate": rates, "b1": b1s}, seed=0
+            ),
+            pruner=optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=problem.min_steps,
+                reduction_factor=problem.eta,
+                min_early_stopping_rate=0,
+            ),
+        )
+        study.optimize(objective, n_trials=len(rates) * len(b1s))
+        return study
+
+    start = time.perf_counter()
+    objective(optuna.trial.FixedTrial({"learning_rate": rates[0], "b1": b1s[0]}))
+    first_s = time.perf_counter() - start
+    times, beside = [], []
+    for _ in range(repeats):
+        seconds, done = timed(study, pause)
+        times.append(seconds)
+        beside.append(timed(search, pause)[0])
+    states = [t.state for t in done.trials]
+    return {
+        "s": times,
+        "search s": beside,
+        "first trial s": first_s,
+        "lane-steps": sum(t.user_attrs["steps"] for t in done.trials),
+        "trials": len(done.trials),
+        "pruned": states.count(optuna.trial.TrialState.PRUNED),
+        "learning rate": done.best_params["learning_rate"],
+        "b1": done.best_params["b1"],
+        "validation loss": done.best_value,
+    }
+
+
+def search_section(args: argparse.Namespace) -> Section:
+    """Successive halving against the exhaustive grid and against Optuna.
+
+    Both jaxgd runs are one `sweep` of the 81 lanes, the search with
+    `search=jaxgd.successive_halving(...)`, the grid without it; both
+    validate every `min_steps` updates. Their first calls (from clear caches,
+    tracing and compiling included) are timed once each; their warm calls
+    `--repeats` times, interleaved, medians. Lane-steps are the sum of
+    `steps_taken` over the lanes (a pruned lane's steps end at its rung).
+    Every run keeps `restore_best`: a lane returns its params at its lowest
+    validation loss, the checkpoint that early stopping would keep, and every
+    winner is judged by its validation loss there: the search's winner is
+    the lane that ran to the end, the grid's the lane with the lowest.
+    """
+    problem, title = search_problem(args.quick)
+    halving = jaxgd.successive_halving(eta=problem.eta, min_steps=problem.min_steps)
+    runs = {
+        "jaxgd successive halving": lambda: problem.sweep(halving),
+        "jaxgd exhaustive sweep": lambda: problem.sweep(None),
+    }
+    firsts, samples, outcomes = {}, {name: [] for name in runs}, {}
+    for name, run in runs.items():
+        jax.clear_caches()
+        firsts[name], result = timed(run, args.pause)
+        outcomes[name] = search_outcome(problem, result)
+    for run in runs.values():  # clear_caches dropped the first one's program
+        wait(run())
+    for _ in range(args.repeats):
+        for name, run in runs.items():
+            samples[name].append(timed(run, args.pause)[0])
+    skipped = []
+    if optuna is not None:
+        peer = optuna_search(
+            problem,
+            runs["jaxgd successive halving"],
+            max(1, min(args.repeats, 3)),
+            args.pause,
+        )
+        samples["optuna, one fit per trial"] = peer.pop("s")
+        beside = statistics.median(peer.pop("search s"))
+        firsts["optuna, one fit per trial"] = peer.pop("first trial s")
+        outcomes["optuna, one fit per trial"] = peer
+    else:
+        skipped.append("optuna")
+    grid = outcomes["jaxgd exhaustive sweep"]
+    table = {}
+    for name, outcome in outcomes.items():
+        run_s = statistics.median(samples[name])
+        table[name] = {
+            "lane-steps": f"{outcome['lane-steps']:,}",
+            "÷ exhaustive lane-steps": outcome["lane-steps"] / grid["lane-steps"],
+            "s (warm, median)": run_s,
+            "÷ exhaustive s": run_s
+            / statistics.median(samples["jaxgd exhaustive sweep"]),
+            "first call s": firsts[name],
+            "winner: learning rate": outcome["learning rate"],
+            "b1": outcome["b1"],
+            "its validation loss": outcome["validation loss"],
+        }
+    halved = outcomes["jaxgd successive halving"]
+    rank = int(np.sum(grid["final"] < grid["final"][halved["winner"]])) + 1
+    notes = {
+        "rungs end at steps": ", ".join(str(s) for s in problem.rungs()),
+        "lanes diverged (search, grid)": (
+            f"{halved['lanes diverged']}, {grid['lanes diverged']}"
+        ),
+        "the search's winner among the grid's lanes, by validation loss": (
+            f"{rank} of {len(grid['final'])}"
+        ),
+    }
+    if optuna is not None:
+        peer = outcomes["optuna, one fit per trial"]
+        notes["optuna trials pruned"] = f"{peer['pruned']} of {peer['trials']}"
+        # Both medians from the same interleaved rounds.
+        notes["optuna ÷ successive halving, wall time, side by side"] = (
+            statistics.median(samples["optuna, one fit per trial"]) / beside
+        )
+    extra = {"search": table, "notes": notes}
+    problem_row = Problem("search", title, None, None, (), None, 0)
+    return Section(problem_row, [], skipped, extra)
+
+
+# Cross-validation: a ridge path, against scikit-learn
+
+CROSS_VALIDATION = {"rows": 390, "penalties": 16, "num_steps": 2_000}
+QUICK_CROSS_VALIDATION = {"rows": 100, "penalties": 4, "num_steps": 200}
+
+
+def ridge_loss(params: dict, X: jax.Array, y: jax.Array, l2: jax.Array) -> jax.Array:
+    """Mean squared error plus `l2 * ||W||^2` (the intercept is not penalised)."""
+    return linear.mse(params, X, y) + l2 * jnp.sum(jnp.square(params["W"]))
+
+
+def cross_validation_section(args: argparse.Namespace) -> Section:
+    """5-fold cross-validation of a ridge path, against scikit-learn.
+
+    jaxgd: `cross_validate` of `ridge_loss` with `loss_hyperparams={"l2":
+    ...}`, 16 penalties x 5 folds as the lanes of one program, plain
+    gradient descent. scikit-learn: `RidgeCV` with `cv=KFold(5)` (the same
+    contiguous folds) and `alpha = n_train * l2`: `Ridge` minimises
+    `||y - X w||^2 + alpha ||w||^2`, which is `n_train` times `ridge_loss`.
+    The rows are a multiple of 5, so every training set has the same
+    `n_train`. Both choose the penalty of the lowest mean squared error on the
+    held-out folds; jaxgd's is computed from `cv.results.params`, since
+    `cv.mean` is the loss `cross_validate` was given, penalty included.
+    """
+    setting = QUICK_CROSS_VALIDATION if args.quick else CROSS_VALIDATION
+    folds, rows = 5, setting["rows"]
+    X, y = auto_mpg(rows)
+    n_train = rows - rows // folds
+    l2 = np.logspace(-4, 0, setting["penalties"]).astype(np.float32)
+    # The largest safe constant step on the most penalised lane, a little under.
+    design = np.c_[X, np.ones(rows)].astype(np.float64)
+    curvature = np.linalg.eigvalsh(2 / rows * design.T @ design).max()
+    rate = float(1.8 / (curvature + 2 * l2.max()))
+    params = linear.init(jax.random.key(1), X.shape[1], 1)
+    num_steps = setting["num_steps"]
+    X_j, y_j = jnp.asarray(X), jnp.asarray(y)
+
+    def run() -> Any:
+        return jaxgd.cross_validate(
+            ridge_loss,
+            params,
+            X_j,
+            y_j,
+            folds=folds,
+            learning_rate=rate,
+            loss_hyperparams={"l2": jnp.asarray(l2)},
+            num_steps=num_steps,
+        )
+
+    jax.clear_caches()
+    first, cv = timed(run, args.pause)
+    fold_losses = jax.jit(jax.vmap(linear.mse))
+    size = rows // folds
+    held_out = (
+        jnp.tile(X_j.reshape(folds, size, -1), (len(l2), 1, 1)),
+        jnp.tile(y_j.reshape(folds, size, -1), (len(l2), 1, 1)),
+    )
+    mse = np.asarray(fold_losses(cv.results.params, *held_out)).reshape(len(l2), folds)
+    jaxgd_mse = mse.mean(axis=1)
+    times: dict[str, list[float]] = {"jaxgd cross_validate": []}
+    rows_table = {}
+    skipped = []
+    if sklearn is None:
+        skipped.append("scikit-learn")
+    else:
+        from sklearn.linear_model import Ridge, RidgeCV
+        from sklearn.model_selection import KFold, cross_val_score
+
+        alphas = n_train * l2.astype(np.float64)
+
+        def ridge_cv() -> Any:
+            return RidgeCV(
+                alphas=alphas, cv=KFold(folds), scoring="neg_mean_squared_error"
+            ).fit(X, y.ravel())
+
+        times["scikit-learn RidgeCV"] = []
+        chosen = ridge_cv()
+        sk_index = int(np.argmin(np.abs(alphas - chosen.alpha_)))
+        sk_mse = np.array(
+            [
+                -cross_val_score(
+                    Ridge(alpha=alpha),
+                    X,
+                    y.ravel(),
+                    cv=KFold(folds),
+                    scoring="neg_mean_squared_error",
+                ).mean()
+                for alpha in alphas
+            ]
+        )
+    wait(run())
+    for _ in range(args.repeats):
+        times["jaxgd cross_validate"].append(timed(run, args.pause)[0])
+        if sklearn is not None:
+            times["scikit-learn RidgeCV"].append(timed(ridge_cv, args.pause)[0])
+    index = int(np.argmin(jaxgd_mse))
+    rows_table["jaxgd cross_validate"] = {
+        "s (warm, median)": statistics.median(times["jaxgd cross_validate"]),
+        "first call s": first,
+        "chosen l2": float(l2[index]),
+        "its CV mean squared error": float(jaxgd_mse[index]),
+        "cv.best (penalty in the score)": float(l2[cv.best]),
+    }
+    if sklearn is not None:
+        rows_table["scikit-learn RidgeCV"] = {
+            "s (warm, median)": statistics.median(times["scikit-learn RidgeCV"]),
+            "first call s": math.nan,
+            "chosen l2": float(alphas[sk_index] / n_train),
+            "its CV mean squared error": float(sk_mse[sk_index]),
+            "cv.best (penalty in the score)": "—",
+        }
+        rows_table["largest gap in CV mean squared error, over the l2"] = {
+            "s (warm, median)": math.nan,
+            "first call s": math.nan,
+            "chosen l2": "—",
+            "its CV mean squared error": float(np.max(np.abs(jaxgd_mse - sk_mse))),
+            "cv.best (penalty in the score)": "—",
+        }
+    title = (
+        f"Ridge regression, {folds} folds x {len(l2)} values of l2 in [1e-4, 1] "
+        f"(log-spaced): the Auto MPG table's first {rows} rows (shuffled once, "
+        f"standardized), plain gradient descent at rate {rate:.3g} for "
+        f"{num_steps:,} steps, against scikit-learn's RidgeCV(alphas = "
+        f"{n_train} * l2, cv=KFold({folds})); warm calls, medians of "
+        f"{args.repeats} interleaved."
+    )
+    problem = Problem("cross-validation", title, None, None, (), None, 0)
+    return Section(problem, [], skipped, {"cross-validation": rows_table})
+
+
+def search_targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool]]:
+    rows = []
+    search = sections.get("search")
+    if search is not None:
+        table = search.extra["search"]
+        halving = table["jaxgd successive halving"]
+        for what, column, goal in (
+            ("lane-steps", "÷ exhaustive lane-steps", SEARCH_GOALS["lane-steps"]),
+            ("wall time", "÷ exhaustive s", SEARCH_GOALS["wall"]),
+        ):
+            value = halving[column]
+            rows.append(
+                (
+                    f"search: successive halving ÷ exhaustive sweep, {what}",
+                    fmt(value),
+                    f"≤ {goal:g}",
+                    value <= goal,
+                )
+            )
+        peer = table.get("optuna, one fit per trial")
+        if peer is not None:
+            value = search.extra["notes"][
+                "optuna ÷ successive halving, wall time, side by side"
+            ]
+            goal = SEARCH_GOALS["optuna"]
+            rows.append(
+                (
+                    "search: optuna ÷ successive halving, wall time",
+                    fmt(value),
+                    f"≥ {goal:g}",
+                    value >= goal,
+                )
+            )
+    cv = sections.get("cross-validation")
+    if cv is not None:
+        table = cv.extra["cross-validation"]
+        peer = table.get("scikit-learn RidgeCV")
+        if peer is not None:
+            mine = table["jaxgd cross_validate"]
+            rows.append(
+                (
+                    "cross-validation: the same l2 chosen as scikit-learn",
+                    f"{mine['chosen l2']:.3g} and {peer['chosen l2']:.3g}",
+                    "equal",
+                    mine["chosen l2"] == peer["chosen l2"],
+                )
+            )
+    return rows
+
+
 FILE_WORKLOADS = {
     "csv-parse": csv_parse_section,
     "out-of-core": out_of_core_section,
     "compile": compile_section,
+    "search": search_section,
+    "cross-validation": cross_validation_section,
 }
 
 
@@ -1371,7 +1873,15 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "versions": {
             name: version(name)
-            for name in ("jaxgd", "jax", "jaxlib", "optax", "numpy", *PEERS)
+            for name in (
+                "jaxgd",
+                "jax",
+                "jaxlib",
+                "optax",
+                "numpy",
+                *PEERS,
+                *SEARCH_PEERS,
+            )
         },
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
@@ -1420,6 +1930,8 @@ def section_table(section: Section, peak: dict | None) -> list[str]:
     if not section.timings:  # the file workloads: their tables only
         for key, value in section.extra.items():
             lines += [f"{key}:", "", *extra_table(value), ""]
+        if section.skipped:
+            lines += [f"Skipped, not installed: {', '.join(section.skipped)}.", ""]
         return lines
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for t in section.timings:
@@ -1555,12 +2067,12 @@ def targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool | No
         ):
             value = ratio(find(sections, workload, mine), peer)
             add(f"{workload}: {mine} ÷ {peer.name}", value, "≤ 1", value <= 1)
-    return rows + file_targets(sections)
+    return rows + file_targets(sections) + search_targets(sections)
 
 
 def report(sections: dict[str, Section], peak: dict | None, env: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
-    missing = [k for k in PEERS if not env["versions"][k]]
+    missing = [k for k in (*PEERS, *SEARCH_PEERS) if not env["versions"].get(k)]
     lines = [
         "# jaxgd benchmarks",
         "",
@@ -1614,6 +2126,8 @@ WORKLOADS = (
     "csv-parse",
     "out-of-core",
     "compile",
+    "search",
+    "cross-validation",
 )
 
 

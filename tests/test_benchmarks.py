@@ -164,3 +164,62 @@ def test_the_problems_are_well_posed(bench):
     assert np.min(np.abs(starts - hilltop)) > 1e-3
     curvature = 12 * np.max(starts**2) - 6
     assert multistart.learning_rate * curvature < 2
+
+
+def test_quick_search_and_cross_validation(bench, tmp_path):
+    """The rows run at tiny sizes; the peers are compared where installed."""
+    out = tmp_path / "results.json"
+    argv = ["--quick", "--only", "search,cross-validation", "--json", str(out)]
+    assert bench.main(argv) == 0
+    results = json.loads(out.read_text())
+    search = results["workloads"]["search"]["search"]
+    # 9 lanes, rungs ending after 10 and 30 updates, 90 in all: 9 lanes run 10
+    # steps, 3 run 20 more, 1 runs the last 60.
+    halving = search["jaxgd successive halving"]
+    assert halving["lane-steps"] == "210"
+    assert search["jaxgd exhaustive sweep"]["lane-steps"] == "810"
+    assert halving["÷ exhaustive lane-steps"] == pytest.approx(210 / 810)
+    targets = {row[0]: row for row in results["targets"]}
+    assert "search: successive halving ÷ exhaustive sweep, lane-steps" in targets
+    cv = results["workloads"]["cross-validation"]["cross-validation"]
+    peers = {"optuna": bench.optuna, "scikit-learn": bench.sklearn}
+    missing = sorted(name for name, module in peers.items() if module is None)
+    skipped = (
+        results["workloads"]["search"]["skipped"]
+        + results["workloads"]["cross-validation"]["skipped"]
+    )
+    assert sorted(skipped) == missing
+    if bench.optuna is not None:
+        assert "optuna, one fit per trial" in search
+        assert "search: optuna ÷ successive halving, wall time" in targets
+    if bench.sklearn is not None:
+        mine, theirs = cv["jaxgd cross_validate"], cv["scikit-learn RidgeCV"]
+        assert mine["chosen l2"] == theirs["chosen l2"]
+        gap = cv["largest gap in CV mean squared error, over the l2"]
+        assert gap["its CV mean squared error"] < 1e-2
+
+
+def test_missing_search_peers_are_named_and_give_no_target(bench):
+    table = {
+        "jaxgd successive halving": {
+            "÷ exhaustive lane-steps": 0.05,
+            "÷ exhaustive s": 0.5,
+            "s (warm, median)": 1.0,
+        }
+    }
+    problem = bench.Problem("search", "title", None, None, (), None, 0)
+    section = bench.Section(problem, [], ["optuna"], {"search": table})
+    assert "Skipped, not installed: optuna." in bench.section_table(section, None)
+    rows = {target: row for target, *row in bench.targets({"search": section})}
+    assert rows == {
+        "search: successive halving ÷ exhaustive sweep, lane-steps": [
+            "0.05",
+            "≤ 0.2",
+            True,
+        ],
+        "search: successive halving ÷ exhaustive sweep, wall time": [
+            "0.5",
+            "≤ 0.4",
+            False,
+        ],
+    }
