@@ -486,7 +486,9 @@ def execute(compiled: Callable, config: Config, *args: Any) -> FitResult:
         jax.effects_barrier()
         _report.raise_if_failed()
     if config.interruptible:
-        _interrupt.raise_if_requested(result.steps_taken, config.num_steps)
+        # Cross-validation's program returns its scores beside the result.
+        ran = result if isinstance(result, FitResult) else result[0]
+        _interrupt.raise_if_requested(ran.steps_taken, config.num_steps)
     return result
 
 

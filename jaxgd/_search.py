@@ -652,6 +652,7 @@ def cross_validate(
     *data: Any,
     folds: int = 5,
     key: jax.Array | None = None,
+    score: Callable[..., jax.Array] | None = None,
     **sweep_kwargs: Any,
 ) -> CrossValidation:
     r"""k-fold cross-validation of a sweep's configurations, in one program.
@@ -672,6 +673,11 @@ def cross_validate(
         folds: the number of folds, an int >= 2 and at most the rows.
         key: a PRNG key to permute the rows before they are cut, or None to
             cut them in order.
+        score: `score(params, *data) -> scalar`, what `mean` and `std`
+            average on each fold at the final params; by default the loss
+            (with its `loss_hyperparams`). A penalised loss should be scored
+            without its penalty, or the smallest penalty always looks best:
+            for ridge regression, the mean squared error.
         **sweep_kwargs: the configurations and any other keyword argument of
             `jaxgd.sweep` but `validation_data` (each fold is its lanes'
             validation set) and `search`.
@@ -736,7 +742,9 @@ def cross_validate(
         **sweep_kwargs,
     )
     check_memory(config, inputs, lanes * folds)
-    result, losses = execute(_run_folds, config, axes, inputs, tuple(splits))
+    if score is not None:
+        _checks.function(score, "score", "score(params, *data)")
+    result, losses = execute(_run_folds, config, axes, inputs, tuple(splits), score)
     frozen = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (lanes * folds, *jnp.shape(x))), inputs.frozen
     )
@@ -747,11 +755,13 @@ def cross_validate(
     return CrossValidation(result, mean, std, best)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _run_folds(config: Any, axes: Any, inputs: Any, splits: tuple) -> tuple:
-    """Every fold's sweep, lanes configuration-major, and the fold's losses.
+@functools.partial(jax.jit, static_argnums=(0, 1, 4))
+def _run_folds(
+    config: Any, axes: Any, inputs: Any, splits: tuple, score: Callable | None
+) -> tuple:
+    """Every fold's sweep, lanes configuration-major, and the fold's scores.
 
-    The loss of each lane on its fold, at its final params.
+    The score (or loss) of each lane on its fold, at its final params.
     """
     from ._fit import lane_losses, run  # `_fit` imports this module
 
@@ -760,7 +770,14 @@ def _run_folds(config: Any, axes: Any, inputs: Any, splits: tuple) -> tuple:
         fold = inputs._replace(data=train, validation_data=held_out)
         result = run(config, fold, axes)
         results.append(result)
-        losses.append(lane_losses(config, fold, axes)(result.params, *held_out))
+        scored = (config, fold, axes)
+        if score is not None:
+            scored = (
+                config._replace(loss=score, has_aux=False),
+                fold._replace(loss_hyperparams=None),
+                axes._replace(loss_hyperparams=None),
+            )
+        losses.append(lane_losses(*scored)(result.params, *held_out))
 
     def interleave(*xs: jax.Array) -> jax.Array:
         x = jnp.stack(xs, axis=1)  # (configurations, folds, ...)

@@ -670,3 +670,29 @@ def test_bad_population_settings_name_the_argument(kwargs, error, message):
     args = dict(every=10, key=jax.random.key(0))
     with pytest.raises(error, match=message):
         jaxgd.population_based(**{**args, **kwargs})
+
+
+def test_cross_validation_scores_with_the_score_given(x64):
+    """Scored by the penalised loss, the smallest penalty looks best; scored
+    by the mean squared error, the fold's own error picks the penalty."""
+    X, Y = regression(n_samples=30, dtype=jnp.float64, noise=1.0)
+    params = linear.init(jax.random.key(5), 3, 1, jnp.float64)
+    l2s = jnp.array([0.0, 0.05, 0.5])
+    common = dict(
+        folds=3,
+        learning_rate=0.2,
+        loss_hyperparams={"l2": l2s},
+        num_steps=600,
+        tol=1e-10,
+    )
+    scored = jaxgd.cross_validate(ridge, params, X, Y, score=linear.mse, **common)
+    errors = np.zeros((3, 3))
+    for j in range(3):
+        fold = slice(j * 10, (j + 1) * 10)
+        for c in range(3):
+            lane = scored.results.lane(c * 3 + j)
+            errors[c, j] = linear.mse(lane.params, X[fold], Y[fold])
+    np.testing.assert_allclose(scored.mean, errors.mean(axis=1), rtol=1e-10)
+    assert scored.best == int(np.argmin(errors.mean(axis=1)))
+    with pytest.raises(TypeError, match="score must be"):
+        jaxgd.cross_validate(ridge, params, X, Y, score="mse", **common)
