@@ -33,6 +33,7 @@ _SWEEP_AXES = Inputs(
     tol=None,
     opt_state=None,
     validation_data=None,
+    checkpoint=None,
 )
 _MULTISTART_AXES = _SWEEP_AXES._replace(
     params=0, frozen=0, learning_rate=None, hyperparams=None, opt_state=0
@@ -79,7 +80,9 @@ def sweep(
             checked: finite, and representable in the dtype it is injected
             in), a scalar is shared; schedules, bools, ints, strings and other
             settings (adamw's `mask`) are shared.
-        **fit_kwargs: any other keyword argument of `jaxgd.fit`.
+        **fit_kwargs: any other keyword argument of `jaxgd.fit`. With
+            `checkpoint=path` every lane is written to the one file, and
+            `resume=path` continues all the lanes, bit for bit.
 
     Returns:
         A `FitResult` whose every array leaf has a leading axis of `n_lanes`.
@@ -184,6 +187,7 @@ def multistart(
         **fit_kwargs: any keyword argument of `jaxgd.fit`. An `opt_state`, if
             given, is batched like `params_batch`. With
             `learning_rate="auto"` every lane searches its own step sizes.
+            `checkpoint` and `resume` hold every lane in one file.
 
     Returns:
         A `FitResult` whose every array leaf has a leading axis of K.
