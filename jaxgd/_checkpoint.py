@@ -309,13 +309,15 @@ def start(initial: Callable[[], tuple], settings: dict[str, Any], inputs: Any) -
             "in one call use jaxgd.sweep or jaxgd.multistart with checkpoint=."
         )
     record = _runs[int(inputs.checkpoint.run)]
-    fingerprint = dict(settings)
-    for name in ("learning_rate", "hyperparams", "tol", "key"):
-        fingerprint[name] = _digest(getattr(inputs, name))
+    values = {
+        name: _digest(getattr(inputs, name))
+        for name in ("learning_rate", "hyperparams", "tol", "key")
+    }
     expected = jax.eval_shape(initial)
     structure = str(jax.tree.structure(expected))
+    fingerprint = {"settings": settings, "values": values}
     record.header = json.dumps(
-        {"format": FORMAT, "structure": structure, "fingerprint": fingerprint}
+        {"format": FORMAT, "structure": structure, **fingerprint}
     )
     if record.resume is None:
         chunk, saved = np.int32(0), initial()
@@ -335,7 +337,8 @@ def _digest(tree: Any) -> str | None:
         if isinstance(leaf, jax.core.Tracer):
             return None
         if jnp.issubdtype(jnp.result_type(leaf), jax.dtypes.prng_key):
-            leaf = jax.random.key_data(leaf)
+            with jax.ensure_compile_time_eval():  # a key is known under jit too
+                leaf = jax.random.key_data(leaf)
         value = np.asarray(leaf)
         hasher.update(str((value.shape, value.dtype.str)).encode())
         hasher.update(value.tobytes())
@@ -360,11 +363,16 @@ def _load(
             f"resume: {path!r} has checkpoint format {header.get('format')!r}; "
             f"this version reads format {FORMAT}."
         )
-    saved = header.get("fingerprint", {})
+    settings, values = header.get("settings", {}), header.get("values", {})
     differs = [
-        f"{name}: the checkpoint's run has {saved.get(name)!r}, this call {value!r}"
-        for name, value in fingerprint.items()
-        if value is not None and saved.get(name) is not None and saved[name] != value
+        f"{name}: the checkpoint's run has {settings.get(name)!r}, this call {value!r}"
+        for name, value in fingerprint["settings"].items()
+        if settings.get(name) != value
+    ] + [
+        f"{name} differs"
+        for name, value in fingerprint["values"].items()
+        # Values under the user's jit are not known: they are not compared.
+        if None not in (value, values.get(name)) and values.get(name) != value
     ]
     if differs:
         raise ValueError(
