@@ -313,14 +313,17 @@ def start(initial: Callable[[], tuple], settings: dict[str, Any], inputs: Any) -
         name: _digest(getattr(inputs, name))
         for name in ("learning_rate", "hyperparams", "tol", "key")
     }
-    expected = jax.eval_shape(initial)
+    # The fresh carry (a compiled call of the small program), also what a
+    # file must match.
+    fresh = initial()
+    expected = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), fresh)
     structure = str(jax.tree.structure(expected))
     fingerprint = {"settings": settings, "values": values}
     record.header = json.dumps(
         {"format": FORMAT, "structure": structure, **fingerprint}
     )
     if record.resume is None:
-        chunk, saved = np.int32(0), initial()
+        chunk, saved = np.int32(0), fresh
     else:
         chunk, saved = _load(record.resume, expected, structure, fingerprint)
     record.asked = record.saved = time.monotonic()
