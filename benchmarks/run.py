@@ -22,6 +22,8 @@ Workloads (float32, full batch, plain gradient descent):
   against the whole grid and against Optuna (`search_section`);
   ``cross-validation``: a 5-fold ridge path against scikit-learn
   (`cross_validation_section`).
+* ``checkpoint``: a fit with Adam and mini-batches without checkpoints, with
+  one a minute and with one a second; see `checkpoint_section`.
 
 Implementations: jaxgd; a hand-written ``jax.jit(lax.scan(...))`` of the same
 update (the JAX limit, and the reference every other result is checked
@@ -1239,6 +1241,17 @@ def file_targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bool
                     value <= goal,
                 )
             )
+    saved = sections.get("checkpoint")
+    if saved is not None:
+        value = saved.extra["times"]["one a minute"]["÷ without"]
+        rows.append(
+            (
+                "checkpoint, one a minute ÷ without",
+                fmt(value),
+                f"≤ {CHECKPOINT_GOAL:g}",
+                value <= CHECKPOINT_GOAL,
+            )
+        )
     memory = sections.get("out-of-core")
     if memory is not None:
         first = next(iter(memory.extra["memory"].values()))
@@ -1842,12 +1855,100 @@ def search_targets(sections: dict[str, Section]) -> list[tuple[str, str, str, bo
     return rows
 
 
+# Checkpoints: the same run without them, with one a minute, one a second.
+
+CHECKPOINT = {"size": (10_000, 20), "num_steps": 30_000, "batch_size": 100}
+QUICK_CHECKPOINT = {"size": (500, 5), "num_steps": 3_000, "batch_size": 50}
+CHECKPOINT_GOAL = 1.02  # one checkpoint a minute costs at most 2%
+CHECKPOINT_EVERY = {"without": None, "one a minute": 60.0, "one a second": 1.0}
+
+
+def checkpoint_section(args: argparse.Namespace) -> Section:
+    """The cost of checkpoints: one fit (Adam, mini-batches) three ways.
+
+    Without checkpoints, with `checkpoint_every=60` and with
+    `checkpoint_every=1`, the three interleaved, each repeat after a pause;
+    medians of the wall time and of the process's CPU time. Each result is
+    first checked to equal the run without checkpoints bit for bit. A run
+    shorter than a minute writes its checkpoint once, at its end, besides
+    asking the host about ten times a second; `one write s` is what a write
+    adds (from the run with one a second), so that a write a minute adds
+    `one write s / 60` of the time.
+    """
+    setting = QUICK_CHECKPOINT if args.quick else CHECKPOINT
+    (N, n), num_steps = setting["size"], setting["num_steps"]
+    X, y = standardised_regression(N, n, 1)
+    params = linear.init(jax.random.key(1), n, 1)
+    folder = tempfile.mkdtemp(prefix="jaxgd-bench-")
+    path = os.path.join(folder, "run.npz")
+
+    def call(every: float | None) -> Callable[[], Any]:
+        options = {}
+        if every is not None:
+            options = {"checkpoint": path, "checkpoint_every": every}
+        return lambda: jaxgd.fit(
+            linear.mse,
+            params,
+            X,
+            y,
+            optimizer=optax.adam,
+            learning_rate=1e-3,
+            num_steps=num_steps,
+            batch_size=setting["batch_size"],
+            key=jax.random.key(0),
+            **options,
+        )
+
+    runs = {name: call(every) for name, every in CHECKPOINT_EVERY.items()}
+    print("... checkpoint", file=sys.stderr, flush=True)
+    want = jax.tree.leaves(wait(runs["without"]()))
+    for name, run in runs.items():
+        got = jax.tree.leaves(wait(run()))
+        if not all(
+            np.array_equal(a, b, equal_nan=True) for a, b in zip(got, want, strict=True)
+        ):
+            raise MismatchError(f"checkpoint, {name}: differs from the run without")
+    wall: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(max(3, args.repeats)):
+        for name, run in runs.items():
+            start_cpu = time.process_time()
+            wall[name].append(timed(run, args.pause)[0])
+            cpu[name].append(time.process_time() - start_cpu)
+    os.remove(path)
+    os.rmdir(folder)
+    run_s = {name: statistics.median(v) for name, v in wall.items()}
+    cpu_s = {name: statistics.median(v) for name, v in cpu.items()}
+    base = "without"
+    table = {
+        name: {
+            "checkpoint_every s": "—" if every is None else every,
+            "run s": run_s[name],
+            "÷ without": run_s[name] / run_s[base],
+            "CPU s": cpu_s[name],
+            "CPU ÷ without": cpu_s[name] / cpu_s[base],
+        }
+        for name, every in CHECKPOINT_EVERY.items()
+    }
+    writes = max(1.0, math.floor(run_s["one a second"]))
+    write_s = max(0.0, run_s["one a second"] - run_s["one a minute"]) / writes
+    title = (
+        f"Checkpoints: a fit of linear regression N={N:,}, n={n}, Adam, "
+        f"batch_size={setting['batch_size']}, {num_steps:,} steps, without "
+        "checkpoints and with them; medians, interleaved."
+    )
+    problem = Problem("checkpoint", title, None, None, (), None, 0)
+    extra = {"times": table, "one write": {"s": write_s, "÷ a minute": write_s / 60}}
+    return Section(problem, [], [], extra)
+
+
 FILE_WORKLOADS = {
     "csv-parse": csv_parse_section,
     "out-of-core": out_of_core_section,
     "compile": compile_section,
     "search": search_section,
     "cross-validation": cross_validation_section,
+    "checkpoint": checkpoint_section,
 }
 
 
@@ -2128,6 +2229,7 @@ WORKLOADS = (
     "compile",
     "search",
     "cross-validation",
+    "checkpoint",
 )
 
 

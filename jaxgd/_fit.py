@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -11,6 +12,7 @@ import jax.numpy as jnp
 
 from . import (
     _batches,
+    _checkpoint,
     _checks,
     _interrupt,
     _loop,
@@ -42,6 +44,7 @@ class Config(NamedTuple):
     restore_best: bool
     reporter: _report.Reporter | None
     interruptible: bool  # the loop asks the host whether Ctrl-C was pressed
+    checkpointed: bool = False  # the loop writes checkpoints, or resumes
     search: Any = None  # a search of `_search`, its key taken out
 
 
@@ -63,6 +66,7 @@ class Inputs(NamedTuple):
     validation_data: tuple[Any, ...] | None
     loss_hyperparams: dict[str, jax.Array] | None = None
     search_key: jax.Array | None = None
+    checkpoint: _checkpoint.Start | None = None
 
 
 def prepare(
@@ -90,6 +94,9 @@ def prepare(
     history_every: Any = 1,
     search: Any = None,
     loss_hyperparams: Any = None,
+    checkpoint: Any = None,
+    checkpoint_every: Any = None,
+    resume: Any = None,
 ) -> tuple[Config, Inputs]:
     """Validates the arguments of `fit` and splits them into static and traced."""
     _checks.function(loss, "loss", "loss(params, *data)")
@@ -160,6 +167,13 @@ def prepare(
             stops=_report.can_stop(traced, validation_data),
         )
     interruptible = _interrupt.wanted(num_steps, progress, traced, validation_data)
+    start = _checkpoint.prepare(checkpoint, checkpoint_every, resume)
+    if start is not None and search is not None:
+        raise ValueError(
+            "checkpoint and resume do not go with search= yet: a search's rungs "
+            "are loops of their own; checkpoint a sweep without search, or run "
+            "the search without checkpoint."
+        )
     config = Config(
         loss=loss,
         rule=rule,
@@ -176,6 +190,7 @@ def prepare(
         reporter=reporter,
         interruptible=interruptible,
         search=search,
+        checkpointed=start is not None,
     )
     inputs = Inputs(
         params=trained,
@@ -189,11 +204,14 @@ def prepare(
         validation_data=validation_data,
         loss_hyperparams=loss_hyperparams,
         search_key=search_key,
+        checkpoint=start,
     )
     return config, inputs
 
 
-def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult:
+def run(
+    config: Config, inputs: Inputs, axes: Inputs | None = None, initial: bool = False
+) -> Any:
     """The traced body of `fit`, `sweep` and `multistart`: step, loop, result.
 
     It trains the trained leaves of the params; `finish` puts the model back
@@ -201,6 +219,12 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     `inputs` carry a leading lane axis: 0, or None where shared), the run has
     lanes: the step is vmapped over them inside the one loop, which stops when
     its last lane does.
+
+    A run that writes checkpoints or resumes starts its loop from the chunk
+    and carry of `inputs.checkpoint`; with `initial`, `run` returns the
+    carry a fresh run starts from instead (a checkpoint's part of it), made
+    by its own program, so that a fresh run and a resumed one are the same
+    compiled loop.
     """
     lanes = axes is not None
     # What differs from lane to lane once the lanes' states are made: the
@@ -276,16 +300,8 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
         *shared,
     )
 
-    def go(
-        state: _step.StepState,
-        extra: Any,
-        carries: dict[str, Any] | None,
-        consts: tuple,
-        ids: jax.Array | None,
-        first_step: int,
-        num_steps: int,
-    ) -> _loop.Outcome:
-        """The one loop, on lanes built with `consts` (`ids` in the run)."""
+    def hooks_of(consts: tuple, ids: jax.Array | None) -> dict[str, _loop.Hook]:
+        """The features of the run as hooks of the loop, by name."""
         hooks = {}
         if inputs.validation_data is not None:
             hooks["validation"] = _watch.hook(
@@ -299,6 +315,34 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
             hooks["report"] = config.reporter.hook(periods, ids)
         if config.interruptible:
             hooks["interrupt"] = _interrupt.hook()
+        if config.checkpointed:  # the last hook: it writes what the others left
+            chunks = 0
+            if config.num_steps:
+                plan = _loop.plan(config.num_steps, config.validation_every)
+                chunks = plan.periods * plan.per_period
+            hooks["checkpoint"] = _checkpoint.hook(
+                chunks, dict(hooks), inputs.checkpoint.run
+            )
+        return hooks
+
+    loop_options = {
+        "skipped": _step.nan_info(value, aux, params),
+        "every": config.validation_every,
+        "record_params": config.record_params,
+        "history_every": config.history_every,
+    }
+
+    def go(
+        state: _step.StepState,
+        extra: Any,
+        carries: dict[str, Any] | None,
+        consts: tuple,
+        ids: jax.Array | None,
+        first_step: int,
+        num_steps: int,
+        resume: _loop.Resume | None = None,
+    ) -> _loop.Outcome:
+        """The one loop, on lanes built with `consts` (`ids` in the run)."""
         update, _ = _batches.feed(
             lambda state, *rows: lane_update(state, consts, *rows),
             inputs.data,
@@ -310,13 +354,11 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
             state,
             extra,
             num_steps=num_steps,
-            skipped=_step.nan_info(value, aux, params),
-            hooks=hooks,
+            hooks=hooks_of(consts, ids),
             carries=carries,
             first_step=first_step,
-            every=config.validation_every,
-            record_params=config.record_params,
-            history_every=config.history_every,
+            resume=resume,
+            **loop_options,
         )
 
     start_axes = (axes.params, axes.opt_state, const_axes) if lanes else ()
@@ -324,7 +366,16 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
     extra = _batches.feed(None, inputs.data, config.batch_size, inputs.key)[1]
     pruned = lineage = None
     if config.search is None:
-        out = go(state, extra, None, consts, None, 0, config.num_steps)
+        resume = None
+        if config.checkpointed:
+            hooks = hooks_of(consts, None)
+            fresh = _loop.begin(
+                state, extra, num_steps=config.num_steps, hooks=hooks, **loop_options
+            )
+            if initial:
+                return _checkpoint.kept(fresh, hooks)
+            resume = _checkpoint.resume_from(inputs.checkpoint, fresh, hooks)
+        out = go(state, extra, None, consts, None, 0, config.num_steps, resume)
     elif isinstance(config.search, _search.PopulationBased):
         out, lineage = _search.population(
             config.search,
@@ -470,6 +521,25 @@ def execute(compiled: Callable, config: Config, *args: Any) -> FitResult:
     A run whose callback raised stops, and that exception is raised here,
     once every callback of the run has run.
     """
+    if config.checkpointed:
+        *axes, inputs = args
+        axes = axes[0] if axes else None
+        start = _checkpoint.start(
+            lambda: _initial(config, axes, inputs),
+            {
+                "num_steps": config.num_steps,
+                "batch_size": config.batch_size,
+                "history_every": config.history_every,
+                "validation_every": config.validation_every,
+                "patience": config.patience,
+                "restore_best": config.restore_best,
+                "use_tol": config.use_tol,
+                "record_params": config.record_params,
+                "has_aux": config.has_aux,
+            },
+            inputs,
+        )
+        args = (*args[:-1], inputs._replace(checkpoint=start))
     reporter = config.reporter
     if reporter is not None and reporter.stops:
         _report.start()
@@ -535,6 +605,11 @@ def _run_jit(config: Config, inputs: Inputs) -> FitResult:
     return run(config, inputs)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _initial(config: Config, axes: Inputs | None, inputs: Inputs) -> tuple:
+    return run(config, inputs, axes, initial=True)
+
+
 def fit(
     loss: Callable[..., jax.Array],
     params: Any,
@@ -558,6 +633,9 @@ def fit(
     has_aux: bool = False,
     history_every: int = 1,
     loss_hyperparams: dict[str, Any] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: float | None = None,
+    resume: str | os.PathLike | None = None,
 ) -> FitResult:
     r"""Minimises `loss` by gradient descent in one compiled loop.
 
@@ -618,6 +696,24 @@ def fit(
     optimizer state of `best_step` (and their `final_loss`), so
     `result.params` equals `fit(..., num_steps=result.best_step).params`;
     `steps_taken` still counts every update applied.
+
+    **Checkpoints.** With `checkpoint=path` the loop writes its whole state
+    to `path` at the end of a chunk once `checkpoint_every` seconds have
+    passed since the last write, and at the end of the run: the params, the
+    optimizer state, the mini-batches' permutation, the validation's best
+    (and its params), the histories and the step reached, in one `.npz`
+    file replaced atomically (a kill at any moment leaves the previous
+    checkpoint or the new one). `fit(..., resume=path)` with the same other
+    arguments continues from it: the result's params, optimizer state and
+    histories are those of the uninterrupted run, bit for bit, and a run
+    killed (even by SIGKILL) loses at most `checkpoint_every` seconds of work
+    and one chunk. Pass both (`checkpoint=path, resume=path`) to keep
+    writing. The file of a finished run stays: resuming it returns the
+    result at once. A run stopped by Ctrl-C or by its callback writes
+    nothing from then on, and can be resumed from its last checkpoint.
+    Under `jax.jit` the file of `resume` is read when `fit` is traced; under
+    `jax.vmap` and `jax.grad` of `fit` checkpoints are refused (use
+    `jaxgd.sweep`, whose lanes share one checkpoint).
 
     **Differentiable.** `jax.grad` through `fit` (e.g. of a validation loss
     with respect to the learning rate) runs the backward pass chunk by chunk,
@@ -697,13 +793,21 @@ def fit(
             recompiles); Python numbers become arrays of the params' floating
             dtype. Under `sweep`, one value per lane: a regularisation path
             in one program.
+        checkpoint: a file to write the run's state to, as it runs (see
+            **Checkpoints**); its folder must exist and be writable.
+        checkpoint_every: seconds between two checkpoints (a positive
+            number; 60 by default); only with `checkpoint`.
+        resume: a file written by `checkpoint=` of the same call, to continue
+            from (see **Checkpoints**).
 
     Returns:
         A `FitResult`.
 
     Raises:
         ValueError: for bad shapes, counts or concrete values, naming the
-            argument and what was received.
+            argument and what was received; for a `resume` file written by
+            another run (what differs is named).
+        FileNotFoundError: when there is no file at `resume`.
         TypeError: for arguments of the wrong kind (an integer params leaf, a
             non-scalar or integer loss, an optimizer that is not optax's).
 
@@ -746,6 +850,9 @@ def fit(
         has_aux=has_aux,
         history_every=history_every,
         loss_hyperparams=loss_hyperparams,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
     )
     check_memory(config, inputs)
     return finish(execute(_run_jit, config, inputs), config, inputs.frozen)

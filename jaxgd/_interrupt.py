@@ -79,7 +79,7 @@ def hook() -> Hook:
         left = jnp.where(due, every, left - 1)
         return state._replace(status=status), (left, every)
 
-    return Hook(init=init, after=after)
+    return Hook(init=init, after=after, host=True)
 
 
 def _ask(every: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -85,11 +85,14 @@ class Clock(NamedTuple):
         step: the index of its first step.
         starts: whether it starts a period: a 0-d bool, or True when every
             chunk does.
+        index: the index of the chunk in the run (past the last chunk in a
+            resumed run's tail, whose chunks are all skipped).
     """
 
     period: jax.Array
     step: jax.Array
     starts: Any
+    index: jax.Array
 
 
 class Report(NamedTuple):
@@ -99,11 +102,15 @@ class Report(NamedTuple):
         going: per lane, whether it was going when the chunk began.
         first: the records of the chunk's first step (NaN where skipped).
         records: what each hook's `before` returned, by name.
+        loop: the loop's carry `(state, extra, carries, history)` as the
+            hooks before this one left it: what the next chunk starts from
+            when this hook is the last (a checkpoint writes it).
     """
 
     going: jax.Array
     first: StepInfo
     records: dict[str, Any]
+    loop: tuple | None = None
 
 
 class Hook(NamedTuple):
@@ -118,12 +125,16 @@ class Hook(NamedTuple):
             every chunk, run or skipped. None: nothing to do there.
         record: the shape and dtype of one lane's record (an array of NaN),
             or None.
+        host: its carry is the host's bookkeeping (when to ask it next),
+            not part of the run: a checkpoint leaves it out, and a resumed
+            run starts it afresh.
     """
 
     init: Callable[[StepState], Any] = lambda state: None
     before: Callable[..., tuple[StepState, Any, Any]] | None = None
     after: Callable[..., tuple[StepState, Any]] | None = None
     record: jax.Array | None = None
+    host: bool = False
 
 
 class Outcome(NamedTuple):
@@ -137,11 +148,72 @@ class Outcome(NamedTuple):
     records: dict[str, Any]  # each hook's records, (..., periods)
 
 
+class Resume(NamedTuple):
+    """Where a run starts: a chunk, and the loop's carry at its start.
+
+    Attributes:
+        chunk: the index of the first chunk to run (0-d int32, traced).
+        loop: `(state, extra, carries, history)`, as `begin` makes it or a
+            hook's `Report.loop` saw it.
+    """
+
+    chunk: jax.Array
+    loop: tuple
+
+
 class _History(NamedTuple):
     infos: StepInfo
     trajectory: Any
     records: dict[str, Any]
     written: jax.Array  # steps covered by chunks, run or skipped one by one
+
+
+def begin(
+    state: StepState,
+    extra: Any,
+    *,
+    num_steps: int,
+    skipped: StepInfo,
+    hooks: dict[str, Hook],
+    every: int | None = None,
+    record_params: bool = False,
+    history_every: int = 1,
+) -> tuple:
+    """The loop's carry before its first chunk: `(state, extra, carries, history)`.
+
+    The arguments are those of `iterate`.
+    """
+    carries = {name: hook.init(state) for name, hook in hooks.items()}
+    if num_steps == 0:
+        history = _initial_history(skipped, state, hooks, (0, 1), 0, record_params)
+        return state, extra, carries, history
+    p, reach, in_place = _layout(num_steps, every, history_every)
+    records, params = _lengths(num_steps, history_every)
+    history = _initial_history(
+        skipped,
+        state,
+        hooks,
+        (reach if in_place[0] else records, params),
+        p.periods,
+        record_params,
+    )
+    return state, extra, carries, history
+
+
+def _layout(
+    num_steps: int, every: int | None, history_every: int
+) -> tuple[Plan, int, tuple[bool, bool]]:
+    """The plan, the steps the chunks cover, and which histories are blocks."""
+    p = plan(num_steps, every)
+    chunks = p.periods * p.per_period
+    # The steps the chunks cover, from 0: at least `num_steps`.
+    reach = (p.periods - 1) * p.period + p.per_period * p.chunk
+    # With every step kept, a chunk's records are one block of the histories,
+    # written in place; the histories then reach as far as the chunks do and
+    # are cut to `num_steps` after the loop. The trajectory is cut only where
+    # that costs no copy, when the chunks end exactly at `num_steps`.
+    blocks = history_every == 1 and chunks <= GROUP
+    return p, reach, (blocks, blocks and reach == num_steps)
 
 
 def iterate(
@@ -157,6 +229,7 @@ def iterate(
     every: int | None = None,
     record_params: bool = False,
     history_every: int = 1,
+    resume: Resume | None = None,
 ) -> Outcome:
     """Runs `update` for `num_steps` steps, in chunks, with `hooks`.
 
@@ -176,35 +249,37 @@ def iterate(
         record_params: also keep the params after every update.
         history_every: keep the records of steps 0, k, 2k, ... only (and the
             params after 0, k, 2k, ... updates).
+        resume: start at this chunk with this carry, instead of at chunk 0
+            with the carry `begin` makes of `state` and `extra`. The chunk is
+            traced, so a run from the start (chunk 0) and a run resumed
+            anywhere are one compiled program: the chunks run as `start + i`
+            for `i` below the number of chunks, those past the last one
+            skipped and their records dropped.
 
     Returns:
         The `Outcome`.
     """
     lanes = jnp.shape(state.status)
-    if carries is None:
-        carries = {name: hook.init(state) for name, hook in hooks.items()}
+    if resume is not None:
+        loop = resume.loop
+    else:
+        loop = begin(
+            state,
+            extra,
+            num_steps=num_steps,
+            skipped=skipped,
+            hooks=hooks,
+            every=every,
+            record_params=record_params,
+            history_every=history_every,
+        )
+        if carries is not None:  # a run that goes on from another
+            loop = (loop[0], loop[1], carries, loop[3])
     if num_steps == 0:
-        history = _initial_history(skipped, state, hooks, (0, 1), 0, record_params)
+        state, extra, carries, history = loop
         return _outcome(state, extra, carries, history, 0, 1)
-    p = plan(num_steps, every)
+    p, _, in_place = _layout(num_steps, every, history_every)
     chunks = p.periods * p.per_period
-    # The steps the chunks cover, from 0: at least `num_steps`.
-    reach = (p.periods - 1) * p.period + p.per_period * p.chunk
-    # With every step kept, a chunk's records are one block of the histories,
-    # written in place; the histories then reach as far as the chunks do and
-    # are cut to `num_steps` after the loop. The trajectory is cut only where
-    # that costs no copy, when the chunks end exactly at `num_steps`.
-    blocks = history_every == 1 and chunks <= GROUP
-    in_place = (blocks, blocks and reach == num_steps)
-    records, params = _lengths(num_steps, history_every)
-    history = _initial_history(
-        skipped,
-        state,
-        hooks,
-        (reach if in_place[0] else records, params),
-        p.periods,
-        record_params,
-    )
     past_period = p.chunk * p.per_period > p.period
     past_run = p.periods * p.period > num_steps
 
@@ -212,7 +287,7 @@ def iterate(
         period, position = jnp.divmod(q, p.per_period)
         starts = True if p.per_period == 1 else position == 0
         step = first_step + period * p.period + position * p.chunk
-        return Clock(period, step, starts)
+        return Clock(period, step, starts, q)
 
     def run(loop: tuple, q: jax.Array) -> tuple:
         state, extra, carries = loop
@@ -265,13 +340,19 @@ def iterate(
         }
         return loop, (infos, trajectory, records)
 
+    # Chunks past the last: in the last of several groups, or at the end of
+    # a resumed run. They are skipped, and their records dropped.
+    past_end = resume is not None or (chunks % GROUP and chunks > GROUP)
+
     def chunk(loop: tuple, q: jax.Array) -> tuple:
         state, extra, carries, history = loop
+        if resume is not None:
+            q = q + resume.chunk
         going = state.status == RUNNING
-        if chunks == 1:
+        if chunks == 1 and resume is None:
             inner, out = run((state, extra, carries), q)
         else:
-            if chunks % GROUP and chunks > GROUP:  # the last group runs past the end
+            if past_end:
                 going &= q < chunks
             inner, out = jax.lax.cond(
                 jnp.any(going), run, skip, (state, extra, carries), q
@@ -282,10 +363,21 @@ def iterate(
         steps = when.step - first_step + jnp.arange(p.chunk, dtype=jnp.int32)
         # The histories are written here, not in `run`: passed through a
         # `cond`, they would be copied by the branch that skips.
+        # A block written in place would be clamped into the histories, not
+        # dropped, past their end: a resumed run's chunk past the last keeps
+        # what is there.
+        inside = None if resume is None else q < chunks
         history = _History(
-            infos=_keep(history.infos, infos, steps, history_every, in_place[0]),
+            infos=_keep(
+                history.infos, infos, steps, history_every, in_place[0], inside
+            ),
             trajectory=_keep(
-                history.trajectory, trajectory, steps + 1, history_every, in_place[1]
+                history.trajectory,
+                trajectory,
+                steps + 1,
+                history_every,
+                in_place[1],
+                inside,
             ),
             records={
                 name: None
@@ -301,11 +393,11 @@ def iterate(
         carries = dict(carries)
         for name, hook in hooks.items():
             if hook.after is not None:
+                report = report._replace(loop=(state, extra, dict(carries), history))
                 state, carries[name] = hook.after(state, carries[name], when, report)
         return (state, extra, carries, history), None
 
-    loop = (state, extra, carries, history)
-    if chunks == 1:
+    if chunks == 1 and resume is None:
         loop, _ = chunk(loop, jnp.zeros((), jnp.int32))
     elif chunks <= GROUP:
         loop, _ = jax.lax.scan(chunk, loop, jnp.arange(chunks, dtype=jnp.int32))
@@ -367,17 +459,28 @@ def _lengths(num_steps: int, every: int) -> tuple[int, int]:
     return -(-num_steps // every), num_steps // every + 1
 
 
-def _keep(history: Any, records: Any, steps: jax.Array, every: int, block: bool) -> Any:
+def _keep(
+    history: Any,
+    records: Any,
+    steps: jax.Array,
+    every: int,
+    block: bool,
+    within: jax.Array | None = None,
+) -> Any:
     """`history` with the records of `steps` that are multiples of `every`.
 
     The others, and steps past the end of the history, are dropped; a chunk
     that ran past the end of a period is overwritten by the next period's.
-    With `block`, `steps` are consecutive and all inside the history: one
-    block written in place.
+    With `block`, `steps` are consecutive and all inside the history (or,
+    when `within` is given and false, all past its end): one block written
+    in place.
     """
 
     def write(h: jax.Array, x: jax.Array) -> jax.Array:
         if block:
+            if within is not None:
+                there = jax.lax.dynamic_slice_in_dim(h, steps[0], x.shape[0])
+                x = jnp.where(within, x, there)
             return jax.lax.dynamic_update_slice_in_dim(h, x, steps[0], axis=0)
         index = (
             steps // every

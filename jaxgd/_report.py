@@ -157,7 +157,7 @@ class Reporter(NamedTuple):
             status = jnp.where(stop & going, INTERRUPTED, state.status)
             return state._replace(status=status), carry
 
-        return Hook(after=after)
+        return Hook(after=after, host=True)
 
     def end(self, ended: dict[str, jax.Array]) -> None:
         """Tells the host where the run stopped (traced); closes the bar."""

@@ -32,6 +32,7 @@ _SWEEP_AXES = Inputs(
     tol=None,
     opt_state=None,
     validation_data=None,
+    checkpoint=None,
 )
 _MULTISTART_AXES = _SWEEP_AXES._replace(
     params=0, frozen=0, learning_rate=None, hyperparams=None, opt_state=0
@@ -89,7 +90,9 @@ def sweep(
             `jaxgd.successive_halving(...)` to prune lanes at rungs by their
             validation loss (needs `validation_data`); `FitResult.pruned`
             then flags the pruned lanes.
-        **fit_kwargs: any other keyword argument of `jaxgd.fit`.
+        **fit_kwargs: any other keyword argument of `jaxgd.fit`. With
+            `checkpoint=path` every lane is written to the one file, and
+            `resume=path` continues all the lanes, bit for bit.
 
     Returns:
         A `FitResult` whose every array leaf has a leading axis of `n_lanes`.
@@ -255,6 +258,7 @@ def multistart(
         **fit_kwargs: any keyword argument of `jaxgd.fit`. An `opt_state`, if
             given, is batched like `params_batch`. With
             `learning_rate="auto"` every lane searches its own step sizes.
+            `checkpoint` and `resume` hold every lane in one file.
 
     Returns:
         A `FitResult` whose every array leaf has a leading axis of K.

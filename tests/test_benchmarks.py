@@ -223,3 +223,14 @@ def test_missing_search_peers_are_named_and_give_no_target(bench):
             False,
         ],
     }
+
+
+def test_the_checkpoint_workload_times_three_runs_that_agree(bench, tmp_path):
+    out = tmp_path / "results.json"
+    assert bench.main(["--quick", "--only", "checkpoint", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    times = results["workloads"]["checkpoint"]["times"]
+    assert list(times) == ["without", "one a minute", "one a second"]
+    assert all(row["run s"] > 0 for row in times.values())
+    targets = [row[0] for row in results["targets"]]
+    assert "checkpoint, one a minute ÷ without" in targets

@@ -3,7 +3,8 @@
 The matrix is entry point (fit, sweep, multistart) x budget x stop (none,
 tol, validation with patience and restore_best) x records (record_params,
 history_every, has_aux, batch_size) x host (a long interruptible run or a
-progress bar, a callback) x transformation (the user's jit, vmap, grad).
+progress bar, a callback, a checkpoint: a run stopped halfway and resumed)
+x transformation (the user's jit, vmap, grad).
 
 The reference is written from the documentation alone: a scan of
 `make_step`'s update over the steps (its records, its params), the mini-batch
@@ -17,6 +18,8 @@ the reference run of its own rate or start.
 import functools
 import itertools
 import math
+import os
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -93,11 +96,40 @@ class Case:
         return mse_aux if "has_aux" in self.records else mse
 
 
+class _Stopped(Exception):
+    pass
+
+
 def run(case, seen):
-    """The call the user makes, under the user's transformation."""
-    options = case.options()
-    if case.host == "callback":
-        options["callback"] = seen.append
+    """The call the user makes, under the user's transformation.
+
+    With a checkpoint, a run without transformation is first stopped halfway
+    (its callback raises), then resumed from its checkpoint.
+    """
+    if case.host != "checkpoint":
+        options = case.options()
+        if case.host == "callback":
+            options["callback"] = seen.append
+        return _run(case, options)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "run.npz")
+        options = {**case.options(), "checkpoint": path, "checkpoint_every": 1e-9}
+        if case.transform == "none":
+
+            def stop(info):
+                if info.step >= case.budget // 2:
+                    raise _Stopped
+
+            try:
+                _run(case, {**options, "callback": stop})
+            except _Stopped:
+                pass
+            if os.path.exists(path):  # a run of one chunk writes only at its end
+                options["resume"] = path
+        return _run(case, options)
+
+
+def _run(case, options):
     if case.entry == "fit":
 
         def call(rate, start):
@@ -346,7 +378,34 @@ def check_gradient(case):
         )
 
 
+def check_refused(case):
+    """Under the user's vmap or grad, a checkpoint is refused, and says why."""
+    message = (
+        r"checkpoint and resume hold one run on the host: they cannot be used "
+        r"under jax.vmap or jax.grad of fit"
+    )
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        pytest.raises(ValueError, match=message),
+    ):
+        if case.transform == "vmap":
+            run(case, [])
+        else:
+            path = os.path.join(folder, "run.npz")
+            options = {**case.options(), "checkpoint": path}
+            jax.grad(
+                lambda rate: (
+                    jaxgd.fit(
+                        case.loss, START, X, Y, learning_rate=rate, **options
+                    ).final_loss
+                )
+            )(0.05)
+
+
 def check_case(case):
+    if case.host == "checkpoint" and case.transform in ("vmap", "grad"):
+        check_refused(case)
+        return
     try:
         if case.transform == "grad":
             check_gradient(case)
@@ -359,20 +418,20 @@ def check_case(case):
 ENTRIES = ("fit", "sweep", "multistart")
 STOPS = ("none", "tol", "validation")
 RECORDS = ("record_params", "history_every", "has_aux", "batch_size")
-HOSTS = ("none", "progress", "callback")
+HOSTS = ("none", "progress", "callback", "checkpoint")
 TRANSFORMS = ("none", "jit", "vmap", "grad")
 
 
 def _quick_cases():
     """Every stop with every record, each entry, budget and host."""
     budgets = itertools.cycle((1, 127, 128, 129))
-    hosts = itertools.cycle(HOSTS)
+    hosts = itertools.cycle(HOSTS[:3])
     entries = itertools.cycle(ENTRIES)
     pairs = (("record_params", "has_aux"), ("history_every", "batch_size"), ())
     return [
         Case(next(entries), next(budgets), stop, records, next(hosts), "none")
         for stop, records in itertools.product(STOPS, pairs)
-    ]
+    ] + [Case("fit", 300, "validation", ("batch_size",), "checkpoint", "none")]
 
 
 def _transformed_cases():
@@ -382,6 +441,10 @@ def _transformed_cases():
         Case("fit", 129, "validation", RECORDS, "callback", "vmap"),
         Case("sweep", 129, "validation", RECORDS, "callback", "jit"),
         Case("fit", 129, "validation", ("batch_size",), "none", "grad"),
+        Case("multistart", 300, "tol", RECORDS, "checkpoint", "none"),
+        Case("fit", 129, "validation", RECORDS, "checkpoint", "jit"),
+        Case("fit", 129, "validation", RECORDS, "checkpoint", "vmap"),
+        Case("fit", 129, "validation", ("batch_size",), "checkpoint", "grad"),
     ]
 
 
