@@ -712,6 +712,12 @@ def cross_validate(
                 f"cross_validate validates each lane on its own fold, so it takes "
                 f"no {name}; got {name}={_checks.describe(sweep_kwargs[name])}."
             )
+    for name in ("checkpoint", "resume"):
+        if sweep_kwargs.get(name) is not None:
+            raise ValueError(
+                f"cross_validate does not take {name} yet: its folds are loops of "
+                f"their own; got {name}={sweep_kwargs[name]!r}."
+            )
     rows = _checks.num_samples(data)
     if folds > rows:
         raise ValueError(

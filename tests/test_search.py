@@ -696,3 +696,31 @@ def test_cross_validation_scores_with_the_score_given(x64):
     assert scored.best == int(np.argmin(errors.mean(axis=1)))
     with pytest.raises(TypeError, match="score must be"):
         jaxgd.cross_validate(ridge, params, X, Y, score="mse", **common)
+
+
+def test_checkpoints_are_refused_with_a_search_and_with_folds(tmp_path):
+    X, Y = regression(n_samples=8)
+    params = linear.init(jax.random.key(0), 3, 1)
+    path = str(tmp_path / "run.npz")
+    with pytest.raises(ValueError, match="checkpoint and resume do not go with search"):
+        jaxgd.sweep(
+            linear.mse,
+            params,
+            X,
+            Y,
+            learning_rates=jnp.array([0.1, 0.2]),
+            validation_data=(X, Y),
+            num_steps=8,
+            search=jaxgd.successive_halving(eta=2, min_steps=4),
+            checkpoint=path,
+        )
+    with pytest.raises(ValueError, match="cross_validate does not take checkpoint"):
+        jaxgd.cross_validate(
+            linear.mse,
+            params,
+            X,
+            Y,
+            folds=2,
+            learning_rates=jnp.array([0.1, 0.2]),
+            checkpoint=path,
+        )
