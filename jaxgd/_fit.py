@@ -43,6 +43,8 @@ class Config(NamedTuple):
     reporter: _report.Reporter | None
     interruptible: bool  # the loop asks the host whether Ctrl-C was pressed
     search: Any = None  # a search of `_search`, its key taken out
+    # `devices=` of a sweep: the lane axis's sharding (`_sharding.lane_sharding`).
+    lane_sharding: Any = None
 
 
 class Inputs(NamedTuple):
@@ -292,6 +294,10 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
         num_steps: int,
     ) -> _loop.Outcome:
         """The one loop, on lanes built with `consts` (`ids` in the run)."""
+        # Each device runs its share of the lanes (under `devices=`).
+        sharding = config.lane_sharding
+        state = _sharding.constrain_lanes(state, sharding)
+        carries = _sharding.constrain_lanes(carries, sharding, jnp.size(state.status))
         hooks = {}
         if inputs.validation_data is not None:
             hooks["validation"] = _watch.hook(
@@ -376,7 +382,7 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
                 "stopped_early": end.stopped_early,
             }
         )
-    return FitResult(
+    result = FitResult(
         params=params,
         losses=out.infos.loss,
         grad_norms=out.infos.grad_norm,
@@ -396,6 +402,7 @@ def run(config: Config, inputs: Inputs, axes: Inputs | None = None) -> FitResult
         pruned=pruned,
         lineage=lineage,
     )
+    return _sharding.constrain_lanes(result, config.lane_sharding)
 
 
 def lane_losses(config: Config, inputs: Inputs, axes: Inputs | None) -> Callable:

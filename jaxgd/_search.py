@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _rules, _validate
+from . import _rules, _sharding, _validate
 from ._loop import Outcome
 from ._step import StepState
 
@@ -645,6 +645,7 @@ def cross_validate(
     *data: Any,
     folds: int = 5,
     key: jax.Array | None = None,
+    devices: Any = None,
     **sweep_kwargs: Any,
 ) -> CrossValidation:
     r"""k-fold cross-validation of a sweep's configurations, in one program.
@@ -665,6 +666,9 @@ def cross_validate(
         folds: the number of folds, an int >= 2 and at most the rows.
         key: a PRNG key to permute the rows before they are cut, or None to
             cut them in order.
+        devices: None, or a list of devices to split each fold's
+            configurations over, as `sweep` splits its lanes; lane
+            `c * folds + j` lives on the device of configuration `c`.
         **sweep_kwargs: the configurations and any other keyword argument of
             `jaxgd.sweep` but `validation_data` (each fold is its lanes'
             validation set) and `search`.
@@ -674,8 +678,8 @@ def cross_validate(
 
     Raises:
         ValueError: if `folds` is < 2 or more than the rows, or
-            `validation_data` or `search` is given, or for any bad argument
-            `sweep` rejects.
+            `validation_data` or `search` is given, `devices` does not divide
+            the configurations, or for any bad argument `sweep` rejects.
 
     Examples:
         >>> import jax, jax.numpy as jnp, jaxgd
@@ -729,6 +733,10 @@ def cross_validate(
         **sweep_kwargs,
     )
     check_memory(config, inputs, lanes * folds)
+    sharding = _sharding.lane_sharding(
+        devices, lanes, "configurations (the lanes of each fold)"
+    )
+    config = config._replace(lane_sharding=sharding)
     result, losses = execute(_run_folds, config, axes, inputs, tuple(splits))
     frozen = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (lanes * folds, *jnp.shape(x))), inputs.frozen
@@ -759,4 +767,7 @@ def _run_folds(config: Any, axes: Any, inputs: Any, splits: tuple) -> tuple:
         x = jnp.stack(xs, axis=1)  # (configurations, folds, ...)
         return x.reshape(-1, *x.shape[2:])
 
-    return jax.tree.map(interleave, *results), interleave(*losses)
+    return _sharding.constrain_lanes(
+        (jax.tree.map(interleave, *results), interleave(*losses)),
+        config.lane_sharding,
+    )
