@@ -97,9 +97,10 @@ def sweep(
             `d` runs lanes `d*n_lanes/D` to `(d+1)*n_lanes/D - 1` and holds
             their results. Whether any lane is still going, and a search's
             ranking, are decided across the devices; the data are replicated.
-            The results equal one device's. A search's rung whose lanes `D`
-            does not divide runs replicated, every device computing all of
-            its lanes.
+            The results equal one device's (to float32 rounding where the
+            compiler groups the arithmetic of fewer lanes otherwise). A
+            search's rung whose lanes `D` does not divide runs replicated,
+            every device computing all of its lanes.
         **fit_kwargs: any other keyword argument of `jaxgd.fit`.
 
     Returns:
