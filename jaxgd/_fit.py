@@ -46,6 +46,8 @@ class Config(NamedTuple):
     interruptible: bool  # the loop asks the host whether Ctrl-C was pressed
     checkpointed: bool = False  # the loop writes checkpoints, or resumes
     search: Any = None  # a search of `_search`, its key taken out
+    # `devices=` of a sweep: the lane axis's sharding (`_sharding.lane_sharding`).
+    lane_sharding: Any = None
 
 
 class Inputs(NamedTuple):
@@ -343,6 +345,10 @@ def run(
         resume: _loop.Resume | None = None,
     ) -> _loop.Outcome:
         """The one loop, on lanes built with `consts` (`ids` in the run)."""
+        # Each device runs its share of the lanes (under `devices=`).
+        sharding = config.lane_sharding
+        state = _sharding.constrain_lanes(state, sharding)
+        carries = _sharding.constrain_lanes(carries, sharding, jnp.size(state.status))
         update, _ = _batches.feed(
             lambda state, *rows: lane_update(state, consts, *rows),
             inputs.data,
@@ -421,7 +427,7 @@ def run(
                 "stopped_early": end.stopped_early,
             }
         )
-    return FitResult(
+    result = FitResult(
         params=params,
         losses=out.infos.loss,
         grad_norms=out.infos.grad_norm,
@@ -441,6 +447,7 @@ def run(
         pruned=pruned,
         lineage=lineage,
     )
+    return _sharding.constrain_lanes(result, config.lane_sharding)
 
 
 def lane_losses(config: Config, inputs: Inputs, axes: Inputs | None) -> Callable:

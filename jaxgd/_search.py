@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from . import _checks, _rules
+from . import _checks, _rules, _sharding
 from ._loop import Outcome
 from ._step import StepState
 
@@ -653,6 +653,7 @@ def cross_validate(
     folds: int = 5,
     key: jax.Array | None = None,
     score: Callable[..., jax.Array] | None = None,
+    devices: Any = None,
     **sweep_kwargs: Any,
 ) -> CrossValidation:
     r"""k-fold cross-validation of a sweep's configurations, in one program.
@@ -678,6 +679,9 @@ def cross_validate(
             (with its `loss_hyperparams`). A penalised loss should be scored
             without its penalty, or the smallest penalty always looks best:
             for ridge regression, the mean squared error.
+        devices: None, or a list of devices to split each fold's
+            configurations over, as `sweep` splits its lanes; lane
+            `c * folds + j` lives on the device of configuration `c`.
         **sweep_kwargs: the configurations and any other keyword argument of
             `jaxgd.sweep` but `validation_data` (each fold is its lanes'
             validation set) and `search`.
@@ -687,8 +691,8 @@ def cross_validate(
 
     Raises:
         ValueError: if `folds` is < 2 or more than the rows, or
-            `validation_data` or `search` is given, or for any bad argument
-            `sweep` rejects.
+            `validation_data` or `search` is given, `devices` does not divide
+            the configurations, or for any bad argument `sweep` rejects.
 
     Examples:
         >>> import jax, jax.numpy as jnp, jaxgd
@@ -748,6 +752,10 @@ def cross_validate(
         **sweep_kwargs,
     )
     check_memory(config, inputs, lanes * folds)
+    sharding = _sharding.lane_sharding(
+        devices, lanes, "configurations (the lanes of each fold)"
+    )
+    config = config._replace(lane_sharding=sharding)
     if score is not None:
         _checks.function(score, "score", "score(params, *data)")
     result, losses = execute(_run_folds, config, axes, inputs, tuple(splits), score)
@@ -789,4 +797,7 @@ def _run_folds(
         x = jnp.stack(xs, axis=1)  # (configurations, folds, ...)
         return x.reshape(-1, *x.shape[2:])
 
-    return jax.tree.map(interleave, *results), interleave(*losses)
+    return _sharding.constrain_lanes(
+        (jax.tree.map(interleave, *results), interleave(*losses)),
+        config.lane_sharding,
+    )

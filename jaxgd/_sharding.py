@@ -7,6 +7,13 @@ stay replicated. These helpers only place the data, on `Auto` mesh axes (on
 `Explicit` ones, the backward matmul of a linear loss is ambiguous). Rows are
 never padded, since a padded row would change any loss that sums or averages
 over rows.
+
+**Lanes over devices.** `sweep`, `multistart` and `cross_validate` take
+`devices=`: `lane_sharding` checks it into the sharding of a leading lane axis
+over a 1-D mesh of those devices, and `constrain_lanes` holds the lanes'
+state and results to it inside the compiled program. The partitioner then
+runs each device's share of the lanes, and turns what looks across lanes
+(whether any lane is still going, a search's ranking) into collectives.
 """
 
 from __future__ import annotations
@@ -15,13 +22,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from . import _checks
 
-__all__ = ["check_data_sharding", "shard_data", "shard_local_data"]
+__all__ = [
+    "check_data_sharding",
+    "constrain_lanes",
+    "lane_sharding",
+    "shard_data",
+    "shard_local_data",
+]
 
 
 def shard_data(*arrays: Any, mesh: Mesh | None = None) -> Any:
@@ -147,6 +161,97 @@ def check_data_sharding(data: Sequence[Any], name: str = "data") -> None:
                 "jax.make_mesh(shape, names, axis_types=(jax.sharding.AxisType."
                 "Auto,) * len(names)) (recent jax.make_mesh defaults to Explicit)."
             )
+
+
+def lane_sharding(
+    devices: Any, lanes: int, what: str = "lanes"
+) -> NamedSharding | None:
+    """Checks `devices=` of a run of `lanes` lanes: the sharding of the lane axis.
+
+    The lane axis is split evenly over `devices`, in their order: with `n`
+    lanes on `D` devices, device `d` holds lanes `d*n/D` to `(d+1)*n/D - 1`.
+    Lanes are never padded, so `D` must divide `n`.
+
+    Args:
+        devices: None (no sharding), or a sequence of distinct `jax.Device`,
+            e.g. `jax.devices()`: with several processes, the global devices.
+        lanes: the number of lanes to split.
+        what: what to call the lanes in the message.
+
+    Returns:
+        A `NamedSharding` of one `Auto` mesh axis `"lanes"`, or None.
+
+    Raises:
+        TypeError: if `devices` is not a sequence of devices.
+        ValueError: if it is empty, lists a device twice, or its length does
+            not divide `lanes`.
+    """
+    if devices is None:
+        return None
+    if isinstance(devices, jax.Device) or not isinstance(
+        devices, (list, tuple, np.ndarray)
+    ):
+        raise TypeError(
+            "devices must be a list of devices, e.g. jax.devices() or "
+            f"jax.devices()[:2]; got {_checks.describe(devices)}."
+        )
+    listed = list(np.ravel(np.asarray(devices, dtype=object)))
+    bad = [d for d in listed if not isinstance(d, jax.Device)]
+    if bad:
+        raise TypeError(
+            "devices must be a list of devices, e.g. jax.devices(); got "
+            f"{_checks.describe(bad[0])} among them."
+        )
+    if not listed:
+        raise ValueError(
+            "devices must list at least one device, e.g. jax.devices(); got none."
+        )
+    twice = [d for i, d in enumerate(listed) if d in listed[:i]]
+    if twice:
+        raise ValueError(
+            f"devices lists {twice[0]} more than once; each device holds its own "
+            "share of the lanes."
+        )
+    count = len(listed)
+    if lanes % count:
+        below = lanes - lanes % count
+        valid = f"{below} or {below + count}" if below else f"{count}"
+        raise ValueError(
+            f"devices: the {lanes} {what} do not split evenly over the {count} "
+            f"devices given; each device holds an equal share, so pass a number "
+            f"of {what} that is a multiple of {count} (e.g. {valid}), or a list "
+            f"of devices whose length divides {lanes}."
+        )
+    mesh = Mesh(np.array(listed), ("lanes",), axis_types=(AxisType.Auto,))
+    return NamedSharding(mesh, PartitionSpec("lanes"))
+
+
+def constrain_lanes(
+    tree: Any, sharding: NamedSharding | None, width: int | None = None
+) -> Any:
+    """`tree` with its lane axis held to `sharding`, inside a compiled program.
+
+    The leaves whose leading axis is the lanes' (of length `width`, or every
+    leaf with an axis) are split over the devices when their count divides
+    the lanes; otherwise they are replicated, so that a search's rung
+    narrower than the device count runs whole on every device. Other leaves
+    are left as they are. With `sharding` None, `tree` itself: the program is
+    the one without devices.
+    """
+    if sharding is None:
+        return tree
+    count = sharding.mesh.size
+    replicated = NamedSharding(sharding.mesh, PartitionSpec())
+
+    def place(x: Any) -> Any:
+        shape = jnp.shape(x)
+        if not shape or (width is not None and shape[0] != width):
+            return x
+        return jax.lax.with_sharding_constraint(
+            x, replicated if shape[0] % count else sharding
+        )
+
+    return jax.tree.map(place, tree)
 
 
 def _data_mesh(mesh: Mesh | None) -> Mesh:

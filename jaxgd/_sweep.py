@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _checks, _linesearch, _params, _search
+from . import _checks, _linesearch, _params, _search, _sharding
 from ._fit import Config, Inputs, check_memory, execute, finish, prepare, run
 from ._result import FitResult
 
@@ -53,6 +53,7 @@ def sweep(
     hyperparams: dict[str, Any] | None = None,
     loss_hyperparams: dict[str, Any] | None = None,
     search: Any = None,
+    devices: Any = None,
     **fit_kwargs: Any,
 ) -> FitResult:
     r"""Runs `fit` once per lane, all lanes in one compiled, vmapped loop.
@@ -90,18 +91,31 @@ def sweep(
             `jaxgd.successive_halving(...)` to prune lanes at rungs by their
             validation loss (needs `validation_data`); `FitResult.pruned`
             then flags the pruned lanes.
+        devices: None to run on one device, or a list of devices (e.g.
+            `jax.devices()`, with several processes the global devices) to
+            split the lanes over: with `n_lanes` lanes on `D` devices, device
+            `d` runs lanes `d*n_lanes/D` to `(d+1)*n_lanes/D - 1` and holds
+            their results. Whether any lane is still going, and a search's
+            ranking, are decided across the devices; the data are replicated.
+            The results equal one device's (to float32 rounding where the
+            compiler groups the arithmetic of fewer lanes otherwise). A
+            search's rung whose lanes `D` does not divide runs replicated,
+            every device computing all of its lanes.
         **fit_kwargs: any other keyword argument of `jaxgd.fit`. With
             `checkpoint=path` every lane is written to the one file, and
             `resume=path` continues all the lanes, bit for bit.
 
     Returns:
-        A `FitResult` whose every array leaf has a leading axis of `n_lanes`.
+        A `FitResult` whose every array leaf has a leading axis of `n_lanes`
+        (split over `devices`, when given).
 
     Raises:
         ValueError: if nothing varies across lanes, the lanes' arrays disagree
             on their length, a rate is not positive and finite, a line search
-            (`"auto"`) is asked for, or for any bad argument `fit` rejects.
-        TypeError: if `optimizer` is an optax object rather than a factory.
+            (`"auto"`) is asked for, `devices` is empty, repeats a device or
+            does not divide the lanes, or for any bad argument `fit` rejects.
+        TypeError: if `optimizer` is an optax object rather than a factory, or
+            `devices` is not a list of devices.
 
     Examples:
         >>> import jax.numpy as jnp, jaxgd
@@ -122,6 +136,7 @@ def sweep(
         search=search,
         **fit_kwargs,
     )
+    config = config._replace(lane_sharding=_sharding.lane_sharding(devices, lanes))
     result = execute(_run_lanes, config, axes, inputs)
     frozen = jax.tree.map(
         lambda x: jnp.broadcast_to(x, (lanes, *jnp.shape(x))), inputs.frozen
@@ -243,6 +258,7 @@ def multistart(
     params_batch: Any,
     *data: Any,
     search: Any = None,
+    devices: Any = None,
     **fit_kwargs: Any,
 ) -> FitResult:
     """Runs `fit` from K initial params at once: the chapter's many balls on one curve.
@@ -255,6 +271,8 @@ def multistart(
         *data: data arrays, shared by every lane.
         search: None, or `jaxgd.successive_halving(...)` to prune starts at
             rungs by their validation loss, as in `sweep`.
+        devices: None, or a list of devices to split the K lanes over, as in
+            `sweep`.
         **fit_kwargs: any keyword argument of `jaxgd.fit`. An `opt_state`, if
             given, is batched like `params_batch`. With
             `learning_rate="auto"` every lane searches its own step sizes.
@@ -265,8 +283,9 @@ def multistart(
 
     Raises:
         ValueError: if the array leaves of `params_batch` disagree on the
-            leading axis or have none, K is 0, or for any bad argument `fit`
-            rejects.
+            leading axis or have none, K is 0, `devices` does not divide K,
+            or for any bad argument `fit` rejects.
+        TypeError: if `devices` is not a list of devices.
 
     Examples:
         >>> import jax.numpy as jnp, jaxgd
@@ -288,6 +307,7 @@ def multistart(
     if inputs.opt_state is not None:
         _lane_count(inputs.opt_state, name="opt_state", expected=lanes)
     check_memory(config, inputs, lanes)
+    config = config._replace(lane_sharding=_sharding.lane_sharding(devices, lanes))
     result = execute(
         _run_lanes,
         config,

@@ -4,7 +4,8 @@ The matrix is entry point (fit, sweep, multistart) x budget x stop (none,
 tol, validation with patience and restore_best) x records (record_params,
 history_every, has_aux, batch_size) x host (a long interruptible run or a
 progress bar, a callback, a checkpoint: a run stopped halfway and resumed)
-x transformation (the user's jit, vmap, grad).
+x transformation (the user's jit, vmap, grad, or the lanes placed with
+`devices=`; on the suite's one device, see test_devices.py for four).
 
 The reference is written from the documentation alone: a scan of
 `make_step`'s update over the steps (its records, its params), the mini-batch
@@ -130,6 +131,8 @@ def run(case, seen):
 
 
 def _run(case, options):
+    if case.transform == "devices":
+        options["devices"] = jax.devices()[:1]
     if case.entry == "fit":
 
         def call(rate, start):
@@ -457,6 +460,21 @@ def test_each_option_with_each_other_equals_the_reference(case):
 @pytest.mark.parametrize("case", _transformed_cases(), ids=repr)
 def test_the_options_under_jit_vmap_and_grad_equal_the_reference(case):
     check_case(case)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", ["sweep", "multistart"])
+def test_lanes_placed_on_a_device_equal_the_reference(entry):
+    check_case(
+        Case(
+            entry,
+            129,
+            "validation",
+            ("history_every", "has_aux"),
+            "callback",
+            "devices",
+        )
+    )
 
 
 LONG = (99_999, 100_001, 131_073, 1_000_000)

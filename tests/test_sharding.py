@@ -261,7 +261,21 @@ def test_two_processes_give_one_process_results():
         learning_rates=np.array([0.05, 0.5], np.float32),
         num_steps=10,
     )
+    split = jaxgd.sweep(
+        linear.mse,
+        params,
+        X,
+        y,
+        learning_rates=np.array([0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 5.0], np.float32),
+        num_steps=40,
+        tol=1e-2,
+    )
     expected = {
+        "lanes": {
+            "params": split.params,
+            "losses": split.losses,
+            "steps_taken": split.steps_taken,
+        },
         "full": {"params": full.params, "losses": full.losses},
         "mini": {"params": mini.params, "losses": mini.losses},
         "sweep": {"params": lanes.params, "final_loss": lanes.final_loss},
@@ -287,6 +301,11 @@ def test_two_processes_give_one_process_results():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=atol, err_msg=field)
     for rank, report in enumerate(reports):
         assert report["devices"] == 4
+        # Each process's two devices hold two lanes each, in process order.
+        assert report["local_lanes"] == [
+            [4 * rank, 4 * rank + 2],
+            [4 * rank + 2, 4 * rank + 4],
+        ]
         # Each process's rows live on its own two devices, in process order.
         assert report["local_rows"] == [
             [8 * rank, 8 * rank + 4],

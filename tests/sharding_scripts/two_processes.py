@@ -4,7 +4,8 @@ Usage: `python two_processes.py PORT PROCESS_ID`, with `JAX_PLATFORMS=cpu` and
 two simulated devices per process in `XLA_FLAGS`. The process joins the run
 at 127.0.0.1:PORT over gloo collectives, feeds only its own half of the rows
 through `jaxgd.shard_local_data` (and to `linear.stats(...,
-across_processes=True)`), and prints its results as one line
+across_processes=True)`), splits the lanes of a sweep over the devices of
+both processes (`devices=jax.devices()`), and prints its results as one line
 `RESULT {json}`; the test compares them with one process on one device.
 """
 
@@ -13,6 +14,7 @@ import sys
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 import jaxgd
 from jaxgd import linear
@@ -58,8 +60,24 @@ def main(port: int, process_id: int) -> None:
         num_steps=10,
     )
 
+    # Lanes over the four devices of both processes: each holds two lanes.
+    rates = np.array([0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 5.0], np.float32)
+    split = jaxgd.sweep(
+        linear.mse,
+        params,
+        X,
+        y,
+        learning_rates=rates,
+        num_steps=40,
+        tol=1e-2,
+        devices=jax.devices(),
+    )
+
     def plain(tree):
         return jax.tree.map(lambda x: np.asarray(x).tolist(), tree)
+
+    def gathered(tree):
+        return plain(multihost_utils.process_allgather(tree, tiled=True))
 
     report = {
         "devices": jax.device_count(),
@@ -69,6 +87,17 @@ def main(port: int, process_id: int) -> None:
         "full": plain({"params": full.params, "losses": full.losses}),
         "mini": plain({"params": mini.params, "losses": mini.losses}),
         "sweep": plain({"params": lanes.params, "final_loss": lanes.final_loss}),
+        "lanes": gathered(
+            {
+                "params": split.params,
+                "losses": split.losses,
+                "steps_taken": split.steps_taken,
+            }
+        ),
+        "local_lanes": sorted(
+            [s.index[0].start, s.index[0].stop]
+            for s in split.params["W"].addressable_shards
+        ),
     }
     # Statistics summed over processes: uneven rows (11 and 5), in float64.
     with jax.enable_x64(True):
