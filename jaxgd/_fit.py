@@ -382,8 +382,8 @@ def run(
                 return _checkpoint.kept(fresh, hooks)
             resume = _checkpoint.resume_from(inputs.checkpoint, fresh, hooks)
         out = go(state, extra, None, consts, None, 0, config.num_steps, resume)
-    elif isinstance(config.search, _search.PopulationBased):
-        out, lineage = _search.population(
+    else:
+        out, pruned, lineage = _search.run(
             config.search,
             go,
             state,
@@ -392,19 +392,6 @@ def run(
             const_axes,
             lambda params, consts: value_lanes(params, consts, *inputs.validation_data),
             inputs.search_key,
-            num_steps=config.num_steps,
-            validation_every=config.validation_every,
-            history_every=config.history_every,
-        )
-    else:
-        out, pruned = _search.run(
-            config.search,
-            go,
-            state,
-            extra,
-            consts,
-            const_axes,
-            lambda params, consts: value_lanes(params, consts, *inputs.validation_data),
             num_steps=config.num_steps,
             validation_every=config.validation_every,
             history_every=config.history_every,

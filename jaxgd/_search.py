@@ -327,6 +327,45 @@ Go = Callable[..., Outcome]
 
 
 def run(
+    search: SuccessiveHalving | Hyperband | PopulationBased,
+    go: Go,
+    state: StepState,
+    extra: Any,
+    consts: Any,
+    const_axes: Any,
+    rank: Callable[[Any, Any], jax.Array],
+    key: jax.Array | None,
+    *,
+    num_steps: int,
+    validation_every: int,
+    history_every: int,
+) -> tuple[Outcome, jax.Array | None, Lineage | None]:
+    """Runs `search`: the whole search's outcome, `pruned` and `lineage`.
+
+    `state` has a leading lane axis; `consts` are the numbers each lane is
+    built with (lane axes where `const_axes` is 0), `rank(params, consts)`
+    the validation loss of every lane, `key` the draws of a population-based
+    search. The outcome is that of all lanes, as the loop gives it for one
+    run: each lane's last state and carries, and its histories, NaN after
+    its rung.
+    """
+    periods = dict(
+        num_steps=num_steps,
+        validation_every=validation_every,
+        history_every=history_every,
+    )
+    if isinstance(search, PopulationBased):
+        outcome, lineage = _population(
+            search, go, state, extra, consts, const_axes, rank, key, **periods
+        )
+        return outcome, None, lineage
+    outcome, pruned = _halving(
+        search, go, state, extra, consts, const_axes, rank, **periods
+    )
+    return outcome, pruned, None
+
+
+def _halving(
     search: SuccessiveHalving | Hyperband,
     go: Go,
     state: StepState,
@@ -339,14 +378,7 @@ def run(
     validation_every: int,
     history_every: int,
 ) -> tuple[Outcome, jax.Array]:
-    """Runs the rungs of `search`; the whole search's outcome and `pruned`.
-
-    `state` has a leading lane axis; `consts` are the numbers each lane is
-    built with (lane axes where `const_axes` is 0), `rank(params, consts)`
-    the validation loss of every lane. The outcome is that of all lanes, as
-    the loop gives it for one run: each lane's last state and carries, and
-    its histories, NaN after its rung.
-    """
+    """Successive halving over each bracket of lanes; the outcome and `pruned`."""
     lanes = jnp.shape(state.status)[0]
     pruned = jnp.zeros(lanes, bool)
     reached = jnp.full(lanes, num_steps, jnp.int32)  # where each lane's run ends
@@ -409,7 +441,7 @@ def _halve(
     return total, pruned, reached
 
 
-def population(
+def _population(
     search: PopulationBased,
     go: Go,
     state: StepState,
